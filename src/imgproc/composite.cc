@@ -1,0 +1,272 @@
+// Compositing, box blur, RGBA and NV12 output helpers.
+// The formulas are those of vrseg/imgproc.h; keep them in step.
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "imgproc/internal.h"
+#include "vrseg/imgproc.h"
+
+namespace vrseg {
+
+using imgproc_internal::CheckHostFrame;
+using imgproc_internal::CheckHostFrameAnyFormat;
+using imgproc_internal::Describe;
+using imgproc_internal::HalfPixelTable;
+using imgproc_internal::RoundU8;
+
+namespace {
+
+constexpr int kMaxBlurRadius = 32767;  // keeps (2r+1) < 2^16 for the exact division below
+
+Status SameSize(const Frame& a, const Frame& b, const char* what) {
+  if (a.width != b.width || a.height != b.height) {
+    return Status::InvalidArgument(std::string(what) + ": " + Describe(a) + " and " + Describe(b) +
+                                   " differ in size");
+  }
+  return Status::Ok();
+}
+
+bool IsPacked8(PixelFormat f) {
+  return f == PixelFormat::kGray8 || f == PixelFormat::kRGB24 || f == PixelFormat::kBGR24 ||
+         f == PixelFormat::kRGBA || f == PixelFormat::kBGRA;
+}
+
+// floor(n / d) for n * d < 2^40, by one multiplication.
+struct Divider {
+  uint64_t m;
+  explicit Divider(uint32_t d) : m((uint64_t{1} << 40) / d + 1) {}
+  uint32_t operator()(uint32_t n) const { return static_cast<uint32_t>((n * m) >> 40); }
+};
+
+// One horizontal box pass, src rows → dst rows (distinct buffers), all byte channels alike.
+void BoxH(const uint8_t* src, int64_t spitch, uint8_t* dst, int64_t dpitch, int W, int H, int ch,
+          int r, const Divider& div) {
+  for (int y = 0; y < H; ++y) {
+    const uint8_t* s = src + y * spitch;
+    uint8_t* d = dst + y * dpitch;
+    for (int c = 0; c < ch; ++c) {
+      uint32_t sum = static_cast<uint32_t>(r + 1) * s[c];
+      for (int k = 1; k <= r; ++k) sum += s[std::min(k, W - 1) * ch + c];
+      for (int x = 0; x < W; ++x) {
+        d[x * ch + c] = static_cast<uint8_t>(div(sum + r));
+        sum += s[std::min(x + r + 1, W - 1) * ch + c];
+        sum -= s[std::max(x - r, 0) * ch + c];
+      }
+    }
+  }
+}
+
+// One vertical box pass, src rows → dst rows (distinct buffers). `col` holds W*ch sums.
+void BoxV(const uint8_t* src, int64_t spitch, uint8_t* dst, int64_t dpitch, int W, int H, int ch,
+          int r, const Divider& div, std::vector<uint32_t>* colv) {
+  const int n = W * ch;
+  colv->assign(n, 0);
+  uint32_t* col = colv->data();
+  const uint8_t* row0 = src;
+  for (int i = 0; i < n; ++i) col[i] = static_cast<uint32_t>(r + 1) * row0[i];
+  for (int k = 1; k <= r; ++k) {
+    const uint8_t* row = src + std::min(k, H - 1) * spitch;
+    for (int i = 0; i < n; ++i) col[i] += row[i];
+  }
+  for (int y = 0; y < H; ++y) {
+    uint8_t* d = dst + y * dpitch;
+    for (int i = 0; i < n; ++i) d[i] = static_cast<uint8_t>(div(col[i] + r));
+    const uint8_t* add = src + std::min(y + r + 1, H - 1) * spitch;
+    const uint8_t* sub = src + std::max(y - r, 0) * spitch;
+    for (int i = 0; i < n; ++i) col[i] += static_cast<uint32_t>(add[i]) - sub[i];
+  }
+}
+
+}  // namespace
+
+Status BoxBlur3(const Frame& src, int radius, Frame* out, Frame* scratch) {
+  VRSEG_RETURN_IF_ERROR(CheckHostFrameAnyFormat(src, "BoxBlur3 input"));
+  if (!IsPacked8(src.format)) {
+    return Status::InvalidArgument("BoxBlur3: " + Describe(src) + " is not a packed 8-bit format");
+  }
+  if (radius < 1 || radius > kMaxBlurRadius) {
+    return Status::InvalidArgument("BoxBlur3: radius " + std::to_string(radius) +
+                                   " outside [1, 32767]");
+  }
+  if (out == nullptr || scratch == nullptr) {
+    return Status::InvalidArgument("BoxBlur3: null output or scratch");
+  }
+  VRSEG_RETURN_IF_ERROR(CheckHostFrame(*out, src.format, "BoxBlur3 output"));
+  VRSEG_RETURN_IF_ERROR(SameSize(src, *out, "BoxBlur3"));
+  const int W = src.width, H = src.height, ch = BytesPerPixel(src.format);
+  if (scratch->empty() || scratch->format != src.format || scratch->width != W ||
+      scratch->height != H || scratch->memory == MemoryKind::kDevice) {
+    VRSEG_ASSIGN_OR_RETURN(*scratch, Frame::Allocate(src.format, W, H));
+  }
+  const Divider div(static_cast<uint32_t>(2 * radius + 1));
+  std::vector<uint32_t> col;
+  const uint8_t* in = src.data[0];
+  int64_t in_pitch = src.pitch[0];
+  for (int pass = 0; pass < 3; ++pass) {
+    BoxH(in, in_pitch, scratch->data[0], scratch->pitch[0], W, H, ch, radius, div);
+    BoxV(scratch->data[0], scratch->pitch[0], out->data[0], out->pitch[0], W, H, ch, radius, div,
+         &col);
+    in = out->data[0];
+    in_pitch = out->pitch[0];
+  }
+  return Status::Ok();
+}
+
+Compositor::Compositor(CompositeOptions options) : options_(std::move(options)) {}
+
+Status Compositor::Compose(const Frame& rgb, const Frame& mask, Frame* out) {
+  VRSEG_RETURN_IF_ERROR(CheckHostFrame(rgb, PixelFormat::kRGB24, "Compose frame"));
+  VRSEG_RETURN_IF_ERROR(CheckHostFrame(mask, PixelFormat::kGray8, "Compose mask"));
+  if (out == nullptr) return Status::InvalidArgument("Compose: null output");
+  VRSEG_RETURN_IF_ERROR(CheckHostFrame(*out, PixelFormat::kRGB24, "Compose output"));
+  VRSEG_RETURN_IF_ERROR(SameSize(rgb, mask, "Compose"));
+  VRSEG_RETURN_IF_ERROR(SameSize(rgb, *out, "Compose"));
+  const int W = rgb.width, H = rgb.height;
+
+  const uint8_t* bg = nullptr;  // background rows (pitch bg_pitch) or null for a colour
+  int64_t bg_pitch = 0;
+  switch (options_.background) {
+    case BackgroundKind::kColor: break;
+    case BackgroundKind::kImage: {
+      const Frame& img = options_.image;
+      VRSEG_RETURN_IF_ERROR(CheckHostFrame(img, PixelFormat::kRGB24, "Compose background image"));
+      if (scaled_image_.empty() || scaled_image_.width != W || scaled_image_.height != H) {
+        VRSEG_ASSIGN_OR_RETURN(Frame scaled, Frame::Allocate(PixelFormat::kRGB24, W, H));
+        const double s = std::max(static_cast<double>(W) / img.width,
+                                  static_cast<double>(H) / img.height);
+        const double ox = (img.width - W / s) / 2, oy = (img.height - H / s) / 2;
+        std::vector<int> x0(W), x1(W), y0(H), y1(H);
+        std::vector<float> wx(W), wy(H);
+        HalfPixelTable(W, img.width, 1.0 / s, ox, x0.data(), x1.data(), wx.data());
+        HalfPixelTable(H, img.height, 1.0 / s, oy, y0.data(), y1.data(), wy.data());
+        for (int y = 0; y < H; ++y) {
+          const uint8_t* r0 = img.data[0] + y0[y] * img.pitch[0];
+          const uint8_t* r1 = img.data[0] + y1[y] * img.pitch[0];
+          uint8_t* d = scaled.data[0] + y * scaled.pitch[0];
+          const float ty = wy[y];
+          for (int x = 0; x < W; ++x) {
+            const int a = 3 * x0[x], b = 3 * x1[x];
+            const float tx = wx[x];
+            for (int c = 0; c < 3; ++c) {
+              const float top = r0[a + c] + (static_cast<float>(r0[b + c]) - r0[a + c]) * tx;
+              const float bot = r1[a + c] + (static_cast<float>(r1[b + c]) - r1[a + c]) * tx;
+              d[3 * x + c] = RoundU8(top + (bot - top) * ty);
+            }
+          }
+        }
+        scaled_image_ = std::move(scaled);
+      }
+      bg = scaled_image_.data[0];
+      bg_pitch = scaled_image_.pitch[0];
+      break;
+    }
+    case BackgroundKind::kBlur: {
+      int r = options_.blur_radius;
+      if (r <= 0) {
+        r = std::max(1, static_cast<int>(std::floor(
+                            std::sqrt(static_cast<double>(W) * W + static_cast<double>(H) * H) /
+                                40.0 +
+                            0.5)));
+      }
+      if (blurred_.empty() || blurred_.width != W || blurred_.height != H) {
+        VRSEG_ASSIGN_OR_RETURN(blurred_, Frame::Allocate(PixelFormat::kRGB24, W, H));
+      }
+      VRSEG_RETURN_IF_ERROR(BoxBlur3(rgb, r, &blurred_, &scratch_).WithContext("Compose blur"));
+      bg = blurred_.data[0];
+      bg_pitch = blurred_.pitch[0];
+      break;
+    }
+  }
+  const std::array<uint8_t, 3> color = options_.color;
+  for (int y = 0; y < H; ++y) {
+    const uint8_t* f = rgb.data[0] + y * rgb.pitch[0];
+    const uint8_t* m = mask.data[0] + y * mask.pitch[0];
+    uint8_t* o = out->data[0] + y * out->pitch[0];
+    if (bg == nullptr) {
+      for (int x = 0; x < W; ++x) {
+        const uint32_t a = m[x], ia = 255 - a;
+        for (int c = 0; c < 3; ++c) {
+          o[3 * x + c] = static_cast<uint8_t>((a * f[3 * x + c] + ia * color[c] + 127) / 255);
+        }
+      }
+    } else {
+      const uint8_t* b = bg + y * bg_pitch;
+      for (int x = 0; x < W; ++x) {
+        const uint32_t a = m[x], ia = 255 - a;
+        for (int c = 0; c < 3; ++c) {
+          o[3 * x + c] = static_cast<uint8_t>((a * f[3 * x + c] + ia * b[3 * x + c] + 127) / 255);
+        }
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+Status MakeRgba(const Frame& rgb, const Frame& mask, Frame* out) {
+  VRSEG_RETURN_IF_ERROR(CheckHostFrame(rgb, PixelFormat::kRGB24, "MakeRgba frame"));
+  VRSEG_RETURN_IF_ERROR(CheckHostFrame(mask, PixelFormat::kGray8, "MakeRgba mask"));
+  if (out == nullptr) return Status::InvalidArgument("MakeRgba: null output");
+  VRSEG_RETURN_IF_ERROR(CheckHostFrame(*out, PixelFormat::kRGBA, "MakeRgba output"));
+  VRSEG_RETURN_IF_ERROR(SameSize(rgb, mask, "MakeRgba"));
+  VRSEG_RETURN_IF_ERROR(SameSize(rgb, *out, "MakeRgba"));
+  for (int y = 0; y < rgb.height; ++y) {
+    const uint8_t* f = rgb.data[0] + y * rgb.pitch[0];
+    const uint8_t* m = mask.data[0] + y * mask.pitch[0];
+    uint8_t* o = out->data[0] + y * out->pitch[0];
+    for (int x = 0; x < rgb.width; ++x) {
+      o[4 * x] = f[3 * x];
+      o[4 * x + 1] = f[3 * x + 1];
+      o[4 * x + 2] = f[3 * x + 2];
+      o[4 * x + 3] = m[x];
+    }
+  }
+  return Status::Ok();
+}
+
+Status RgbToNv12(const Frame& rgb, Frame* out) {
+  VRSEG_RETURN_IF_ERROR(CheckHostFrame(rgb, PixelFormat::kRGB24, "RgbToNv12 input"));
+  if (out == nullptr) return Status::InvalidArgument("RgbToNv12: null output");
+  VRSEG_RETURN_IF_ERROR(CheckHostFrame(*out, PixelFormat::kNV12, "RgbToNv12 output"));
+  VRSEG_RETURN_IF_ERROR(SameSize(rgb, *out, "RgbToNv12"));
+  constexpr float kr = 0.2126f, kg = 0.7152f, kb = 0.0722f;
+  constexpr float ky = 219.f / 255.f;
+  constexpr float ku = 224.f / (1.8556f * 255.f), kv = 224.f / (1.5748f * 255.f);
+  const int W = rgb.width, H = rgb.height;
+  for (int y = 0; y < H; y += 2) {
+    const uint8_t* s0 = rgb.data[0] + y * rgb.pitch[0];
+    const bool two_rows = y + 1 < H;
+    const uint8_t* s1 = two_rows ? s0 + rgb.pitch[0] : s0;
+    uint8_t* y0 = out->data[0] + y * out->pitch[0];
+    uint8_t* y1 = two_rows ? y0 + out->pitch[0] : nullptr;
+    uint8_t* uv = out->data[1] + (y / 2) * out->pitch[1];
+    for (int x = 0; x < W; x += 2) {
+      const bool two_cols = x + 1 < W;
+      float sr = 0.f, sg = 0.f, sb = 0.f;
+      int n = 0;
+      auto pixel = [&](const uint8_t* row, uint8_t* yrow, int xx) {
+        const float r = row[3 * xx], g = row[3 * xx + 1], b = row[3 * xx + 2];
+        yrow[xx] = RoundU8(16.f + ky * (kr * r + kg * g + kb * b));
+        sr += r, sg += g, sb += b;
+        ++n;
+      };
+      pixel(s0, y0, x);
+      if (two_cols) pixel(s0, y0, x + 1);
+      if (two_rows) {
+        pixel(s1, y1, x);
+        if (two_cols) pixel(s1, y1, x + 1);
+      }
+      const float inv = 1.f / n;
+      const float r = sr * inv, g = sg * inv, b = sb * inv;
+      const float yl = kr * r + kg * g + kb * b;
+      uv[x] = RoundU8(128.f + ku * (b - yl));
+      uv[x + 1] = RoundU8(128.f + kv * (r - yl));
+    }
+  }
+  out->color = ColorInfo{1, 1, 1, 1};
+  return Status::Ok();
+}
+
+}  // namespace vrseg
