@@ -78,7 +78,8 @@ Result<OutputContainer> OutputContainerFor(const std::string& path);
 struct WriterOptions {
   OutputContent content = OutputContent::kMask;
   bool copy_audio = true;   // copy the audio of `input.path`, unchanged, where the container allows
-  int crf = 18;             // H.264/VP9 quality
+  int crf = 18;             // H.264/VP9 quality (lower is better; 0-51 H.264, 0-63 VP9)
+  std::string preset = "veryfast";  // libx264 preset (H.264 only); "medium" packs tighter, slower
   int threads = 0;          // encoder threads; 0: FFmpeg's choice
 };
 

@@ -1,0 +1,381 @@
+// VideoReader: FFmpeg demux + decode + swscale conversion.
+//
+// Truncation/corruption policy: every frame that decodes cleanly is delivered; at the first sign
+// of damage (a demuxer error other than end of file, a packet the demuxer marks corrupt or cut
+// short, a decoder error, a frame the decoder flags corrupt, a JPEG without its end marker, or a
+// stream that ends before the frame count its container promises) the reader stops feeding the
+// decoder, hands out the frames already decoded before the damage, and then returns kDataLoss
+// naming the file and the index of the first frame it could not deliver. The error is sticky.
+// A clean end returns false. So a caller tells "ended early/corrupt" (kDataLoss) from "clean end"
+// (false).
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "io/ffmpeg_common.h"
+#include "vrseg/io.h"
+#include "vrseg/log.h"
+
+extern "C" {
+#include <libavutil/dict.h>
+#include <libavutil/pixdesc.h>
+}
+
+namespace vrseg {
+namespace {
+
+using namespace io_internal;  // NOLINT(build/namespaces)
+
+// Checks that a plain path exists, is readable and is not empty.
+Status CheckFile(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT || errno == ENOTDIR) return Status::NotFound(path + ": no such file");
+    return Status::IoError(path + ": " + std::strerror(errno));
+  }
+  if (S_ISDIR(st.st_mode)) return Status::IoError(path + ": is a directory, not a media file");
+  if (::access(path.c_str(), R_OK) != 0) {
+    return Status::IoError(path + ": cannot read: " + std::strerror(errno));
+  }
+  if (S_ISREG(st.st_mode) && st.st_size == 0) {
+    return Status::DataLoss(path + ": empty file (0 bytes), no frame decoded (frame 0)");
+  }
+  return Status::Ok();
+}
+
+// For a pattern, checks that one of the first numbers the image2 demuxer tries exists.
+Status CheckPattern(const std::string& pattern) {
+  char name[4096];
+  for (int n = 0; n < 5; ++n) {
+    if (av_get_frame_filename2(name, sizeof(name), pattern.c_str(), n, 0) < 0) {
+      return Status::InvalidArgument(pattern + ": not a valid image-sequence pattern");
+    }
+    if (::access(name, F_OK) == 0) return CheckFile(name);
+  }
+  return Status::NotFound(pattern + ": no image matches the sequence pattern (tried numbers 0-4)");
+}
+
+ColorInfo ColorFrom(int range, int primaries, int transfer, int matrix) {
+  ColorInfo c;
+  c.range = range;
+  c.primaries = primaries;
+  c.transfer = transfer;
+  c.matrix = matrix;
+  return c;
+}
+
+bool EndsWithJpegEoi(const uint8_t* data, int size) {
+  // The EOI marker (FF D9) closes a complete JPEG; allow a little trailing padding.
+  const int from = size > 34 ? size - 34 : 0;
+  for (int i = size - 2; i >= from; --i) {
+    if (data[i] == 0xFF && data[i + 1] == 0xD9) return true;
+  }
+  return false;
+}
+
+class FfmpegReader final : public VideoReader {
+ public:
+  FfmpegReader(std::string path, const ReaderOptions& options)
+      : path_(std::move(path)), options_(options) {}
+
+  Status Init();
+  const VideoInfo& info() const override { return info_; }
+  Result<bool> Read(Frame* out) override;
+
+ private:
+  Status DataLossAt(const std::string& what) const {
+    return Status::DataLoss(path_ + ": " + what + " at frame " + std::to_string(next_index_) +
+                            " (" + std::to_string(next_index_) + " frame(s) decoded cleanly)");
+  }
+  // Stops feeding the decoder after damage; frames already decoded are still handed out.
+  void Damage(Status s) {
+    if (pending_.ok()) pending_ = std::move(s);
+    if (!draining_) {
+      draining_ = true;
+      avcodec_send_packet(dec_.get(), nullptr);
+    }
+  }
+  Status Convert(Frame* out);
+  Result<Frame> PooledFrame();
+
+  std::string path_;
+  ReaderOptions options_;
+  VideoInfo info_;
+  InputPtr fmt_;
+  CodecPtr dec_;
+  AvFramePtr frame_{av_frame_alloc()};
+  PacketPtr pkt_{av_packet_alloc()};
+  SwsPtr sws_;
+  AVPixelFormat sws_src_ = AV_PIX_FMT_NONE;
+  int sws_w_ = 0, sws_h_ = 0, sws_matrix_ = -1;
+  bool sws_full_ = false;
+  int stream_index_ = -1;
+  AVRational tb_{1, 1};
+  bool is_jpeg_ = false;
+  bool draining_ = false;   // flush packet sent; no more input goes to the decoder
+  Status pending_;          // damage found while demuxing/decoding, reported after draining
+  Status sticky_;           // error already returned; returned again
+  bool ended_ = false;
+  int64_t next_index_ = 0;
+  int64_t last_pts_ = AV_NOPTS_VALUE;
+  int64_t last_duration_ = 0;
+  std::vector<Frame> pool_;  // output buffers; a slot is free when only the pool holds it
+};
+
+Status FfmpegReader::Init() {
+  if (!frame_ || !pkt_) return Status::OutOfMemory(path_ + ": cannot allocate decoder frame");
+  const bool pattern = IsPattern(path_);
+  VRSEG_RETURN_IF_ERROR(pattern ? CheckPattern(path_) : CheckFile(path_));
+  if (ToAvPixelFormat(options_.format) == AV_PIX_FMT_NONE) {
+    return Status::InvalidArgument(path_ + ": reader output format " +
+                                   std::string(PixelFormatName(options_.format)) +
+                                   " is not supported (use rgb24, bgr24, rgba, bgra, nv12, i420 "
+                                   "or gray8)");
+  }
+
+  const AVInputFormat* ifmt = pattern ? av_find_input_format("image2") : nullptr;
+  AVFormatContext* raw = nullptr;
+  int ret = avformat_open_input(&raw, path_.c_str(), ifmt, nullptr);
+  if (ret < 0) {
+    if (ret == AVERROR(ENOENT)) return Status::NotFound(path_ + ": no such file");
+    if (ret == AVERROR(EACCES) || ret == AVERROR(EIO)) {
+      return Status::IoError(path_ + ": cannot read: " + AvError(ret));
+    }
+    return Status::DataLoss(path_ + ": not a readable media file (" + AvError(ret) +
+                            "), frame 0 reached");
+  }
+  fmt_.reset(raw);
+  const std::string demuxer = fmt_->iformat->name;
+  if (demuxer == "tty") {  // FFmpeg opens any text file as ANSI art; that is not media for us
+    return Status::DataLoss(path_ + ": not a video or image file (text), frame 0 reached");
+  }
+  ret = avformat_find_stream_info(fmt_.get(), nullptr);
+  if (ret < 0) {
+    return Status::DataLoss(path_ + ": cannot read stream information (" + AvError(ret) +
+                            "), frame 0 reached");
+  }
+  const AVCodec* codec = nullptr;
+  stream_index_ = av_find_best_stream(fmt_.get(), AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
+  if (stream_index_ == AVERROR_STREAM_NOT_FOUND) {
+    return Status::Unsupported(path_ + ": has no video stream");
+  }
+  if (stream_index_ < 0 || !codec) {
+    return Status::Unsupported(path_ + ": no decoder for its video stream");
+  }
+  for (unsigned i = 0; i < fmt_->nb_streams; ++i) {
+    if (static_cast<int>(i) != stream_index_) fmt_->streams[i]->discard = AVDISCARD_ALL;
+    if (fmt_->streams[i]->codecpar->codec_type == AVMEDIA_TYPE_AUDIO) info_.has_audio = true;
+  }
+  AVStream* st = fmt_->streams[stream_index_];
+  const AVCodecParameters* par = st->codecpar;
+  // VP9 with alpha (WebM BlockAdditional): FFmpeg's own VP9 decoder drops the alpha plane,
+  // libvpx keeps it.
+  if (par->codec_id == AV_CODEC_ID_VP9) {
+    const AVDictionaryEntry* e = av_dict_get(st->metadata, "alpha_mode", nullptr, 0);
+    if (e && std::string(e->value) == "1") {
+      if (const AVCodec* vpx = avcodec_find_decoder_by_name("libvpx-vp9")) codec = vpx;
+    }
+  }
+  dec_.reset(avcodec_alloc_context3(codec));
+  if (!dec_) return Status::OutOfMemory(path_ + ": cannot allocate decoder");
+  ret = avcodec_parameters_to_context(dec_.get(), par);
+  if (ret < 0) return Status::Unsupported(path_ + ": decoder parameters: " + AvError(ret));
+  dec_->thread_count = options_.threads;
+  dec_->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
+  dec_->pkt_timebase = st->time_base;
+  ret = avcodec_open2(dec_.get(), codec, nullptr);
+  if (ret < 0) {
+    return Status::Unsupported(path_ + ": cannot open the " + codec->name +
+                               " decoder: " + AvError(ret));
+  }
+
+  tb_ = st->time_base;
+  info_.path = path_;
+  info_.width = par->width;
+  info_.height = par->height;
+  info_.is_sequence = pattern;
+  info_.is_image = !pattern && (demuxer == "image2" || demuxer.find("_pipe") != std::string::npos);
+  const AVRational fr = av_guess_frame_rate(fmt_.get(), st, nullptr);
+  if (fr.num > 0 && fr.den > 0) info_.frame_rate = {fr.num, fr.den};
+  info_.time_base = {st->time_base.num, st->time_base.den};
+  if (info_.is_image) {
+    info_.frame_count = 1;
+  } else if (pattern && st->duration > 0) {
+    // image2 sets the duration in frames (its time base is 1/frame rate).
+    info_.frame_count = st->duration;
+  } else if (st->nb_frames > 0) {
+    info_.frame_count = st->nb_frames;
+  }
+  if (st->duration > 0 && st->duration != AV_NOPTS_VALUE) {
+    info_.duration_s = st->duration * av_q2d(st->time_base);
+  } else if (fmt_->duration > 0) {
+    info_.duration_s = fmt_->duration / static_cast<double>(AV_TIME_BASE);
+  }
+  bool full = false;
+  DejpegFormat(static_cast<AVPixelFormat>(par->format), &full);
+  info_.color = ColorFrom(full ? AVCOL_RANGE_JPEG : par->color_range, par->color_primaries,
+                          par->color_trc, par->color_space);
+  info_.codec = avcodec_get_name(par->codec_id);
+  is_jpeg_ = par->codec_id == AV_CODEC_ID_MJPEG &&
+             (demuxer == "image2" || demuxer.find("_pipe") != std::string::npos);
+  return Status::Ok();
+}
+
+Result<Frame> FfmpegReader::PooledFrame() {
+  for (Frame& f : pool_) {
+    if (f.storage.use_count() == 1 && f.width == frame_->width && f.height == frame_->height) {
+      return f;
+    }
+  }
+  VRSEG_ASSIGN_OR_RETURN(Frame f, Frame::Allocate(options_.format, frame_->width, frame_->height));
+  pool_.push_back(f);
+  return f;
+}
+
+Status FfmpegReader::Convert(Frame* out) {
+  AVFrame* src = frame_.get();
+  bool full = src->color_range == AVCOL_RANGE_JPEG;
+  const AVPixelFormat src_fmt = DejpegFormat(static_cast<AVPixelFormat>(src->format), &full);
+  ColorInfo color = ColorFrom(full ? AVCOL_RANGE_JPEG : src->color_range, src->color_primaries,
+                              src->color_trc, src->colorspace);
+  if (color.range == 0) color.range = info_.color.range;
+  if (color.matrix == AVCOL_SPC_UNSPECIFIED) color.matrix = info_.color.matrix;
+  if (color.primaries == AVCOL_PRI_UNSPECIFIED) color.primaries = info_.color.primaries;
+  if (color.transfer == AVCOL_TRC_UNSPECIFIED) color.transfer = info_.color.transfer;
+  const int matrix = SwsMatrixFor(color, src->height);
+  full = IsFullRange(color);
+  if (!sws_ || src_fmt != sws_src_ || src->width != sws_w_ || src->height != sws_h_ ||
+      matrix != sws_matrix_ || full != sws_full_) {
+    sws_.reset(MakeConverter(src->width, src->height, src_fmt, ToAvPixelFormat(options_.format),
+                             matrix, full, 1));
+    if (!sws_) {
+      return Status::Unsupported(path_ + ": cannot convert " +
+                                 (av_get_pix_fmt_name(src_fmt) ? av_get_pix_fmt_name(src_fmt)
+                                                               : "?") +
+                                 " to " + std::string(PixelFormatName(options_.format)) +
+                                 " at frame " + std::to_string(next_index_));
+    }
+    sws_src_ = src_fmt;
+    sws_w_ = src->width;
+    sws_h_ = src->height;
+    sws_matrix_ = matrix;
+    sws_full_ = full;
+  }
+  *out = Frame{};  // lets go of the caller's previous frame so its buffer can be reused
+  VRSEG_ASSIGN_OR_RETURN(Frame f, PooledFrame());
+  uint8_t* dst[4];
+  int dst_ls[4];
+  FramePlanes(f, dst, dst_ls);
+  sws_scale(sws_.get(), src->data, src->linesize, 0, src->height, dst, dst_ls);
+
+  int64_t pts = src->best_effort_timestamp;
+  int64_t duration = src->pkt_duration;
+  if (duration <= 0 && info_.frame_rate.valid()) {
+    duration = av_rescale_q(1, AVRational{info_.frame_rate.den, info_.frame_rate.num}, tb_);
+  }
+  if (pts == AV_NOPTS_VALUE) {
+    pts = last_pts_ == AV_NOPTS_VALUE ? 0 : last_pts_ + last_duration_;
+  }
+  last_pts_ = pts;
+  last_duration_ = duration;
+  f.stream_id = options_.stream_id;
+  f.index = next_index_++;
+  f.pts = pts;
+  f.duration = duration;
+  f.time_base = info_.time_base;
+  f.color = color;
+  *out = std::move(f);
+  return Status::Ok();
+}
+
+Result<bool> FfmpegReader::Read(Frame* out) {
+  if (!sticky_.ok()) return sticky_;
+  if (ended_) return false;
+  for (;;) {
+    int ret = avcodec_receive_frame(dec_.get(), frame_.get());
+    if (ret == 0) {
+      if ((frame_->flags & AV_FRAME_FLAG_CORRUPT) || frame_->decode_error_flags) {
+        av_frame_unref(frame_.get());
+        sticky_ = DataLossAt("the decoder reported a corrupt frame");
+        return sticky_;
+      }
+      Status s = Convert(out);
+      av_frame_unref(frame_.get());
+      if (!s.ok()) {
+        sticky_ = s;
+        return s;
+      }
+      return true;
+    }
+    if (ret == AVERROR_EOF) {
+      if (!pending_.ok()) {
+        sticky_ = pending_;
+        return sticky_;
+      }
+      if (info_.frame_count > 0 && next_index_ < info_.frame_count) {
+        sticky_ = DataLossAt("the stream ended early (its container promises " +
+                             std::to_string(info_.frame_count) + " frames)");
+        return sticky_;
+      }
+      ended_ = true;
+      return false;
+    }
+    if (ret != AVERROR(EAGAIN)) {
+      sticky_ = DataLossAt("decoding failed (" + AvError(ret) + ")");
+      return sticky_;
+    }
+    if (draining_) {  // cannot happen: a draining decoder answers frames or EOF
+      sticky_ = Status::Internal(path_ + ": decoder asked for input while draining");
+      return sticky_;
+    }
+    ret = av_read_frame(fmt_.get(), pkt_.get());
+    if (ret == AVERROR_EOF) {
+      if (fmt_->pb && fmt_->pb->error < 0 && fmt_->pb->error != AVERROR_EOF) {
+        Damage(DataLossAt("read error (" + AvError(fmt_->pb->error) + ")"));
+      } else {
+        draining_ = true;
+        avcodec_send_packet(dec_.get(), nullptr);
+      }
+      continue;
+    }
+    if (ret < 0) {
+      Damage(DataLossAt("the file is damaged or cut short (" + AvError(ret) + ")"));
+      continue;
+    }
+    if (pkt_->stream_index != stream_index_) {
+      av_packet_unref(pkt_.get());
+      continue;
+    }
+    if (pkt_->flags & AV_PKT_FLAG_CORRUPT) {
+      av_packet_unref(pkt_.get());
+      Damage(DataLossAt("the file is cut short or damaged (incomplete packet)"));
+      continue;
+    }
+    if (is_jpeg_ && !EndsWithJpegEoi(pkt_->data, pkt_->size)) {
+      av_packet_unref(pkt_.get());
+      Damage(DataLossAt("truncated JPEG (no end-of-image marker)"));
+      continue;
+    }
+    ret = avcodec_send_packet(dec_.get(), pkt_.get());
+    av_packet_unref(pkt_.get());
+    if (ret < 0 && ret != AVERROR(EAGAIN)) {
+      Damage(DataLossAt("decoding failed (" + AvError(ret) + ")"));
+    }
+  }
+}
+
+}  // namespace
+
+Result<std::unique_ptr<VideoReader>> VideoReader::Open(const std::string& path,
+                                                       const ReaderOptions& options) {
+  auto reader = std::make_unique<FfmpegReader>(path, options);
+  VRSEG_RETURN_IF_ERROR(reader->Init());
+  return std::unique_ptr<VideoReader>(std::move(reader));
+}
+
+}  // namespace vrseg
