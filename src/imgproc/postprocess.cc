@@ -28,6 +28,19 @@ PostprocessOptions PostprocessOptionsFor(const ModelInfo& info) {
 
 namespace {
 
+// Local copy of the kind names: OutputKindName lives in the model layer, which imgproc must not
+// depend on (only core).
+const char* KindName(OutputKind k) {
+  switch (k) {
+    case OutputKind::kSigmoidProbability: return "sigmoid_probability";
+    case OutputKind::kSigmoidLogit: return "sigmoid_logit";
+    case OutputKind::kTwoClassLogits: return "two_class_logits";
+    case OutputKind::kClassLogits: return "class_logits";
+    case OutputKind::kAlphaMatte: return "alpha_matte";
+  }
+  return "unknown";
+}
+
 Status CheckPostOptions(const PostprocessOptions& o) {
   if (o.model_width <= 0 || o.model_height <= 0) {
     return Status::InvalidArgument("PostprocessOptions: model_width/model_height must be > 0, got " +
@@ -45,7 +58,7 @@ Status CheckPostOptions(const PostprocessOptions& o) {
   if (!ok_channels) {
     return Status::InvalidArgument(std::string("PostprocessOptions: channels = ") +
                                    std::to_string(o.channels) + " does not fit output kind " +
-                                   OutputKindName(o.kind));
+                                   KindName(o.kind));
   }
   if (o.person_channel < 0 || o.person_channel >= o.channels) {
     return Status::InvalidArgument("PostprocessOptions: person_channel " +
