@@ -16,8 +16,11 @@
 //   profiler.WriteReports("out/profile");                     // trace.json, summary.json, report.html
 //
 // Cost when off: a ScopedTimer (or any Record* call) on a disabled profiler, or on a null
-// profiler pointer, is one relaxed atomic load and a branch; nothing is written. The figures for
-// on and off are measured by bench/profile_bench.cc and stated in docs/benchmarks.md.
+// profiler pointer, is one relaxed atomic load and a branch; nothing is written. Measured by
+// bench/profile_bench.cc (Release, 2-core AMD EPYC VM shared with other builds, 2026-11-26): an
+// empty loop 0.29 ns CPU per iteration, a timer on a null profiler 0.72 ns, on a disabled one
+// 0.84 ns; on an enabled one about 66 ns (statistics only; two clock reads, one uncontended
+// mutex) and about 117 ns when the span is also kept for the trace.
 //
 // Statistics: latencies go into a fixed-memory log-linear histogram per (thread, stage): exact
 // below 64 ns, then 64 sub-buckets per power of two, so a reported percentile is within 1/128
@@ -57,14 +60,16 @@ using StageId = int32_t;  // index in registration order; -1 is "none"
 using QueueId = int32_t;
 inline constexpr StageId kNoStage = -1;
 inline constexpr QueueId kNoQueue = -1;
+inline constexpr int kMaxProfiledStages = 256;  // registrations beyond these return -1
+inline constexpr int kMaxProfiledQueues = 256;
 
 struct ProfilerOptions {
   // Record from construction on. When false, every timer costs one relaxed load until
   // SetEnabled(true).
   bool enabled = false;
-  // Trace events (spans, queue-depth and memory counters) kept in total, over all threads; later
-  // events are dropped from the trace (counted in ProfileReport::dropped_events) but not from the
-  // statistics. 0 keeps none (statistics only).
+  // Trace events (spans and queue-depth counters) kept in total, over all threads; later events
+  // are dropped from the trace (counted in ProfileReport::dropped_events) but not from the
+  // statistics. 0 keeps none (statistics only). Memory samples are all kept (16 bytes each).
   int64_t max_trace_events = 1'000'000;
   // While enabled, a background thread samples the resident set size every this many
   // milliseconds. 0: no thread; only SampleMemory() calls sample.
@@ -136,7 +141,7 @@ class LatencyHistogram {
 
 struct StageReport {
   std::string name;
-  int workers = 0;           // distinct threads that recorded busy time on this stage
+  int workers = 0;           // distinct threads that recorded a span on this stage
   int64_t items = 0;         // frames processed (sum of busy spans' item counts)
   LatencyStats latency;      // of busy spans (one per call: a batch is one span)
   std::vector<HistogramBin> histogram;  // of busy spans, for plotting
@@ -190,8 +195,8 @@ Bottleneck AnalyzeBottleneck(const std::vector<StageReport>& stages,
                              double saturation_threshold = 0.8);
 
 struct ProfileReport {
-  int64_t start_ns = 0;  // first span start or sample time
-  int64_t end_ns = 0;    // last span end or sample time
+  int64_t start_ns = 0;  // first span start (or queue sample, when no span was recorded)
+  int64_t end_ns = 0;    // last span end (or queue sample)
   int64_t wall_ns = 0;   // end_ns - start_ns
   std::vector<StageReport> stages;  // registration order
   std::vector<QueueReport> queues;  // registration order
@@ -216,7 +221,8 @@ class Profiler {
 
   // Returns the id of the stage or queue with this name, registering it on first use (stages in
   // the order of the pipeline: the bottleneck report and the HTML follow it). Works whether or
-  // not recording is enabled. Thread-safe; takes a mutex (call at setup, not per frame).
+  // not recording is enabled. Thread-safe; takes a mutex (call at setup, not per frame). Returns
+  // -1 past kMaxProfiledStages / kMaxProfiledQueues names (recording on -1 is ignored).
   StageId RegisterStage(std::string_view name);
   QueueId RegisterQueue(std::string_view name, int64_t capacity);
 

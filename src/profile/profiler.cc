@@ -51,7 +51,11 @@ void RecordSpanImpl(Profiler::Impl& impl, int64_t max_events, StageId stage, Act
       break;
   }
   ++s.spans;
-  if (keep) b->spans.push_back(SpanEvent{start_ns, end_ns, items, frame, stage, activity});
+  if (keep) {
+    b->spans.push_back(SpanEvent{start_ns, end_ns, items, frame, stage, activity});
+  } else {
+    ++b->dropped;
+  }
   b->min_t = std::min(b->min_t, start_ns);
   b->max_t = std::max(b->max_t, end_ns);
 }
@@ -200,7 +204,11 @@ void RecordQueueImpl(Profiler::Impl& impl, int64_t max_events, int64_t now, Queu
     if (!q.wait) q.wait = std::make_unique<LatencyHistogram>();
     q.wait->Add(waited_ns);
   }
-  if (keep) b->counters.push_back(CounterEvent{now, depth, queue});
+  if (keep) {
+    b->counters.push_back(CounterEvent{now, depth, queue});
+  } else {
+    ++b->dropped;
+  }
 }
 }  // namespace
 
@@ -238,10 +246,11 @@ void Profiler::Reset() {
       b->queues.clear();
       b->spans.clear();
       b->counters.clear();
+      b->dropped = 0;
       b->min_t = INT64_MAX;
       b->max_t = INT64_MIN;
     }
-    impl.trace_events.store(0, std::memory_order_relaxed);
+    impl.trace_slots.store(0, std::memory_order_relaxed);
   }
   std::lock_guard<std::mutex> lock(impl.memory_mu);
   impl.memory.clear();
@@ -265,7 +274,7 @@ ProfileReport Profiler::Report() const {
   std::vector<int64_t> depth_sum(nq, 0), full(nq, 0);
   int64_t span_min = INT64_MAX, span_max = INT64_MIN;
   int64_t counter_min = INT64_MAX, counter_max = INT64_MIN;
-  int64_t kept = 0;
+  int64_t kept = 0, dropped = 0;
   for (ThreadBuffer* b : threads) {
     std::lock_guard<std::mutex> lock(b->mu);
     for (size_t s = 0; s < b->stages.size() && s < ns; ++s) {
@@ -295,6 +304,7 @@ ProfileReport Profiler::Report() const {
       counter_max = std::max(counter_max, c.t_ns);
     }
     kept += static_cast<int64_t>(b->spans.size() + b->counters.size());
+    dropped += b->dropped;
   }
   {
     std::lock_guard<std::mutex> lock(impl.memory_mu);
@@ -342,9 +352,8 @@ ProfileReport Profiler::Report() const {
     }
     qr.wait = queue_hist[q].Stats();
   }
-  const int64_t offered = impl.trace_events.load(std::memory_order_relaxed);
   r.trace_events = kept;
-  r.dropped_events = std::max<int64_t>(0, offered - kept);
+  r.dropped_events = dropped;
   r.bottleneck = AnalyzeBottleneck(r.stages, options_.saturation_threshold);
   return r;
 }

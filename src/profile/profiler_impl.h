@@ -60,6 +60,7 @@ struct ThreadBuffer {
   std::vector<QueueAccum> queues;
   std::vector<SpanEvent> spans;
   std::vector<CounterEvent> counters;
+  int64_t dropped = 0;        // trace events not kept (over max_trace_events)
   int64_t min_t = INT64_MAX;  // earliest span start / sample time
   int64_t max_t = INT64_MIN;  // latest span end / sample time
 };
@@ -77,7 +78,9 @@ struct Profiler::Impl {
   std::unordered_map<uint64_t, ThreadBuffer*> by_thread;  // key: per-process thread serial
   std::vector<std::unique_ptr<ThreadBuffer>> threads;
 
-  std::atomic<int64_t> trace_events{0};  // events offered to the trace (kept + dropped)
+  // Trace slots taken (may overshoot max_trace_events by the racing threads; those count as
+  // dropped). Once full, recording threads only load it: no contended read-modify-write.
+  std::atomic<int64_t> trace_slots{0};
 
   mutable std::mutex memory_mu;
   std::vector<MemorySample> memory;
@@ -91,7 +94,8 @@ struct Profiler::Impl {
   ThreadBuffer* Buffer();
   // True when one more trace event may be kept.
   bool TakeTraceSlot(int64_t max_events) {
-    return trace_events.fetch_add(1, std::memory_order_relaxed) < max_events;
+    if (trace_slots.load(std::memory_order_relaxed) >= max_events) return false;
+    return trace_slots.fetch_add(1, std::memory_order_relaxed) < max_events;
   }
 };
 
