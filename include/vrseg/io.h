@@ -9,7 +9,9 @@
 // Errors name the file and, where one is involved, the frame index. A VideoWriter is finalised by
 // Close() (or its destructor) whatever happened before, so that what was written stays playable.
 //
-// Thread safety: a reader or writer is used by one thread at a time.
+// Thread safety: a reader or writer is used by one thread at a time; distinct ones may run on
+// different threads. The first Open() routes FFmpeg's own log lines (process-wide) to vrseg's log
+// at debug level; vrseg's Status already carries what failed.
 #pragma once
 
 #include <cstdint>

@@ -2,11 +2,34 @@
 
 extern "C" {
 #include <libavutil/error.h>
+#include <libavutil/log.h>
 #include <libavutil/opt.h>
 #include <libavutil/pixdesc.h>
 }
 
+#include <cstdarg>
+#include <mutex>
+
+#include "vrseg/log.h"
+
 namespace vrseg::io_internal {
+
+namespace {
+void FfmpegLogCallback(void* avcl, int level, const char* fmt, va_list vl) {
+  if (level > AV_LOG_WARNING || GetLogLevel() > LogLevel::kDebug) return;
+  thread_local int print_prefix = 1;
+  char line[1024];
+  av_log_format_line2(avcl, level, fmt, vl, line, sizeof(line), &print_prefix);
+  std::string text = line;
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  if (!text.empty()) LogDebug("ffmpeg: " + text);
+}
+}  // namespace
+
+void RouteFfmpegLogs() {
+  static std::once_flag once;
+  std::call_once(once, [] { av_log_set_callback(FfmpegLogCallback); });
+}
 
 bool IsPattern(const std::string& path) {
   for (size_t i = 0; i + 1 < path.size(); ++i) {

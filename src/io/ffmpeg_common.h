@@ -43,6 +43,10 @@ using SwsPtr = std::unique_ptr<SwsContext, SwsDeleter>;
 // True when `path` holds a printf frame-number pattern (%d, %04d, ...).
 bool IsPattern(const std::string& path);
 
+// Routes FFmpeg's own log lines (warnings and errors only) to vrseg's log at debug level, once per
+// process. vrseg reports failures through Status; FFmpeg's chatter would only repeat them.
+void RouteFfmpegLogs();
+
 // av_strerror as a std::string.
 std::string AvError(int err);
 

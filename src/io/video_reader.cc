@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -78,6 +80,13 @@ bool EndsWithJpegEoi(const uint8_t* data, int size) {
   return false;
 }
 
+// "HH:MM:SS.fraction" (Matroska's DURATION tag) in seconds; 0 when it does not parse.
+double ParseClock(const char* s) {
+  int h = 0, m = 0;
+  double sec = 0;
+  if (std::sscanf(s, "%d:%d:%lf", &h, &m, &sec) != 3) return 0;
+  return h * 3600.0 + m * 60.0 + sec;
+}
 class FfmpegReader final : public VideoReader {
  public:
   FfmpegReader(std::string path, const ReaderOptions& options)
@@ -92,14 +101,17 @@ class FfmpegReader final : public VideoReader {
     return Status::DataLoss(path_ + ": " + what + " at frame " + std::to_string(next_index_) +
                             " (" + std::to_string(next_index_) + " frame(s) decoded cleanly)");
   }
-  // Stops feeding the decoder after damage; frames already decoded are still handed out.
-  void Damage(Status s) {
-    if (pending_.ok()) pending_ = std::move(s);
+  // Stops feeding the decoder after damage; frames already decoded are still handed out, and
+  // the error (naming the first frame not delivered) comes after them.
+  void Damage(std::string what) {
+    if (damage_.empty()) damage_ = std::move(what);
     if (!draining_) {
       draining_ = true;
       avcodec_send_packet(dec_.get(), nullptr);
     }
   }
+  // At a clean end of the stream: did it end before its container said it would?
+  std::string EndedEarly() const;
   Status Convert(Frame* out);
   Result<Frame> PooledFrame();
 
@@ -118,7 +130,9 @@ class FfmpegReader final : public VideoReader {
   AVRational tb_{1, 1};
   bool is_jpeg_ = false;
   bool draining_ = false;   // flush packet sent; no more input goes to the decoder
-  Status pending_;          // damage found while demuxing/decoding, reported after draining
+  std::string damage_;      // damage found while demuxing/decoding, reported after draining
+  double expected_end_s_ = 0;  // the video stream's duration the container states; 0 unknown
+  int64_t first_pts_ = AV_NOPTS_VALUE;
   Status sticky_;           // error already returned; returned again
   bool ended_ = false;
   int64_t next_index_ = 0;
@@ -221,9 +235,43 @@ Status FfmpegReader::Init() {
   info_.color = ColorFrom(full ? AVCOL_RANGE_JPEG : par->color_range, par->color_primaries,
                           par->color_trc, par->color_space);
   info_.codec = avcodec_get_name(par->codec_id);
+  // The stated duration of the video, to tell a cut file from a clean end where no frame count
+  // is stored: Matroska's per-track DURATION tag (FFmpeg writes it), else the file's duration
+  // when the video is its only stream.
+  if (const AVDictionaryEntry* e = av_dict_get(st->metadata, "DURATION", nullptr, 0)) {
+    expected_end_s_ = ParseClock(e->value);
+  } else if (const AVDictionaryEntry* n = av_dict_get(st->metadata, "NUMBER_OF_FRAMES", nullptr, 0);
+             n && info_.frame_count < 0) {
+    info_.frame_count = std::atoll(n->value);  // mkvmerge's statistics tags
+  } else if (fmt_->nb_streams == 1 && fmt_->duration > 0 && !info_.is_image && !pattern) {
+    expected_end_s_ = fmt_->duration / static_cast<double>(AV_TIME_BASE);
+  }
   is_jpeg_ = par->codec_id == AV_CODEC_ID_MJPEG &&
              (demuxer == "image2" || demuxer.find("_pipe") != std::string::npos);
   return Status::Ok();
+}
+
+std::string FfmpegReader::EndedEarly() const {
+  if (info_.frame_count > 0 && next_index_ < info_.frame_count) {
+    return "the stream ended early (its container promises " + std::to_string(info_.frame_count) +
+           " frames)";
+  }
+  if (info_.frame_count <= 0 && expected_end_s_ > 0) {
+    // No frame count (Matroska, WebM): compare the time covered with the stated duration,
+    // allowing one and a half frames for rounding.
+    const double frame_s = info_.frame_rate.valid() ? 1.0 / info_.frame_rate.ToDouble() : 0.04;
+    double covered = 0;
+    if (last_pts_ != AV_NOPTS_VALUE) {
+      covered = (last_pts_ + last_duration_ - first_pts_) * av_q2d(tb_);
+    }
+    if (covered + 1.5 * frame_s + 0.002 < expected_end_s_) {
+      char buf[128];
+      std::snprintf(buf, sizeof(buf), "the stream ended early (%.3f s of the %.3f s its "
+                    "container states)", covered, expected_end_s_);
+      return buf;
+    }
+  }
+  return "";
 }
 
 Result<Frame> FfmpegReader::PooledFrame() {
@@ -281,6 +329,7 @@ Status FfmpegReader::Convert(Frame* out) {
   if (pts == AV_NOPTS_VALUE) {
     pts = last_pts_ == AV_NOPTS_VALUE ? 0 : last_pts_ + last_duration_;
   }
+  if (first_pts_ == AV_NOPTS_VALUE) first_pts_ = pts;
   last_pts_ = pts;
   last_duration_ = duration;
   f.stream_id = options_.stream_id;
@@ -313,13 +362,9 @@ Result<bool> FfmpegReader::Read(Frame* out) {
       return true;
     }
     if (ret == AVERROR_EOF) {
-      if (!pending_.ok()) {
-        sticky_ = pending_;
-        return sticky_;
-      }
-      if (info_.frame_count > 0 && next_index_ < info_.frame_count) {
-        sticky_ = DataLossAt("the stream ended early (its container promises " +
-                             std::to_string(info_.frame_count) + " frames)");
+      std::string early = damage_.empty() ? EndedEarly() : damage_;
+      if (!early.empty()) {
+        sticky_ = DataLossAt(early);
         return sticky_;
       }
       ended_ = true;
@@ -336,7 +381,7 @@ Result<bool> FfmpegReader::Read(Frame* out) {
     ret = av_read_frame(fmt_.get(), pkt_.get());
     if (ret == AVERROR_EOF) {
       if (fmt_->pb && fmt_->pb->error < 0 && fmt_->pb->error != AVERROR_EOF) {
-        Damage(DataLossAt("read error (" + AvError(fmt_->pb->error) + ")"));
+        Damage("read error (" + AvError(fmt_->pb->error) + ")");
       } else {
         draining_ = true;
         avcodec_send_packet(dec_.get(), nullptr);
@@ -344,7 +389,7 @@ Result<bool> FfmpegReader::Read(Frame* out) {
       continue;
     }
     if (ret < 0) {
-      Damage(DataLossAt("the file is damaged or cut short (" + AvError(ret) + ")"));
+      Damage("the file is damaged or cut short (" + AvError(ret) + ")");
       continue;
     }
     if (pkt_->stream_index != stream_index_) {
@@ -353,18 +398,18 @@ Result<bool> FfmpegReader::Read(Frame* out) {
     }
     if (pkt_->flags & AV_PKT_FLAG_CORRUPT) {
       av_packet_unref(pkt_.get());
-      Damage(DataLossAt("the file is cut short or damaged (incomplete packet)"));
+      Damage("the file is cut short or damaged (incomplete packet)");
       continue;
     }
     if (is_jpeg_ && !EndsWithJpegEoi(pkt_->data, pkt_->size)) {
       av_packet_unref(pkt_.get());
-      Damage(DataLossAt("truncated JPEG (no end-of-image marker)"));
+      Damage("truncated JPEG (no end-of-image marker)");
       continue;
     }
     ret = avcodec_send_packet(dec_.get(), pkt_.get());
     av_packet_unref(pkt_.get());
     if (ret < 0 && ret != AVERROR(EAGAIN)) {
-      Damage(DataLossAt("decoding failed (" + AvError(ret) + ")"));
+      Damage("decoding failed (" + AvError(ret) + ")");
     }
   }
 }
@@ -373,6 +418,7 @@ Result<bool> FfmpegReader::Read(Frame* out) {
 
 Result<std::unique_ptr<VideoReader>> VideoReader::Open(const std::string& path,
                                                        const ReaderOptions& options) {
+  io_internal::RouteFfmpegLogs();
   auto reader = std::make_unique<FfmpegReader>(path, options);
   VRSEG_RETURN_IF_ERROR(reader->Init());
   return std::unique_ptr<VideoReader>(std::move(reader));

@@ -179,7 +179,11 @@ Status FfmpegWriter::Init() {
   out_color_ = input_.color;
   yuv_matrix_ = SwsMatrixFor(input_.color, input_.height);
   yuv_full_ = IsFullRange(input_.color);
-  if (options_.content == OutputContent::kMask) {
+  if (container_ == OutputContainer::kMovProRes4444) {
+    // ProRes has no range flag: it is always limited range, so convert to that.
+    out_color_.range = AVCOL_RANGE_MPEG;
+    yuv_full_ = false;
+  } else if (options_.content == OutputContent::kMask) {
     out_color_.range = AVCOL_RANGE_JPEG;
   } else if (IsRgbOrGray(choice_.pix_fmt)) {
     out_color_.range = AVCOL_RANGE_JPEG;
@@ -376,14 +380,16 @@ Status FfmpegWriter::Fill(const Frame& frame) {
         std::memset(dst->data[1] + y * dst->linesize[1], 128, cw);
         std::memset(dst->data[2] + y * dst->linesize[2], 128, cw);
       }
-    } else {  // 10-bit little-endian: stretch 0..255 to 0..1023
+    } else {  // 10-bit little-endian (ProRes): limited range, 0..255 -> 64..940
+      uint16_t lut[256];
+      for (int v = 0; v < 256; ++v) lut[v] = static_cast<uint16_t>(64 + (v * 876 + 127) / 255);
       for (int y = 0; y < frame.height; ++y) {
         auto* row = reinterpret_cast<uint16_t*>(dst->data[0] + y * dst->linesize[0]);
         auto* arow = has_alpha ? reinterpret_cast<uint16_t*>(dst->data[3] + y * dst->linesize[3])
                                : nullptr;
         const uint8_t* m = frame.data[0] + y * frame.pitch[0];
         for (int x = 0; x < frame.width; ++x) {
-          row[x] = static_cast<uint16_t>((m[x] << 2) | (m[x] >> 6));
+          row[x] = lut[m[x]];
           if (arow) arow[x] = 1023;
         }
       }
@@ -549,6 +555,7 @@ Result<OutputContainer> OutputContainerFor(const std::string& path) {
 Result<std::unique_ptr<VideoWriter>> VideoWriter::Open(const std::string& path,
                                                        const VideoInfo& input,
                                                        const WriterOptions& options) {
+  io_internal::RouteFfmpegLogs();
   auto writer = std::make_unique<FfmpegWriter>(path, input, options);
   Status s = writer->Init();
   if (!s.ok()) return s;  // the destructor closes whatever was opened
