@@ -13,6 +13,7 @@
 #include <functional>
 #include <set>
 
+#include "model/convert_internal.h"
 #include "model/onnx_builder.h"
 #include "model/tfjs_graph.h"
 
@@ -27,7 +28,9 @@ using model::TfGraph;
 using model::TfNode;
 using model::TfTensor;
 
-constexpr int64_t kBatch = -1;  // the (dynamic) batch dimension in a TF shape
+// The (dynamic) batch dimension in a TF shape. A dim -k is "batch times k" (e.g. after a Reshape
+// that folds the batch into rows); -1 is the batch itself.
+constexpr int64_t kBatch = -1;
 constexpr int kOpset = 17;
 constexpr const char* kBatchParam = "N";
 
@@ -54,7 +57,7 @@ std::string ShapeStr(const std::vector<int64_t>& s) {
   std::string out = "[";
   for (size_t i = 0; i < s.size(); ++i) {
     if (i) out += ',';
-    out += s[i] == kBatch ? std::string("N") : std::to_string(s[i]);
+    out += s[i] == kBatch ? std::string("N") : s[i] < 0 ? "N*" + std::to_string(-s[i]) : std::to_string(s[i]);
   }
   return out + "]";
 }
@@ -81,8 +84,8 @@ Pad1 ForwardPad(int64_t in, int64_t k, int64_t s, int64_t d, bool same) {
 
 class Converter {
  public:
-  Converter(const TfGraph& g, const ConvertOptions& o, onnx::GraphProto* graph)
-      : g_(g), opt_(o), b_(graph) {}
+  Converter(const TfGraph& g, const ConvertOptions& o, bool any_io, onnx::GraphProto* graph)
+      : g_(g), opt_(o), any_io_(any_io), b_(graph) {}
 
   Status Run(ModelInfo* info, std::vector<std::string>* ops_used);
 
@@ -124,6 +127,7 @@ class Converter {
 
   const TfGraph& g_;
   const ConvertOptions& opt_;
+  const bool any_io_;  // tests: no checks of the image input / mask output
   OnnxBuilder b_;
   std::map<std::string, Val> vals_;  // TF node name -> value
   std::vector<std::string> input_nodes_;
@@ -582,8 +586,8 @@ Status Converter::MatMul(const TfNode& n) {
     if (bv->konst->dtype != TfDType::kFloat32) return Fail(n, "non-float weight");
     if (tb) {
       std::vector<int64_t> d;
-      bn = b_.AddFloatInit(bv->const_name + "/t", {cols, k_b},
-                           model::PermuteData(bv->konst->f, bv->shape, {1, 0}, &d));
+      std::vector<float> data = model::PermuteData(bv->konst->f, bv->shape, {1, 0}, &d);
+      bn = b_.AddFloatInit(bv->const_name + "/t", d, data);
     } else {
       bn = ConstInit(*bv, Layout::kTf, n.name);
     }
@@ -605,66 +609,51 @@ Status Converter::Reshape(const TfNode& n) {
   if (x->konst) return Unsup(n, "constant input (constant folding is not implemented)");
   if (st->dtype != TfDType::kInt32 || st->shape.size() != 1) return Fail(n, "shape must be an int32 vector");
   std::vector<int64_t> target(st->i.begin(), st->i.end());
-  const bool batched = !x->shape.empty() && x->shape[0] == kBatch;
-  int64_t known = 1;  // elements of x apart from the batch
-  for (size_t i = batched ? 1 : 0; i < x->shape.size(); ++i) known *= x->shape[i];
-  int minus = 0;
-  for (int64_t d : target) {
-    if (d == -1) ++minus;
-    else if (d < 0) return Fail(n, "bad target shape " + ShapeStr(target));
+  // x holds N * known elements when batched (a negative dim -k is "batch times k"), else known.
+  bool batched = false;
+  int64_t known = 1;
+  for (int64_t d : x->shape) {
+    if (d < 0) batched = true;
+    known *= d < 0 ? -d : d;
   }
-  if (minus > 1) return Fail(n, "target shape " + ShapeStr(target) + " has more than one -1");
-  std::vector<int64_t> out_shape = target;
-  if (batched) {
-    // TF's graph hard-codes its batch (usually 1) in the first target dimension: let it follow
-    // the input. Without another -1 the first dimension becomes -1 (it absorbs batch * rest);
-    // else a first dimension of 1 becomes 0 (copy the input's batch).
-    int64_t rest = 1;
-    for (size_t i = 1; i < target.size(); ++i) rest *= target[i] == -1 ? 1 : target[i];
-    if (target.empty()) return Unsup(n, "reshape of a batched tensor to a scalar");
-    if (minus == 0) {
-      if (rest == 0 || known % rest != 0) {
-        return Fail(n, "cannot reshape " + ShapeStr(x->shape) + " to " + ShapeStr(target));
-      }
-      if (target[0] != known / rest) {
-        return Fail(n, "cannot reshape " + ShapeStr(x->shape) + " to " + ShapeStr(target));
-      }
-      target[0] = -1;
-      out_shape[0] = kBatch;
-    } else if (target[0] == -1) {
-      if (rest == 0 || known % rest != 0) {
-        return Fail(n, "cannot reshape " + ShapeStr(x->shape) + " to " + ShapeStr(target));
-      }
-      out_shape[0] = kBatch;  // assumes the batch lands in the first dimension
-      if (known / rest != 1) return Unsup(n, "a reshape that merges the batch with other dimensions");
-    } else if (target[0] == 1) {
-      target[0] = 0;
-      out_shape[0] = kBatch;
-      int64_t r2 = 1;
-      for (size_t i = 1; i < target.size(); ++i) r2 *= target[i] == -1 ? 1 : target[i];
-      if (r2 == 0 || known % r2 != 0) {
-        return Fail(n, "cannot reshape " + ShapeStr(x->shape) + " to " + ShapeStr(st->i.empty() ? target : target));
-      }
-      for (size_t i = 1; i < target.size(); ++i) {
-        if (target[i] == -1) out_shape[i] = known / r2;
-      }
+  int minus_at = -1;
+  int64_t rest = 1;  // product of the target's dims other than the -1
+  for (size_t i = 0; i < target.size(); ++i) {
+    if (target[i] == -1 && minus_at < 0) {
+      minus_at = static_cast<int>(i);
+    } else if (target[i] < 0) {
+      return Fail(n, "bad target shape " + ShapeStr(target));
     } else {
-      return Unsup(n, "cannot tell where the batch goes in reshape to " + ShapeStr(target));
+      rest *= target[i];
     }
-  } else {
-    int64_t prod = 1;
-    for (int64_t d : target) prod *= d == -1 ? 1 : d;
-    if (minus) {
-      if (prod == 0 || known % prod != 0) return Fail(n, "cannot reshape " + ShapeStr(x->shape) + " to " + ShapeStr(target));
-      for (auto& d : out_shape) {
-        if (d == -1) d = known / prod;
+  }
+  // TF built the graph for its batch (1): the target matches `known` elements.
+  const bool fits = minus_at < 0 ? rest == known : rest != 0 && known % rest == 0;
+  if (!fits) return Fail(n, "cannot reshape " + ShapeStr(x->shape) + " to " + ShapeStr(target));
+  std::vector<int64_t> out_shape = target;
+  if (minus_at >= 0) out_shape[minus_at] = known / rest;
+  if (batched) {
+    // Let the batch ride on the first dimension: without a -1 it becomes -1 (it absorbs batch
+    // times the rest); with the -1 first nothing changes; with a -1 elsewhere a first dimension of
+    // 1 that is the input's batch becomes 0 (copy the input's batch).
+    if (target.empty() || (minus_at < 0 && target[0] < 1)) {
+      return Unsup(n, "reshape of a batched tensor to " + ShapeStr(target));
+    }
+    if (minus_at < 0) {
+      target[0] = -1;
+    } else if (minus_at != 0) {
+      if (target[0] != 1 || x->shape.empty() || x->shape[0] != kBatch) {
+        return Unsup(n, "cannot tell where the batch goes in reshape of " + ShapeStr(x->shape) + " to " +
+                            ShapeStr(target));
       }
-    } else if (prod != known) {
-      return Fail(n, "cannot reshape " + ShapeStr(x->shape) + " to " + ShapeStr(target));
+      target[0] = 0;
     }
+    out_shape[0] = -out_shape[0];
   }
   const std::string out = b_.Unique(n.name);
-  b_.AddNode("Reshape", {AsTf(*x, n.name), b_.AddInt64Init(n.name + "/shape", {static_cast<int64_t>(target.size())}, target)},
+  b_.AddNode("Reshape",
+             {AsTf(*x, n.name),
+              b_.AddInt64Init(n.name + "/shape", {static_cast<int64_t>(target.size())}, target)},
              {out}, n.name);
   return Set(n, Val{out, Layout::kTf, out_shape, nullptr, ""});
 }
@@ -843,6 +832,11 @@ Status Converter::Run(ModelInfo* info, std::vector<std::string>* ops_used) {
 
   // 5. What the model is.
   const Val& iv = vals_.at(input_nodes_[0]);
+  info->input_name = input_nodes_[0];
+  info->output_name = out_name;
+  info->input_height = static_cast<int>(iv.shape[1]);
+  info->input_width = static_cast<int>(iv.shape[2]);
+  if (any_io_) return Status::Ok();
   if (iv.shape[3] != 3) {
     return Status::Unsupported("TF.js model '" + g_.path + "': input '" + input_nodes_[0] + "' has " +
                                std::to_string(iv.shape[3]) + " channels (expected 3, RGB)");
@@ -885,6 +879,13 @@ Status Converter::Run(ModelInfo* info, std::vector<std::string>* ops_used) {
 
 Result<ConvertReport> ConvertTfjsToOnnx(const std::string& model_json, const std::string& onnx_out,
                                         const ConvertOptions& options) {
+  return model::ConvertTfjsToOnnxImpl(model_json, onnx_out, options, /*any_io=*/false);
+}
+
+namespace model {
+
+Result<ConvertReport> ConvertTfjsToOnnxImpl(const std::string& model_json, const std::string& onnx_out,
+                                            const ConvertOptions& options, bool any_io) {
   VRSEG_ASSIGN_OR_RETURN(TfGraph g, model::ReadTfjsGraph(model_json));
   onnx::ModelProto m;
   m.set_ir_version(8);
@@ -896,7 +897,7 @@ Result<ConvertReport> ConvertTfjsToOnnx(const std::string& model_json, const std
   ConvertReport report;
   report.tfjs_nodes = static_cast<int>(g.nodes.size());
   ModelInfo& info = report.info;
-  Converter conv(g, options, m.mutable_graph());
+  Converter conv(g, options, any_io, m.mutable_graph());
   VRSEG_RETURN_IF_ERROR(conv.Run(&info, &report.ops_used));
   info.name = !options.name.empty() ? options.name : fs::path(model_json).stem().string();
   info.licence = options.licence;
@@ -939,4 +940,5 @@ Result<ConvertReport> ConvertTfjsToOnnx(const std::string& model_json, const std
   return report;
 }
 
+}  // namespace model
 }  // namespace vrseg
