@@ -8,6 +8,8 @@ extern "C" {
 }
 
 #include <cstdarg>
+#include <cstring>
+#include <unordered_set>
 #include <mutex>
 
 #include "vrseg/log.h"
@@ -15,8 +17,25 @@ extern "C" {
 namespace vrseg::io_internal {
 
 namespace {
+std::mutex g_counters_mu;
+std::unordered_set<void*>& Counters() {
+  static auto* set = new std::unordered_set<void*>();
+  return *set;
+}
+
+void CountDecoderError(void* avcl) {
+  const AVClass* cls = avcl ? *static_cast<const AVClass**>(avcl) : nullptr;
+  if (!cls || std::strcmp(cls->class_name, "AVCodecContext") != 0) return;
+  void* opaque = static_cast<AVCodecContext*>(avcl)->opaque;
+  if (!opaque) return;
+  std::lock_guard<std::mutex> lock(g_counters_mu);
+  if (Counters().count(opaque)) static_cast<DecoderErrorCounter*>(opaque)->errors++;
+}
+
 void FfmpegLogCallback(void* avcl, int level, const char* fmt, va_list vl) {
-  if (level > AV_LOG_WARNING || GetLogLevel() > LogLevel::kDebug) return;
+  if (level > AV_LOG_WARNING) return;
+  if (level <= AV_LOG_ERROR) CountDecoderError(avcl);
+  if (GetLogLevel() > LogLevel::kDebug) return;
   thread_local int print_prefix = 1;
   char line[1024];
   av_log_format_line2(avcl, level, fmt, vl, line, sizeof(line), &print_prefix);
@@ -25,6 +44,16 @@ void FfmpegLogCallback(void* avcl, int level, const char* fmt, va_list vl) {
   if (!text.empty()) LogDebug("ffmpeg: " + text);
 }
 }  // namespace
+
+void RegisterErrorCounter(DecoderErrorCounter* counter) {
+  std::lock_guard<std::mutex> lock(g_counters_mu);
+  Counters().insert(counter);
+}
+
+void UnregisterErrorCounter(DecoderErrorCounter* counter) {
+  std::lock_guard<std::mutex> lock(g_counters_mu);
+  Counters().erase(counter);
+}
 
 void RouteFfmpegLogs() {
   static std::once_flag once;

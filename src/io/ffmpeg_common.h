@@ -10,6 +10,7 @@ extern "C" {
 #include <libswscale/swscale.h>
 }
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -46,6 +47,16 @@ bool IsPattern(const std::string& path);
 // Routes FFmpeg's own log lines (warnings and errors only) to vrseg's log at debug level, once per
 // process. vrseg reports failures through Status; FFmpeg's chatter would only repeat them.
 void RouteFfmpegLogs();
+
+// Counts the errors FFmpeg logs for one decoder. Decoders such as FFV1 (slice CRC mismatch) hide
+// damage by concealment without flagging the frame; their log line is the only sign. A counter is
+// tied to a codec context through its `opaque` field (FFmpeg copies it to frame-thread copies).
+// Register before decoding, unregister before the counter dies. Thread-safe.
+struct DecoderErrorCounter {
+  std::atomic<int> errors{0};
+};
+void RegisterErrorCounter(DecoderErrorCounter* counter);
+void UnregisterErrorCounter(DecoderErrorCounter* counter);
 
 // av_strerror as a std::string.
 std::string AvError(int err);

@@ -1,13 +1,16 @@
 // VideoReader: FFmpeg demux + decode + swscale conversion.
 //
-// Truncation/corruption policy: every frame that decodes cleanly is delivered; at the first sign
-// of damage (a demuxer error other than end of file, a packet the demuxer marks corrupt or cut
-// short, a decoder error, a frame the decoder flags corrupt, a JPEG without its end marker, or a
-// stream that ends before the frame count its container promises) the reader stops feeding the
-// decoder, hands out the frames already decoded before the damage, and then returns kDataLoss
-// naming the file and the index of the first frame it could not deliver. The error is sticky.
-// A clean end returns false. So a caller tells "ended early/corrupt" (kDataLoss) from "clean end"
-// (false).
+// Truncation/corruption policy: every frame that decodes cleanly is delivered, then kDataLoss
+// names the file and the index of the first frame that could not be delivered. The error is
+// sticky; a clean end returns false, so a caller tells "ended early/corrupt" from "clean end".
+//  - Damage seen by the demuxer (a read error, a packet marked corrupt or cut short, a JPEG
+//    without its end marker): the packets before it are intact, so the decoder is drained and
+//    the frames it still holds are handed out before the error.
+//  - Damage seen by the decoder (an error, a frame flagged corrupt or concealed): the error
+//    comes at once; frames still inside the decoder may depend on the broken one.
+//  - A stream that ends cleanly but before the frame count (MP4/MOV) or the video duration
+//    (Matroska's DURATION tag, or the file's duration when video is its only stream) its
+//    container states: kDataLoss after the last frame.
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -91,6 +94,10 @@ class FfmpegReader final : public VideoReader {
  public:
   FfmpegReader(std::string path, const ReaderOptions& options)
       : path_(std::move(path)), options_(options) {}
+  ~FfmpegReader() override {
+    dec_.reset();  // no more decoder log lines can name the counter
+    UnregisterErrorCounter(&decoder_errors_);
+  }
 
   Status Init();
   const VideoInfo& info() const override { return info_; }
@@ -139,6 +146,7 @@ class FfmpegReader final : public VideoReader {
   int64_t last_pts_ = AV_NOPTS_VALUE;
   int64_t last_duration_ = 0;
   std::vector<Frame> pool_;  // output buffers; a slot is free when only the pool holds it
+  DecoderErrorCounter decoder_errors_;  // errors the decoder logged (see ffmpeg_common.h)
 };
 
 Status FfmpegReader::Init() {
@@ -187,6 +195,10 @@ Status FfmpegReader::Init() {
   }
   AVStream* st = fmt_->streams[stream_index_];
   const AVCodecParameters* par = st->codecpar;
+  if (par->width <= 0 || par->height <= 0) {
+    return Status::DataLoss(path_ + ": not a readable video or image (no picture size found), "
+                            "frame 0 reached");
+  }
   // VP9 with alpha (WebM BlockAdditional): FFmpeg's own VP9 decoder drops the alpha plane,
   // libvpx keeps it.
   if (par->codec_id == AV_CODEC_ID_VP9) {
@@ -202,6 +214,9 @@ Status FfmpegReader::Init() {
   dec_->thread_count = options_.threads;
   dec_->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
   dec_->pkt_timebase = st->time_base;
+  dec_->err_recognition |= AV_EF_CRCCHECK;  // check the CRCs a stream carries (FFV1 slices)
+  dec_->opaque = &decoder_errors_;
+  RegisterErrorCounter(&decoder_errors_);
   ret = avcodec_open2(dec_.get(), codec, nullptr);
   if (ret < 0) {
     return Status::Unsupported(path_ + ": cannot open the " + codec->name +
@@ -348,9 +363,11 @@ Result<bool> FfmpegReader::Read(Frame* out) {
   for (;;) {
     int ret = avcodec_receive_frame(dec_.get(), frame_.get());
     if (ret == 0) {
-      if ((frame_->flags & AV_FRAME_FLAG_CORRUPT) || frame_->decode_error_flags) {
+      if ((frame_->flags & AV_FRAME_FLAG_CORRUPT) || frame_->decode_error_flags ||
+          decoder_errors_.errors.load() > 0) {
         av_frame_unref(frame_.get());
-        sticky_ = DataLossAt("the decoder reported a corrupt frame");
+        sticky_ = DataLossAt("the decoder reported a damaged frame (FFmpeg's log at debug "
+                             "level says more)");
         return sticky_;
       }
       Status s = Convert(out);
@@ -409,7 +426,11 @@ Result<bool> FfmpegReader::Read(Frame* out) {
     ret = avcodec_send_packet(dec_.get(), pkt_.get());
     av_packet_unref(pkt_.get());
     if (ret < 0 && ret != AVERROR(EAGAIN)) {
-      Damage("decoding failed (" + AvError(ret) + ")");
+      // A decoder error belongs to the next frame in output order (with frame threading it
+      // surfaces a few packets later); frames still inside the decoder may depend on the broken
+      // one, so stop here rather than drain.
+      sticky_ = DataLossAt("decoding failed (" + AvError(ret) + ")");
+      return sticky_;
     }
   }
 }

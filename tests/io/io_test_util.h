@@ -46,9 +46,10 @@ inline const std::filesystem::path& ScratchDir() {
 }
 inline std::string Scratch(const std::string& name) { return (ScratchDir() / name).string(); }
 
-// Runs a shell command; returns its exit status. Output goes to `log` (stderr merged).
-inline int Run(const std::string& cmd, std::string* output = nullptr) {
-  const std::string full = cmd + " 2>&1";
+// Runs a shell command; returns its exit status. Its stdout (and stderr, unless `quiet_stderr`)
+// goes to `output`. A failing command is a test failure.
+inline int Run(const std::string& cmd, std::string* output = nullptr, bool quiet_stderr = false) {
+  const std::string full = cmd + (quiet_stderr ? " 2>/dev/null" : " 2>&1");
   FILE* p = ::popen(full.c_str(), "r");
   if (!p) return -1;
   std::string out;
@@ -69,7 +70,7 @@ inline void Ffmpeg(const std::string& args) {
 // ffprobe's answer, trimmed.
 inline std::string Ffprobe(const std::string& args) {
   std::string out;
-  Run(kFfprobe + " -v error " + args, &out);
+  Run(kFfprobe + " -v error " + args, &out, /*quiet_stderr=*/true);
   while (!out.empty() && (out.back() == '\n' || out.back() == '\r' || out.back() == ' ')) {
     out.pop_back();
   }
