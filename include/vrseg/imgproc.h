@@ -260,7 +260,7 @@ struct GuidedFilterOptions {
 //   Upsample ma, mb to W x H bilinearly with half-pixel centres in the block grid:
 //     sx = clamp((x + 0.5) / s - 0.5, 0, w - 1), x0 = floor(sx), x1 = min(x0+1, w-1), wx = sx - x0
 //     (rows likewise); A = bilinear(ma ...), B = bilinear(mb ...)
-//   q = A * I(x,y) + B;  out = (uint8)floor(clamp(q, 0, 1) * 255 + 0.5)
+//   q = A * I(x,y) + B;  out = (uint8)floor(clamp(q, 0, 1) * 255 + 0.5)   (NaN → 0)
 // The implementation accumulates box sums in double and the rest in float; a CUDA kernel in float
 // throughout should stay within ±2 of it. Allocates its low-resolution scratch per call.
 // Errors: kInvalidArgument for wrong formats or sizes, or options out of range.
@@ -327,6 +327,8 @@ class Compositor {
   Frame scaled_image_;  // the background image scaled to the frame size (made once per size)
   Frame blurred_;       // scratch for kBlur
   Frame scratch_;
+  std::vector<uint8_t> mask3_;      // one row of the mask, three bytes per pixel
+  std::vector<uint8_t> color_row_;  // one row of the background colour (kColor)
 };
 
 // Blurs a packed 8-bit frame (Gray8, RGB24, BGR24, RGBA, BGRA; every byte channel alike) with
@@ -334,7 +336,8 @@ class Compositor {
 //   H(x) = (sum_{k=-r..r} src(clamp(x+k, 0, W-1)) + r) / (2r+1)   (integers, division truncating)
 //   V likewise over rows; out = V(H(V(H(V(H(src)))))) with the border replicated at every pass.
 // Cost O(1) per pixel whatever r. `out` must be allocated, same size and format (may alias src);
-// `scratch` is allocated here when needed. Errors: kInvalidArgument for mismatched frames or r < 1.
+// `scratch` is allocated here when needed. Errors: kInvalidArgument for mismatched frames or r
+// outside [1, 4095].
 Status BoxBlur3(const Frame& src, int radius, Frame* out, Frame* scratch);
 
 // RGBA with the mask as alpha (out allocated by the caller, same size). rgb: RGB24, mask: Gray8.

@@ -19,7 +19,7 @@ using imgproc_internal::RoundU8;
 
 namespace {
 
-constexpr int kMaxBlurRadius = 32767;  // keeps (2r+1) < 2^16 for the exact division below
+constexpr int kMaxBlurRadius = 4095;  // keeps the float division below exact
 
 Status SameSize(const Frame& a, const Frame& b, const char* what) {
   if (a.width != b.width || a.height != b.height) {
@@ -34,28 +34,48 @@ bool IsPacked8(PixelFormat f) {
          f == PixelFormat::kRGBA || f == PixelFormat::kBGRA;
 }
 
-// floor(n / d) for n * d < 2^40, by one multiplication.
+// floor(n / d) for integers 0 <= n <= 256 d, d <= 8191, as floor((n + 0.5) * (1/d)) in float:
+// (n + 0.5)/d is at least 0.5/d away from an integer, and the float error (two roundings,
+// < 2^-23 * 256) is smaller than that for d < 16384. Floats vectorise; 64-bit products do not.
 struct Divider {
-  uint64_t m;
-  explicit Divider(uint32_t d) : m((uint64_t{1} << 40) / d + 1) {}
-  uint32_t operator()(uint32_t n) const { return static_cast<uint32_t>((n * m) >> 40); }
+  float inv;
+  explicit Divider(uint32_t d) : inv(1.0f / static_cast<float>(d)) {}
+  uint32_t operator()(uint32_t n) const {
+    return static_cast<uint32_t>(
+        static_cast<int32_t>((static_cast<float>(static_cast<int32_t>(n)) + 0.5f) * inv));
+  }
 };
 
 // One horizontal box pass, src rows → dst rows (distinct buffers), all byte channels alike.
-void BoxH(const uint8_t* src, int64_t spitch, uint8_t* dst, int64_t dpitch, int W, int H, int ch,
-          int r, const Divider& div) {
+// The channels of a pixel are summed side by side (kCh is 1, 3 or 4) so their running sums overlap.
+template <int kCh>
+void BoxHImpl(const uint8_t* src, int64_t spitch, uint8_t* dst, int64_t dpitch, int W, int H, int r,
+              const Divider& div) {
   for (int y = 0; y < H; ++y) {
     const uint8_t* s = src + y * spitch;
     uint8_t* d = dst + y * dpitch;
-    for (int c = 0; c < ch; ++c) {
-      uint32_t sum = static_cast<uint32_t>(r + 1) * s[c];
-      for (int k = 1; k <= r; ++k) sum += s[std::min(k, W - 1) * ch + c];
-      for (int x = 0; x < W; ++x) {
-        d[x * ch + c] = static_cast<uint8_t>(div(sum + r));
-        sum += s[std::min(x + r + 1, W - 1) * ch + c];
-        sum -= s[std::max(x - r, 0) * ch + c];
+    uint32_t sum[kCh];
+    for (int c = 0; c < kCh; ++c) {
+      sum[c] = static_cast<uint32_t>(r + 1) * s[c];
+      for (int k = 1; k <= r; ++k) sum[c] += s[std::min(k, W - 1) * kCh + c];
+    }
+    for (int x = 0; x < W; ++x) {
+      const int add = std::min(x + r + 1, W - 1) * kCh;
+      const int sub = std::max(x - r, 0) * kCh;
+      for (int c = 0; c < kCh; ++c) {
+        d[x * kCh + c] = static_cast<uint8_t>(div(sum[c] + r));
+        sum[c] += static_cast<uint32_t>(s[add + c]) - s[sub + c];
       }
     }
+  }
+}
+
+void BoxH(const uint8_t* src, int64_t spitch, uint8_t* dst, int64_t dpitch, int W, int H, int ch,
+          int r, const Divider& div) {
+  switch (ch) {
+    case 1: BoxHImpl<1>(src, spitch, dst, dpitch, W, H, r, div); break;
+    case 3: BoxHImpl<3>(src, spitch, dst, dpitch, W, H, r, div); break;
+    default: BoxHImpl<4>(src, spitch, dst, dpitch, W, H, r, div); break;
   }
 }
 
@@ -89,7 +109,7 @@ Status BoxBlur3(const Frame& src, int radius, Frame* out, Frame* scratch) {
   }
   if (radius < 1 || radius > kMaxBlurRadius) {
     return Status::InvalidArgument("BoxBlur3: radius " + std::to_string(radius) +
-                                   " outside [1, 32767]");
+                                   " outside [1, 4095]");
   }
   if (out == nullptr || scratch == nullptr) {
     return Status::InvalidArgument("BoxBlur3: null output or scratch");
@@ -180,26 +200,29 @@ Status Compositor::Compose(const Frame& rgb, const Frame& mask, Frame* out) {
       break;
     }
   }
-  const std::array<uint8_t, 3> color = options_.color;
+  // Flat loops over the 3W bytes of a row (they vectorise): the mask expanded to three bytes per
+  // pixel, and for kColor a row of the repeated colour. round((m f + (255-m) b) / 255) is computed
+  // as y = m f + (255-m) b + 128, (y + (y >> 8)) >> 8, equal to (x + 127) / 255 for every
+  // m, f, b in [0, 255] (checked exhaustively) and exact in 16 bits.
+  const size_t n = static_cast<size_t>(W) * 3;
+  mask3_.resize(n);
+  if (bg == nullptr) {
+    color_row_.resize(n);
+    for (int x = 0; x < W; ++x) {
+      for (int c = 0; c < 3; ++c) color_row_[3 * x + c] = options_.color[c];
+    }
+  }
   for (int y = 0; y < H; ++y) {
     const uint8_t* f = rgb.data[0] + y * rgb.pitch[0];
     const uint8_t* m = mask.data[0] + y * mask.pitch[0];
+    const uint8_t* b = bg ? bg + y * bg_pitch : color_row_.data();
     uint8_t* o = out->data[0] + y * out->pitch[0];
-    if (bg == nullptr) {
-      for (int x = 0; x < W; ++x) {
-        const uint32_t a = m[x], ia = 255 - a;
-        for (int c = 0; c < 3; ++c) {
-          o[3 * x + c] = static_cast<uint8_t>((a * f[3 * x + c] + ia * color[c] + 127) / 255);
-        }
-      }
-    } else {
-      const uint8_t* b = bg + y * bg_pitch;
-      for (int x = 0; x < W; ++x) {
-        const uint32_t a = m[x], ia = 255 - a;
-        for (int c = 0; c < 3; ++c) {
-          o[3 * x + c] = static_cast<uint8_t>((a * f[3 * x + c] + ia * b[3 * x + c] + 127) / 255);
-        }
-      }
+    uint8_t* m3 = mask3_.data();
+    for (int x = 0; x < W; ++x) m3[3 * x] = m3[3 * x + 1] = m3[3 * x + 2] = m[x];
+    for (size_t i = 0; i < n; ++i) {
+      const uint16_t a = m3[i];
+      const uint16_t v = static_cast<uint16_t>(a * f[i] + (255 - a) * b[i] + 128);
+      o[i] = static_cast<uint8_t>((v + (v >> 8)) >> 8);
     }
   }
   return Status::Ok();

@@ -68,6 +68,31 @@ Status CheckPostOptions(const PostprocessOptions& o) {
   return Status::Ok();
 }
 
+// One row of the soft mask: out = floor(clamp(lerp(top, bot, w), 0, 1) * 255 + 0.5), NaN → 0.
+void SoftRow(const float* top, const float* bot, float w, uint8_t* out, int n) {
+  int x = 0;
+#if defined(__SSE2__)
+  // The compiler does not vectorise the clamps itself (-ftrapping-math); max_ps(v, 0) gives 0 for NaN.
+  const __m128 zero = _mm_setzero_ps(), one = _mm_set1_ps(1.f), k255 = _mm_set1_ps(255.f),
+               half = _mm_set1_ps(0.5f), wv = _mm_set1_ps(w);
+  auto quad = [&](int i) {
+    const __m128 t = _mm_loadu_ps(top + i), b = _mm_loadu_ps(bot + i);
+    __m128 v = _mm_add_ps(t, _mm_mul_ps(_mm_sub_ps(b, t), wv));
+    v = _mm_min_ps(_mm_max_ps(v, zero), one);
+    return _mm_cvttps_epi32(_mm_add_ps(_mm_mul_ps(v, k255), half));
+  };
+  for (; x + 16 <= n; x += 16) {
+    const __m128i a = _mm_packs_epi32(quad(x), quad(x + 4));
+    const __m128i b = _mm_packs_epi32(quad(x + 8), quad(x + 12));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + x), _mm_packus_epi16(a, b));
+  }
+#endif
+  for (; x < n; ++x) {
+    const float v = imgproc_internal::Clamp(top[x] + (bot[x] - top[x]) * w, 0.f, 1.f);
+    out[x] = static_cast<uint8_t>(static_cast<int>(v * 255.f + 0.5f));
+  }
+}
+
 }  // namespace
 
 Status ProbabilityFromOutput(const float* slot, const PostprocessOptions& options, Frame* prob) {
@@ -182,11 +207,7 @@ Status UpsampleMask(const Frame& prob, const PostprocessOptions& options, Frame*
         out[x] = v >= t ? 255 : 0;
       }
     } else {
-      for (int x = 0; x < W; ++x) {
-        float v = top[x] + (bot[x] - top[x]) * w;
-        v = v > 0.f ? (v < 1.f ? v : 1.f) : 0.f;  // NaN → 0
-        out[x] = static_cast<uint8_t>(static_cast<int>(v * 255.f + 0.5f));
-      }
+      SoftRow(top, bot, w, out, W);
     }
   }
   return Status::Ok();

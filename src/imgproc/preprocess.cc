@@ -74,7 +74,7 @@ Result<YuvCoefficients> YuvCoefficientsFor(const ColorInfo& color, int height) {
 
 namespace {
 
-inline float Clamp255(float v) { return v < 0.f ? 0.f : (v > 255.f ? 255.f : v); }
+inline float Clamp255(float v) { return imgproc_internal::Clamp(v, 0.f, 255.f); }
 
 // Sources: RowAt(y) gives what Get needs for one source row; Get writes R, G, B as floats.
 struct PackedSrc {
@@ -142,7 +142,7 @@ struct I420Src {
 };
 
 inline void Store(float* p, float v) { *p = v; }
-inline void Store(uint16_t* p, float v) { *p = FloatToHalf(v); }
+inline void Store(uint16_t* p, float v) { *p = imgproc_internal::FloatToHalfInline(v); }
 
 struct Norm {
   float scale[3];  // in output channel order

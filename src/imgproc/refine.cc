@@ -176,15 +176,23 @@ Status GuidedFilterRefine(const Frame& rgb, const Frame& mask, const GuidedFilte
   const int rl = std::max(1, options.radius / s);
   const size_t n = static_cast<size_t>(w) * h;
   std::vector<float> Is(n, 0.f), ps(n, 0.f), II(n), Ip(n);
+  std::vector<float> grow(W);  // one row of the guide I
   // Block means (sums in float over at most s*s values, divided by the in-bounds count).
   for (int y = 0; y < H; ++y) {
     const uint8_t* g = rgb.data[0] + y * rgb.pitch[0];
     const uint8_t* m = mask.data[0] + y * mask.pitch[0];
+    for (int x = 0; x < W; ++x) grow[x] = Guidance(g + 3 * x, options.guidance);
     float* irow = Is.data() + static_cast<size_t>(y / s) * w;
     float* prow = ps.data() + static_cast<size_t>(y / s) * w;
-    for (int x = 0; x < W; ++x) {
-      irow[x / s] += Guidance(g + 3 * x, options.guidance);
-      prow[x / s] += m[x] / 255.f;
+    for (int i = 0; i < w; ++i) {
+      const int x1 = std::min(i * s + s, W);
+      float si = 0.f, sp = 0.f;
+      for (int x = i * s; x < x1; ++x) {
+        si += grow[x];
+        sp += m[x] / 255.f;
+      }
+      irow[i] += si;
+      prow[i] += sp;
     }
   }
   for (int j = 0; j < h; ++j) {
@@ -230,24 +238,44 @@ Status GuidedFilterRefine(const Frame& rgb, const Frame& mask, const GuidedFilte
   };
   table(W, w, x0.data(), x1.data(), wx.data());
   table(H, h, y0.data(), y1.data(), wy.data());
-  for (int y = 0; y < H; ++y) {
-    const float* a0 = II.data() + static_cast<size_t>(y0[y]) * w;
-    const float* a1 = II.data() + static_cast<size_t>(y1[y]) * w;
-    const float* b0 = Ip.data() + static_cast<size_t>(y0[y]) * w;
-    const float* b1 = Ip.data() + static_cast<size_t>(y1[y]) * w;
-    const float ty = wy[y];
-    const uint8_t* g = rgb.data[0] + y * rgb.pitch[0];
-    uint8_t* o = out->data[0] + y * out->pitch[0];
+  // Separable upsampling: the horizontally interpolated full-width rows of ma and mb for the two
+  // low-resolution rows in use are cached (same float arithmetic as the 4-tap form).
+  std::vector<float> ah0(W), ah1(W), bh0(W), bh1(W), q(W);
+  int row0 = -1, row1 = -1;
+  auto horizontal = [&](int j, float* ad, float* bd) {
+    const float* a = II.data() + static_cast<size_t>(j) * w;
+    const float* b = Ip.data() + static_cast<size_t>(j) * w;
     for (int x = 0; x < W; ++x) {
       const int i0 = x0[x], i1 = x1[x];
       const float tx = wx[x];
-      const float at = a0[i0] + (a0[i1] - a0[i0]) * tx, ab = a1[i0] + (a1[i1] - a1[i0]) * tx;
-      const float bt = b0[i0] + (b0[i1] - b0[i0]) * tx, bb = b1[i0] + (b1[i1] - b1[i0]) * tx;
-      const float A = at + (ab - at) * ty;
-      const float B = bt + (bb - bt) * ty;
-      const float q = A * Guidance(g + 3 * x, options.guidance) + B;
-      o[x] = RoundU8(q * 255.f);
+      ad[x] = a[i0] + (a[i1] - a[i0]) * tx;
+      bd[x] = b[i0] + (b[i1] - b[i0]) * tx;
     }
+  };
+  for (int y = 0; y < H; ++y) {
+    if (y0[y] != row0) {
+      if (y0[y] == row1) {
+        std::swap(ah0, ah1);
+        std::swap(bh0, bh1);
+        std::swap(row0, row1);
+      } else {
+        horizontal(y0[y], ah0.data(), bh0.data());
+        row0 = y0[y];
+      }
+    }
+    if (y1[y] != row1) {
+      horizontal(y1[y], ah1.data(), bh1.data());
+      row1 = y1[y];
+    }
+    const float ty = wy[y];
+    const uint8_t* g = rgb.data[0] + y * rgb.pitch[0];
+    for (int x = 0; x < W; ++x) grow[x] = Guidance(g + 3 * x, options.guidance);
+    for (int x = 0; x < W; ++x) {
+      const float A = ah0[x] + (ah1[x] - ah0[x]) * ty;
+      const float B = bh0[x] + (bh1[x] - bh0[x]) * ty;
+      q[x] = A * grow[x] + B;
+    }
+    imgproc_internal::UnitFloatsToU8(q.data(), out->data[0] + y * out->pitch[0], W);
   }
   return Status::Ok();
 }

@@ -138,6 +138,34 @@ TEST(Postprocess, UpsampleSoftAndThresholdWithRoi) {
   }
 }
 
+// NaN probabilities give 0, out-of-range ones 0 and 255 (soft and hard), on rows long enough for
+// the vectorised path (16 pixels at a time) and its scalar tail. (A NaN tap poisons its
+// neighbours even at weight 0, as IEEE arithmetic says: NaN * 0 is NaN, so rows are kept apart.)
+TEST(Postprocess, NanAndOutOfRange) {
+  const int W = 37;
+  Frame prob = testing::RandomFloatFrame(W, 2, 0, 0.f, 1.f, 77);
+  float* r0 = reinterpret_cast<float*>(prob.data[0]);
+  float* r1 = reinterpret_cast<float*>(prob.data[0] + prob.pitch[0]);
+  for (int x = 0; x < W; ++x) {
+    r0[x] = NAN;
+    r1[x] = x % 2 ? -5.f : 7.f;
+  }
+  auto mask = Frame::Allocate(PixelFormat::kGray8, W, 2);
+  ASSERT_TRUE(mask.ok());
+  for (bool hard : {false, true}) {
+    PostprocessOptions o;
+    o.threshold = hard;
+    o.roi = {0, 0, W, 1};  // the NaN row alone
+    auto one = Frame::Allocate(PixelFormat::kGray8, W, 1);
+    ASSERT_TRUE(one.ok());
+    ASSERT_TRUE(UpsampleMask(prob, o, &*one).ok());
+    for (int x = 0; x < W; ++x) EXPECT_EQ(one->data[0][x], 0) << x;
+    o.roi = {0, 1, W, 1};  // the out-of-range row alone, identity size: wx = 0, but 7 and -5
+    ASSERT_TRUE(UpsampleMask(prob, o, &*one).ok());  // are finite, so each pixel is its own tap
+    for (int x = 0; x < W; ++x) EXPECT_EQ(one->data[0][x], x % 2 ? 0 : 255) << x;
+  }
+}
+
 TEST(Postprocess, EndToEndFromSlot) {
   PostprocessOptions o;
   o.kind = OutputKind::kTwoClassLogits;
