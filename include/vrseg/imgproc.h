@@ -160,7 +160,8 @@ struct PostprocessOptions {
   int model_height = 0;
   int channels = 1;
   int person_channel = 0;
-  LetterboxRect roi;           // the part of the output that covers the image (0 size: all)
+  LetterboxRect roi;           // the part of the output that covers the image (0 size: all);
+                               // for letterboxed input: LetterboxFor(frame size, its PreprocessOptions)
   bool threshold = false;      // true: hard mask (0/255) at `threshold_value`
   float threshold_value = 0.5f;
 };
@@ -186,7 +187,8 @@ Status ProbabilityFromOutput(const float* slot, const PostprocessOptions& option
 //   prob(roi.x + x0, roi.y + y0) etc.; v = bilinear(...) in float.
 //   Soft: mask = (uint8)floor(clamp(v, 0, 1) * 255 + 0.5) (NaN → 0).
 //   Thresholded: mask = v >= threshold_value ? 255 : 0.
-// Errors: kInvalidArgument for wrong formats, empty frames, or a roi outside prob.
+// Allocates its W + H entry sampling tables per call. Errors: kInvalidArgument for wrong formats,
+// empty frames, or a roi outside prob.
 Status UpsampleMask(const Frame& prob, const PostprocessOptions& options, Frame* mask);
 
 // Both steps: one output slot → full-resolution Gray8 mask (mask must be allocated). Allocates a

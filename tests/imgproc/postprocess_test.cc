@@ -258,3 +258,51 @@ TEST(Postprocess, BadInputs) {
 
 }  // namespace
 }  // namespace vrseg
+
+namespace vrseg {
+namespace {
+
+// Letterbox conventions agree end to end: a smooth image letterboxed into the model input, its red
+// channel taken as the "probability", upsampled back with roi = LetterboxFor(...) gives the red
+// channel of the image again (within the blur of two resamplings of a smooth ramp).
+TEST(Postprocess, LetterboxRoundTrip) {
+  const int W = 160, H = 90;
+  auto rgb = Frame::Allocate(PixelFormat::kRGB24, W, H);
+  ASSERT_TRUE(rgb.ok());
+  for (int y = 0; y < H; ++y) {
+    for (int x = 0; x < W; ++x) {
+      uint8_t* p = rgb->data[0] + y * rgb->pitch[0] + 3 * x;
+      p[0] = static_cast<uint8_t>(x * 255 / (W - 1));  // horizontal ramp
+      p[1] = static_cast<uint8_t>(y * 255 / (H - 1));
+      p[2] = 0;
+    }
+  }
+  PreprocessOptions pre;
+  pre.out_width = 64;
+  pre.out_height = 64;
+  pre.mode = ResizeMode::kLetterbox;
+  pre.layout = TensorLayout::kNCHW;  // channel 0 is then a 64x64 plane: the "model output"
+  std::vector<float> input(64 * 64 * 3);
+  ASSERT_TRUE(Preprocess(*rgb, pre, input.data()).ok());
+  PostprocessOptions post;
+  post.model_width = 64;
+  post.model_height = 64;
+  post.roi = LetterboxFor(W, H, pre);
+  EXPECT_EQ(post.roi, (LetterboxRect{0, 14, 64, 36}));
+  auto mask = Frame::Allocate(PixelFormat::kGray8, W, H);
+  ASSERT_TRUE(mask.ok());
+  ASSERT_TRUE(Postprocess(input.data(), post, &*mask).ok());
+  for (int y = 0; y < H; ++y) {
+    for (int x = 0; x < W; ++x) {
+      // A ramp of 1.6 codes per pixel, resampled 2.5x down and up: within a few codes.
+      ASSERT_NEAR(testing::At(*mask, x, y), testing::At(*rgb, x, y, 0), 4) << x << "," << y;
+    }
+  }
+  // Without the roi the padding rows would be stretched in: the top rows come out wrong.
+  post.roi = {};
+  ASSERT_TRUE(Postprocess(input.data(), post, &*mask).ok());
+  EXPECT_LT(testing::At(*mask, W - 1, 0), 128);
+}
+
+}  // namespace
+}  // namespace vrseg
