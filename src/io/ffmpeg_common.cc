@@ -131,9 +131,10 @@ SwsContext* MakeConverter(int width, int height, AVPixelFormat src, AVPixelForma
                           int yuv_matrix, bool yuv_full_range, int threads) {
   SwsContext* ctx = sws_alloc_context();
   if (!ctx) return nullptr;
-  // Same size in and out: the flags only pick the chroma handling; bilinear + accurate rounding
-  // keeps conversions within one level of the exact result.
-  const int flags = SWS_BILINEAR | SWS_ACCURATE_RND;
+  // Same size in and out, so the flags only choose the code path. Without SWS_ACCURATE_RND
+  // swscale uses its SIMD special converters (what the ffmpeg CLI does by default): 720p
+  // yuv420p -> rgb24 costs ~0.3 ms instead of ~2.3 ms; chroma is upsampled by replication.
+  const int flags = SWS_BILINEAR;
   av_opt_set_int(ctx, "srcw", width, 0);
   av_opt_set_int(ctx, "srch", height, 0);
   av_opt_set_int(ctx, "src_format", src, 0);

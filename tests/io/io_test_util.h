@@ -108,7 +108,7 @@ inline std::vector<std::vector<uint8_t>> FfmpegDecode(const std::string& input,
   static int counter = 0;
   const std::string raw = Scratch("ref_" + std::to_string(counter++) + ".raw");
   Ffmpeg(pre + " -i '" + input + "' -map 0:v:0 " + (vf.empty() ? "" : "-vf " + vf + " ") +
-         "-sws_flags bilinear+accurate_rnd -f rawvideo -pix_fmt " + pix_fmt + " -fps_mode passthrough '" + raw + "'");
+         "-f rawvideo -pix_fmt " + pix_fmt + " -fps_mode passthrough '" + raw + "'");
   const std::vector<uint8_t> all = ReadBytes(raw);
   std::vector<std::vector<uint8_t>> frames;
   for (size_t off = 0; off + frame_bytes <= all.size(); off += frame_bytes) {
