@@ -40,22 +40,45 @@ struct VideoInfo {
 };
 
 struct ReaderOptions {
-  PixelFormat format = PixelFormat::kRGB24;  // what Read() hands out
-  int threads = 0;                           // decoder threads; 0: FFmpeg's choice
+  PixelFormat format = PixelFormat::kRGB24;  // what Read() hands out (any but kGrayF32)
+  int threads = 0;  // decoder threads (frame + slice threading); 0: FFmpeg's choice (all cores)
   int stream_id = 0;                         // stamped on every frame
 };
 
+// Reads one video stream (the "best" one FFmpeg finds) and hands out its frames in order.
+//
+// Conversion: frames are converted with swscale to ReaderOptions::format using the stream's
+// matrix and range (BT.601/709/2020, limited/full; an unspecified matrix means BT.709 from 720
+// rows up, BT.601 below). YUV outputs (I420, NV12) keep the source's range and matrix (no range
+// conversion); RGB and gray outputs are full range. Frame::color always describes the source.
+//
+// Buffers: Read() hands out frames from a pool owned by the reader. A frame's pixels stay valid
+// and unchanged for as long as any copy of that Frame (its `storage`) is alive; once every copy is
+// gone the buffer goes back to the pool and is reused, so nothing is allocated per frame once
+// warm. A caller that keeps k frames alive makes the pool grow to about k+1 buffers; buffers are
+// freed with the reader (or later, when the last frame using one is dropped).
+//
+// End and damage: Read() returns false at a clean end. On damage it delivers every frame that
+// decoded cleanly, then returns kDataLoss naming the file and the index of the first frame it
+// could not deliver; the error is sticky. Damage is: a demuxer read error or a packet cut short,
+// a JPEG without its end marker, a decoder error (including errors FFmpeg only logs, such as an
+// FFV1 slice CRC mismatch), a frame the decoder flags corrupt or concealed, or a stream that ends
+// before the frame count (MP4/MOV) or video duration (Matroska/WebM) its container states. A
+// file cut before its index (an MP4 whose moov atom is at the end) fails at Open() with kDataLoss.
 class VideoReader {
  public:
-  // Opens a video file, a still image or an image-sequence pattern. Errors: kNotFound (missing),
-  // kIoError (unreadable), kDataLoss (empty, corrupt or not media), kUnsupported (no decoder).
+  // Opens a video file, a still image or an image-sequence pattern ("dir/%04d.png", numbered
+  // from 0-4 upwards as FFmpeg's image2 demuxer does). Errors: kNotFound (missing file, or no
+  // image matches the pattern), kIoError (unreadable, a folder), kDataLoss (empty, corrupt, cut
+  // short or not media; names "frame 0"), kUnsupported (no video stream, no decoder),
+  // kInvalidArgument (options.format is kGrayF32/kUnknown).
   static Result<std::unique_ptr<VideoReader>> Open(const std::string& path,
                                                    const ReaderOptions& options = {});
   virtual ~VideoReader() = default;
   virtual const VideoInfo& info() const = 0;
   // Decodes the next frame into `out` (converted to options.format, with stream id, index, pts,
-  // duration, time base and colour set). Returns false at the end of the input. A corrupt or
-  // truncated input gives kDataLoss naming the file and the frame index reached.
+  // duration, time base and colour set). `out`'s previous contents are released first. Returns
+  // true with a frame, false at a clean end, kDataLoss on damage (see above).
   virtual Result<bool> Read(Frame* out) = 0;
 };
 
@@ -65,6 +88,21 @@ enum class OutputContent : int {
   kComposite,  // the person over a new background (RGB24 frames)
 };
 
+// What each container holds, by content (mask / alpha / composite):
+//   .mkv   FFV1 level 3, 4 slices with CRCs, lossless: gray8 / bgra / bgr0 (RGB)
+//   .mp4   H.264 (libx264, WriterOptions::preset and crf), yuv420p: mask as luma with neutral
+//          chroma / (alpha refused: kUnsupported) / composite; sizes must be even
+//   .mov   ProRes 4444 (prores_ks): yuv444p10le / yuva444p10le / yuv444p10le; always limited
+//          range (ProRes has no full-range flag)
+//   .webm  VP9 (libvpx-vp9, realtime, crf): yuv420p / yuva420p (alpha as WebM BlockAdditional;
+//          read it back with the libvpx decoder, which VideoReader picks by itself) / yuv420p
+//   PNG    gray / rgba / rgb24; a name with %d is a sequence numbered from 1, a plain name takes
+//          exactly one frame
+// Colour tags: YUV outputs are converted with, and tagged with, the input's range, primaries,
+// transfer and matrix (an unspecified range is written, and tagged, as limited); masks keep the
+// input's primaries/transfer/matrix but are tagged full range, since mask values use the whole
+// 0-255 scale (except ProRes: limited); RGB-coded outputs (FFV1 bgra/bgr0) are tagged full range
+// with the RGB matrix.
 enum class OutputContainer : int {
   kMkvFfv1 = 0,   // .mkv: FFV1, lossless (gray8, or bgra for alpha)
   kMp4H264,       // .mp4: H.264 (libx264), yuv420p
@@ -85,22 +123,35 @@ struct WriterOptions {
   int threads = 0;          // encoder threads; 0: FFmpeg's choice
 };
 
+// Encodes frames into one output. Timing: the output's time base is the input's (a muxer may
+// refine it, e.g. Matroska stores milliseconds, MP4 a multiple of the rate); each frame's pts is
+// written as given (rescaled from Frame::time_base when that differs), so frame count, rate and
+// timestamps follow the input. Audio: with copy_audio, the best audio stream of `input.path` is
+// copied packet for packet (no re-encode) when the container accepts its codec, up to the end of
+// the last video frame written, interleaved by the muxer; when it does not fit, a warning is
+// logged and the output has no audio.
 class VideoWriter {
  public:
   // Creates the output file(s), taking size, frame rate, time base and colour from `input`.
+  // Errors: kInvalidArgument (unknown extension, bad size), kUnsupported (content the container
+  // cannot hold, odd size for 4:2:0, missing encoder), kNotFound (the folder does not exist),
+  // kIoError (cannot create or write the file).
   static Result<std::unique_ptr<VideoWriter>> Open(const std::string& path, const VideoInfo& input,
                                                    const WriterOptions& options);
   virtual ~VideoWriter() = default;  // finalises like Close() if it was not called
-  // Encodes one frame: Gray8 for kMask, RGBA for kAlpha, RGB24 for kComposite. Its pts (in the
-  // input's time base) is kept. Errors name the output file and the frame index.
+  // Encodes one frame: Gray8 for kMask, RGBA/BGRA for kAlpha, RGB24/BGR24/RGBA/BGRA for
+  // kComposite, of the input's size, with a pts greater than the previous frame's. The frame is
+  // not kept after the call. Errors (kInvalidArgument for a wrong frame, kIoError for encoding or
+  // writing) name the output file and the frame index; a refused frame is not counted.
   virtual Status Write(const Frame& frame) = 0;
-  // Flushes the encoder, copies the rest of the audio up to the last frame written, and writes
-  // the trailer. Idempotent.
+  // Flushes the encoder, copies the rest of the audio up to the end of the last frame written,
+  // and writes the trailer, whatever happened before. Idempotent; Write after Close is refused.
   virtual Status Close() = 0;
   virtual int64_t frames_written() const = 0;
 };
 
-// FFmpeg library versions, for `vrseg info` ("libavcodec 59.37.100, ...").
+// FFmpeg library versions, for `vrseg info`: "FFmpeg 5.1.x (libavformat 59.27.100, libavcodec
+// 59.37.100, libavutil 57.28.100, libswscale 6.7.100)". Thread-safe.
 std::string FfmpegVersions();
 
 }  // namespace vrseg
