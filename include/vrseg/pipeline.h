@@ -147,8 +147,9 @@ struct PushOptions {
 
 struct PipelineHooks {
   // Writes batch slot `slot` of the backend input `input` from `in`. Called concurrently from
-  // the preprocess workers (distinct slots). Required.
-  std::function<Status(const Frame& in, const Tensor& input, int slot)> preprocess;
+  // the preprocess workers (distinct slots); `worker` (0..preprocess_workers-1) indexes
+  // per-worker scratch. Required.
+  std::function<Status(const Frame& in, const Tensor& input, int slot, int worker)> preprocess;
   // Makes result->mask (and optionally result->output) from slot `slot` of the backend output
   // `output`. Called concurrently from the postprocess workers; `worker` (0..postprocess_workers-1)
   // indexes per-worker scratch. Required.

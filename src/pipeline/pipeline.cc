@@ -164,7 +164,7 @@ struct Pipeline::Impl {
   void Start();
   void Fail(Status s);
   void BatchLoop();
-  void PreLoop();
+  void PreLoop(int worker);
   void InferLoop();
   void PostLoop(int worker);
   void SinkLoop();
@@ -193,7 +193,9 @@ void Pipeline::Impl::Start() {
   infer_alive = options.infer_workers;
   post_alive = options.postprocess_workers;
   threads.emplace_back([this] { BatchLoop(); });
-  for (int i = 0; i < options.preprocess_workers; ++i) threads.emplace_back([this] { PreLoop(); });
+  for (int i = 0; i < options.preprocess_workers; ++i) {
+    threads.emplace_back([this, i] { PreLoop(i); });
+  }
   for (int i = 0; i < options.infer_workers; ++i) threads.emplace_back([this] { InferLoop(); });
   for (int i = 0; i < options.postprocess_workers; ++i) {
     threads.emplace_back([this, i] { PostLoop(i); });
@@ -279,12 +281,12 @@ void Pipeline::Impl::BatchLoop() {
   if (!failed.load()) pre_q.Close();
 }
 
-void Pipeline::Impl::PreLoop() {
+void Pipeline::Impl::PreLoop(int worker) {
   Job* job = nullptr;
   while (pre_q.Pop(&job)) {
     const int64_t t0 = NowNs();
     BufferSet* set = job->set;
-    Status s = hooks.preprocess(job->r.input, set->in, job->slot);
+    Status s = hooks.preprocess(job->r.input, set->in, job->slot, worker);
     st_pre.Add(1, NowNs() - t0);
     if (!s.ok()) {
       Fail(s.WithContext(FrameContext("preprocess", job->r)));

@@ -130,7 +130,7 @@ class FakeBackend final : public Backend {
 // postprocess turns the output slot into a Gray8 mask (reusing the record's mask when it can).
 inline PipelineHooks FakeHooks() {
   PipelineHooks h;
-  h.preprocess = [](const Frame& in, const Tensor& t, int slot) -> Status {
+  h.preprocess = [](const Frame& in, const Tensor& t, int slot, int) -> Status {
     if (in.format != PixelFormat::kGray8 || in.width != kW || in.height != kH) {
       return Status::InvalidArgument("fake preprocess: unexpected frame");
     }

@@ -146,10 +146,10 @@ TEST(Pipeline, ReorderAfterParallelWorkers) {
   auto hooks = FakeHooks();
   auto pre = hooks.preprocess;
   auto post = hooks.postprocess;
-  hooks.preprocess = [pre](const Frame& in, const Tensor& t, int slot) {
+  hooks.preprocess = [pre](const Frame& in, const Tensor& t, int slot, int w) {
     thread_local std::mt19937 rng(std::hash<std::thread::id>()(std::this_thread::get_id()));
     std::this_thread::sleep_for(std::chrono::microseconds(rng() % 300));
-    return pre(in, t, slot);
+    return pre(in, t, slot, w);
   };
   hooks.postprocess = [post](const Tensor& t, int slot, int w, FrameResult* r) {
     thread_local std::mt19937 rng(7 + w);
@@ -329,9 +329,9 @@ TEST_P(PipelineFailure, StopsWithTheErrorAndAccountsForEveryFrame) {
   auto pre = hooks.preprocess;
   auto post = hooks.postprocess;
   if (fc.where == FailAt::kPreprocess) {
-    hooks.preprocess = [pre](const Frame& in, const Tensor& t, int slot) {
+    hooks.preprocess = [pre](const Frame& in, const Tensor& t, int slot, int w) {
       if (in.stream_id == 1 && in.index == kBad) return Status::Unsupported("bad pixels");
-      return pre(in, t, slot);
+      return pre(in, t, slot, w);
     };
   }
   if (fc.where == FailAt::kPostprocess) {
