@@ -419,7 +419,7 @@ std::string RangeText(const KeySpec& spec) {
       for (size_t i = 0; i < spec.names.size(); ++i) out += (i ? " | " : "") + spec.names[i];
       return out;
     }
-    case Kind::kString: return spec.non_empty ? "non-empty" : "";
+    case Kind::kString: return spec.non_empty ? "non-empty" : "any";
     case Kind::kBool: return "true | false";
   }
   return "";
