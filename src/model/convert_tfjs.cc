@@ -650,12 +650,17 @@ Status Converter::Reshape(const TfNode& n) {
     }
     out_shape[0] = -out_shape[0];
   }
+  // A rank-4 tensor with H = W = 1 has the same memory order in NHWC and NCHW: read an NCHW
+  // input as it is, and give a [N,1,1,C] result as NCHW [N,C,1,1] (no Transpose either way).
+  auto unit_hw = [](const std::vector<int64_t>& s) { return s.size() == 4 && s[1] == 1 && s[2] == 1; };
+  const std::string in = x->layout == Layout::kNchw && unit_hw(x->shape) ? x->onnx : AsTf(*x, n.name);
+  const bool out_nchw = unit_hw(out_shape);
+  if (out_nchw) target = {target[0], target[3], 1, 1};
   const std::string out = b_.Unique(n.name);
   b_.AddNode("Reshape",
-             {AsTf(*x, n.name),
-              b_.AddInt64Init(n.name + "/shape", {static_cast<int64_t>(target.size())}, target)},
+             {in, b_.AddInt64Init(n.name + "/shape", {static_cast<int64_t>(target.size())}, target)},
              {out}, n.name);
-  return Set(n, Val{out, Layout::kTf, out_shape, nullptr, ""});
+  return Set(n, Val{out, out_nchw ? Layout::kNchw : Layout::kTf, out_shape, nullptr, ""});
 }
 
 Status Converter::Concat(const TfNode& n) {

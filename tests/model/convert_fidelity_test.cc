@@ -16,7 +16,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
 #include <set>
+
+#include <onnx/checker.h>
+#include <onnx/onnx_pb.h>
+#include <onnx/shape_inference/implementation.h>
 
 #include "model_test_util.h"
 #include "vrseg/convert.h"
@@ -127,6 +132,36 @@ INSTANTIATE_TEST_SUITE_P(Models, FidelityTest,
                          ::testing::Values(Case{"selfie", 256, 256, 1, OutputKind::kSigmoidProbability, 0},
                                            Case{"meet", 144, 256, 2, OutputKind::kTwoClassLogits, 1}),
                          [](const auto& info) { return std::string(info.param.tfjs); });
+
+TEST_P(FidelityTest, OnnxCheckerAcceptsTheModelAndTheInsideIsNchw) {
+  const Case c = GetParam();
+  TempDir dir;
+  const std::string onnx_path = dir.File("m.onnx");
+  ASSERT_TRUE(ConvertTfjsToOnnx(TfjsModel(c.tfjs), onnx_path, {}).ok());
+  onnx::ModelProto m;
+  std::ifstream f(onnx_path, std::ios::binary);
+  ASSERT_TRUE(m.ParseFromIstream(&f));
+  try {
+    onnx::checker::check_model(m);
+    onnx::shape_inference::InferShapes(m, onnx::OpSchemaRegistry::Instance(),
+                                       onnx::ShapeInferenceOptions(/*check_type=*/true, /*strict=*/1));
+  } catch (const std::exception& e) {
+    FAIL() << "ONNX checker / strict shape inference: " << e.what();
+  }
+  // Exactly two layout changes: after the NHWC input and before the NHWC output. Everything else
+  // (filters, constants, squeeze-excitation reshapes) was folded.
+  int transposes = 0;
+  for (const auto& n : m.graph().node()) transposes += n.op_type() == "Transpose";
+  EXPECT_EQ(transposes, 2);
+  // Shape inference reaches the output with the NHWC shape and the symbolic batch.
+  ASSERT_EQ(m.graph().output_size(), 1);
+  const auto& od = m.graph().output(0).type().tensor_type().shape().dim();
+  ASSERT_EQ(od.size(), 4);
+  EXPECT_EQ(od[0].dim_param(), "N");
+  EXPECT_EQ(od[1].dim_value(), c.h);
+  EXPECT_EQ(od[2].dim_value(), c.w);
+  EXPECT_EQ(od[3].dim_value(), c.channels);
+}
 
 TEST(FidelityTest, StaticBatchKeepsTheDeclaredBatch) {
   TempDir dir;
