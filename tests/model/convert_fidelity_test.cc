@@ -79,6 +79,7 @@ struct Case {
   int person;
 };
 
+void PrintTo(const Case& c, std::ostream* os) { *os << c.tfjs; }
 class FidelityTest : public ::testing::TestWithParam<Case> {};
 
 TEST_P(FidelityTest, MatchesTfjsAtBatch1And3) {

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <ostream>
 
 #include "model/convert_internal.h"
 #include "model_test_util.h"
@@ -201,6 +202,10 @@ struct ConvCase {
   const char* pad;
 };
 
+void PrintTo(const ConvCase& k, std::ostream* os) {
+  *os << k.h << "x" << k.w << "x" << k.c << " k" << k.kh << "x" << k.kw << " co" << k.co << " s" << k.s
+      << " d" << k.d << " " << k.pad;
+}
 class Conv2DTest : public ::testing::TestWithParam<ConvCase> {};
 
 TEST_P(Conv2DTest, MatchesNaiveTf) {
@@ -285,6 +290,10 @@ struct DeconvCase {
   int h, w, ci, co, k, s, oh, ow;
   const char* pad;
 };
+void PrintTo(const DeconvCase& k, std::ostream* os) {
+  *os << k.h << "x" << k.w << "x" << k.ci << " -> " << k.oh << "x" << k.ow << "x" << k.co << " k" << k.k
+      << " s" << k.s << " " << k.pad;
+}
 class ConvTransposeTest : public ::testing::TestWithParam<DeconvCase> {};
 
 TEST_P(ConvTransposeTest, MatchesNaiveTf) {
@@ -316,6 +325,9 @@ struct PoolCase {
   const char* pad;
   const char* op;
 };
+void PrintTo(const PoolCase& k, std::ostream* os) {
+  *os << k.op << " " << k.h << "x" << k.w << " k" << k.k << " s" << k.s << " " << k.pad;
+}
 class PoolTest : public ::testing::TestWithParam<PoolCase> {};
 
 TEST_P(PoolTest, MatchesNaiveTf) {
@@ -343,6 +355,10 @@ struct ResizeCase {
   int h, w, oh, ow;
   bool align, half;
 };
+void PrintTo(const ResizeCase& k, std::ostream* os) {
+  *os << k.h << "x" << k.w << " -> " << k.oh << "x" << k.ow << (k.align ? " align_corners" : "")
+      << (k.half ? " half_pixel_centers" : "");
+}
 class ResizeTest : public ::testing::TestWithParam<ResizeCase> {};
 
 TEST_P(ResizeTest, MatchesTfResizeBilinear) {
