@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -14,13 +15,13 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Run {
+struct CmdResult {
   int code = -1;
   std::string output;  // stdout and stderr together
 };
 
-Run Sh(const std::string& cmd) {
-  Run r;
+CmdResult Sh(const std::string& cmd) {
+  CmdResult r;
   FILE* p = popen((cmd + " 2>&1").c_str(), "r");
   if (!p) return r;
   char buf[4096];
@@ -45,11 +46,14 @@ class SegmentCli : public ::testing::Test {
 
   // A clip of `frames` copies of a photo. codec "ffv1" (lossless RGB) or "libx264".
   static fs::path MakeClip(const std::string& photo, const std::string& codec, int frames,
-                           const std::string& rate, const std::string& ext) {
-    const fs::path out = dir_ / (fs::path(photo).stem().string() + "_" + codec + ext);
+                           const std::string& rate, const std::string& ext,
+                           const std::string& filters = "") {
+    const fs::path out = dir_ / (fs::path(photo).stem().string() + "_" + codec +
+                                 std::to_string(frames) + ext);
     const std::string pix = codec == "ffv1" ? "bgr0" : "yuv420p";
-    const std::string extra = codec == "libx264" ? " -crf 12 -preset veryfast" : "";
-    Run r = Sh(std::string(VRSEG_FFMPEG) + " -v error -y -loop 1 -framerate " + rate + " -i " +
+    std::string extra = codec == "libx264" ? " -crf 12 -preset veryfast" : "";
+    if (!filters.empty()) extra += " -vf " + filters;
+    CmdResult r = Sh(std::string(VRSEG_FFMPEG) + " -v error -y -loop 1 -framerate " + rate + " -i " +
                Q(Photo(photo)) + " -frames:v " + std::to_string(frames) + " -c:v " + codec +
                extra + " -pix_fmt " + pix + " " + Q(out));
     EXPECT_EQ(r.code, 0) << r.output;
@@ -59,7 +63,7 @@ class SegmentCli : public ::testing::Test {
   // Raw 8-bit gray frames of a media file, decoded by the ffmpeg CLI.
   static std::vector<uint8_t> GrayFrames(const fs::path& file) {
     const fs::path raw = dir_ / (file.filename().string() + ".gray");
-    Run r = Sh(std::string(VRSEG_FFMPEG) + " -v error -y -i " + Q(file) +
+    CmdResult r = Sh(std::string(VRSEG_FFMPEG) + " -v error -y -i " + Q(file) +
                " -f rawvideo -pix_fmt gray " + Q(raw));
     EXPECT_EQ(r.code, 0) << r.output;
     std::ifstream f(raw, std::ios::binary);
@@ -67,7 +71,7 @@ class SegmentCli : public ::testing::Test {
   }
 
   static std::string Probe(const fs::path& file, const std::string& entries) {
-    Run r = Sh(std::string(VRSEG_FFPROBE) + " -v error -select_streams v:0 -count_frames " +
+    CmdResult r = Sh(std::string(VRSEG_FFPROBE) + " -v error -select_streams v:0 -count_frames " +
                "-show_entries stream=" + entries + " -of default=nw=1:nk=1 " + Q(file));
     return r.output;
   }
@@ -93,7 +97,7 @@ TEST_F(SegmentCli, MasksMatchTheTfjsFixtures) {
     SCOPED_TRACE(c.photo + " " + c.codec);
     const fs::path clip = MakeClip(c.photo, c.codec, 3, "25", c.codec == "ffv1" ? ".mkv" : ".mp4");
     const fs::path out = dir_ / (clip.stem().string() + "_mask.mkv");
-    Run r = Sh(std::string(VRSEG_CLI) + " segment " + Q(clip) + " -o " + Q(out) +
+    CmdResult r = Sh(std::string(VRSEG_CLI) + " segment " + Q(clip) + " -o " + Q(out) +
                " --model selfie --output mask");
     ASSERT_EQ(r.code, 0) << r.output;
     const std::vector<uint8_t> mask = GrayFrames(out);
@@ -115,23 +119,37 @@ TEST_F(SegmentCli, KeepsFrameCountRateAndTimestamps) {
   const fs::path clip = MakeClip("astronaut.png", "libx264", 7, "24000/1001", ".mp4");
   for (const std::string& ext : {std::string(".mkv"), std::string(".mp4")}) {
     const fs::path out = dir_ / ("ntsc_mask" + ext);
-    Run r = Sh(std::string(VRSEG_CLI) + " segment " + Q(clip) + " -o " + Q(out));
+    CmdResult r = Sh(std::string(VRSEG_CLI) + " segment " + Q(clip) + " -o " + Q(out));
     ASSERT_EQ(r.code, 0) << r.output;
     EXPECT_EQ(Probe(out, "nb_read_frames"), "7\n") << ext;
     EXPECT_EQ(Probe(out, "r_frame_rate"), "24000/1001\n") << ext;
   }
-  // The per-frame timestamps are the input's.
+  // The per-frame timestamps are the input's: exactly in MP4, to Matroska's millisecond.
   auto pts = [&](const fs::path& f) {
-    return Sh(std::string(VRSEG_FFPROBE) +
-              " -v error -select_streams v:0 -show_entries frame=pts_time -of csv=p=0 " + Q(f))
-        .output;
+    std::vector<double> t;
+    std::string out = Sh(std::string(VRSEG_FFPROBE) +
+                         " -v error -select_streams v:0 -show_entries packet=pts_time -of csv=p=0 " +
+                         Q(f)).output;
+    for (size_t p = 0; p < out.size();) {
+      size_t e = out.find('\n', p);
+      if (e == std::string::npos) e = out.size();
+      if (e > p) t.push_back(std::stod(out.substr(p, e - p)));
+      p = e + 1;
+    }
+    std::sort(t.begin(), t.end());
+    return t;
   };
-  EXPECT_EQ(pts(dir_ / "ntsc_mask.mkv"), pts(clip));
+  const std::vector<double> in_pts = pts(clip);
+  ASSERT_EQ(in_pts.size(), 7u);
+  EXPECT_EQ(pts(dir_ / "ntsc_mask.mp4"), in_pts);
+  const std::vector<double> mkv_pts = pts(dir_ / "ntsc_mask.mkv");
+  ASSERT_EQ(mkv_pts.size(), 7u);
+  for (size_t i = 0; i < 7; ++i) EXPECT_NEAR(mkv_pts[i], in_pts[i], 0.0005) << i;
 }
 
 TEST_F(SegmentCli, MissingInputIsNotFound) {
   const fs::path out = dir_ / "x.mkv";
-  Run r = Sh(std::string(VRSEG_CLI) + " segment " + Q(dir_ / "no_such.mp4") + " -o " + Q(out));
+  CmdResult r = Sh(std::string(VRSEG_CLI) + " segment " + Q(dir_ / "no_such.mp4") + " -o " + Q(out));
   EXPECT_EQ(r.code, 3) << r.output;
   EXPECT_NE(r.output.find("no_such.mp4"), std::string::npos) << r.output;
 }
@@ -139,7 +157,7 @@ TEST_F(SegmentCli, MissingInputIsNotFound) {
 TEST_F(SegmentCli, EmptyAndTruncatedImagesAreDataLoss) {
   const fs::path empty = dir_ / "empty.png";
   std::ofstream(empty).close();
-  Run r = Sh(std::string(VRSEG_CLI) + " segment " + Q(empty) + " -o " + Q(dir_ / "e.png"));
+  CmdResult r = Sh(std::string(VRSEG_CLI) + " segment " + Q(empty) + " -o " + Q(dir_ / "e.png"));
   EXPECT_EQ(r.code, 5) << r.output;
   EXPECT_NE(r.output.find("empty.png"), std::string::npos) << r.output;
 
@@ -156,7 +174,9 @@ TEST_F(SegmentCli, EmptyAndTruncatedImagesAreDataLoss) {
 }
 
 TEST_F(SegmentCli, VideoCutInHalfLeavesAPlayableOutput) {
-  const fs::path clip = MakeClip("astronaut.png", "libx264", 40, "25", ".mkv");
+  // Grain on every frame and a keyframe every 10, so that half the file holds about half the frames.
+  const fs::path clip =
+      MakeClip("astronaut.png", "libx264", 40, "25", ".mkv", "noise=alls=12:allf=t -g 10");
   const fs::path cut = dir_ / "cut.mkv";
   {
     std::ifstream in(clip, std::ios::binary);
@@ -164,7 +184,7 @@ TEST_F(SegmentCli, VideoCutInHalfLeavesAPlayableOutput) {
     std::ofstream(cut, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
   }
   const fs::path out = dir_ / "cut_mask.mkv";
-  Run r = Sh(std::string(VRSEG_CLI) + " segment " + Q(cut) + " -o " + Q(out));
+  CmdResult r = Sh(std::string(VRSEG_CLI) + " segment " + Q(cut) + " -o " + Q(out));
   EXPECT_EQ(r.code, 5) << r.output;
   EXPECT_NE(r.output.find("cut.mkv"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("frame"), std::string::npos) << r.output;
@@ -181,7 +201,7 @@ TEST_F(SegmentCli, BadModelsAreReported) {
   const fs::path clip = MakeClip("camera.png", "ffv1", 1, "25", ".mkv");
   const fs::path garbage = dir_ / "garbage.onnx";
   std::ofstream(garbage) << "not a model at all";
-  Run r = Sh(std::string(VRSEG_CLI) + " segment " + Q(clip) + " -o " + Q(dir_ / "m.mkv") +
+  CmdResult r = Sh(std::string(VRSEG_CLI) + " segment " + Q(clip) + " -o " + Q(dir_ / "m.mkv") +
              " --model " + Q(garbage));
   EXPECT_EQ(r.code, 6) << r.output;
   EXPECT_NE(r.output.find("garbage.onnx"), std::string::npos) << r.output;
@@ -192,7 +212,7 @@ TEST_F(SegmentCli, BadModelsAreReported) {
 }
 
 TEST_F(SegmentCli, HelpListsExitCodes) {
-  Run r = Sh(std::string(VRSEG_CLI) + " --help");
+  CmdResult r = Sh(std::string(VRSEG_CLI) + " --help");
   EXPECT_EQ(r.code, 0);
   EXPECT_NE(r.output.find("Exit codes"), std::string::npos);
   EXPECT_NE(r.output.find("segment"), std::string::npos);

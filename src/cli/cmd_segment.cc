@@ -1,0 +1,252 @@
+// vrseg segment IN... -o OUT: cut the people out of videos, images and image sequences.
+//
+// Flags are shorthands for configuration keys (docs/config.md): the configuration is the preset
+// or file given with --preset/--config, then --set KEY=VALUE overrides, then the flags.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <optional>
+
+#include "cli/commands.h"
+#include "vrseg/config.h"
+#include "vrseg/io.h"
+#include "vrseg/log.h"
+#include "vrseg/profiler.h"
+#include "vrseg/segmenter.h"
+
+namespace vrseg::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct SegmentArgs {
+  std::vector<std::string> inputs;
+  std::string output;
+  std::string config;   // preset name or YAML file
+  std::vector<std::string> sets;
+  std::string model, content, background, backend, profile_dir, ext = ".mkv";
+  std::optional<int> threads, batch;
+  std::optional<float> threshold;
+  bool no_audio = false;
+  bool progress = true;
+};
+
+// "#00ff00" / "00ff00" / "0,255,0" → RGB.
+std::optional<std::array<int, 3>> ParseColor(const std::string& s) {
+  std::string h = s[0] == '#' ? s.substr(1) : s;
+  if (h.size() == 6 && h.find_first_not_of("0123456789abcdefABCDEF") == std::string::npos) {
+    const long v = std::strtol(h.c_str(), nullptr, 16);
+    return std::array<int, 3>{int(v >> 16 & 255), int(v >> 8 & 255), int(v & 255)};
+  }
+  int r, g, b;
+  char tail;
+  if (std::sscanf(s.c_str(), "%d,%d,%d%c", &r, &g, &b, &tail) == 3 && r >= 0 && r < 256 &&
+      g >= 0 && g < 256 && b >= 0 && b < 256) {
+    return std::array<int, 3>{r, g, b};
+  }
+  return std::nullopt;
+}
+
+// The flags, as configuration overrides (applied after --set, so flags win).
+Result<std::vector<std::string>> FlagOverrides(const SegmentArgs& a) {
+  std::vector<std::string> o = a.sets;
+  if (!a.model.empty()) o.push_back("model.name=" + a.model);
+  if (!a.backend.empty()) o.push_back("backend.name=" + a.backend);
+  if (a.threads) o.push_back("backend.threads=" + std::to_string(*a.threads));
+  if (a.batch) o.push_back("batcher.max_batch=" + std::to_string(*a.batch));
+  if (!a.content.empty()) o.push_back("output.content=" + a.content);
+  if (a.threshold) {
+    o.push_back("postprocess.threshold=true");
+    o.push_back("postprocess.threshold_value=" + std::to_string(*a.threshold));
+  }
+  if (a.no_audio) o.push_back("output.copy_audio=false");
+  if (!a.profile_dir.empty()) {
+    o.push_back("profiling.enabled=true");
+    o.push_back("profiling.output_dir=" + a.profile_dir);
+  }
+  if (!a.background.empty()) {
+    const std::string& b = a.background;
+    if (b == "blur") {
+      o.push_back("output.background.kind=blur");
+    } else if (b == "green") {
+      o.push_back("output.background.kind=color");
+      o.push_back("output.background.color=[0, 255, 0]");
+    } else if (auto c = ParseColor(b); c && !fs::exists(b)) {
+      o.push_back("output.background.kind=color");
+      o.push_back("output.background.color=[" + std::to_string((*c)[0]) + ", " +
+                  std::to_string((*c)[1]) + ", " + std::to_string((*c)[2]) + "]");
+    } else {
+      o.push_back("output.background.kind=image");
+      o.push_back("output.background.image=" + b);
+    }
+    // A background only makes sense on a composite.
+    if (a.content.empty()) o.push_back("output.content=composite");
+  }
+  return o;
+}
+
+Result<Frame> LoadImage(const std::string& path) {
+  ReaderOptions ro;
+  ro.format = PixelFormat::kRGB24;
+  VRSEG_ASSIGN_OR_RETURN(auto reader, VideoReader::Open(path, ro));
+  Frame f;
+  VRSEG_ASSIGN_OR_RETURN(bool got, reader->Read(&f));
+  if (!got) return Status::DataLoss(path + ": no picture in the background image");
+  return f.Clone();  // the reader's buffer goes away with the reader
+}
+
+Result<SegmenterOptions> SegmenterOptionsFromConfig(const Config& c) {
+  SegmenterOptions s;
+  s.backend = c.backend.name;
+  s.model = c.model.name;
+  s.backend_options = BackendOptionsFor(c);
+  s.pipeline = c.pipeline;
+  s.resize = c.model.resize;
+  s.threshold = c.postprocess.threshold;
+  s.threshold_value = c.postprocess.threshold_value;
+  s.content = c.output.writer.content;
+  s.composite = CompositeOptionsFor(c);
+  s.decode_threads = c.input.reader.threads;
+  if (c.output.background.kind == BackgroundKind::kImage) {
+    if (c.output.background.image.empty()) {
+      return Status::InvalidArgument(
+          "output.background.image: a background image is needed when output.background.kind "
+          "is image");
+    }
+    VRSEG_ASSIGN_OR_RETURN(s.composite.image, LoadImage(c.output.background.image));
+  }
+  return s;
+}
+
+// Output path of input i when several inputs go into a folder.
+std::string OutputFor(const SegmentArgs& a, size_t i, bool folder) {
+  if (!folder) return a.output;
+  std::string ext = a.ext[0] == '.' ? a.ext : "." + a.ext;
+  return (fs::path(a.output) / (fs::path(a.inputs[i]).stem().string() + ext)).string();
+}
+
+std::string Seconds(double s) {
+  char b[32];
+  if (s < 0) return "?";
+  if (s < 60) std::snprintf(b, sizeof b, "%.1f s", s);
+  else std::snprintf(b, sizeof b, "%d:%02d", int(s) / 60, int(s) % 60);
+  return b;
+}
+
+int Fail(const Status& s) {
+  LogError(s.ToString());
+  return ExitCodeFor(s.code());
+}
+
+int RunSegment(const SegmentArgs& a) {
+  auto overrides = FlagOverrides(a);
+  if (!overrides.ok()) return Fail(overrides.status());
+  auto config = a.config.empty() ? ParseConfig("", "<defaults>", *overrides)
+                                 : LoadConfig(a.config, *overrides);
+  if (!config.ok()) return Fail(config.status());
+  auto options = SegmenterOptionsFromConfig(*config);
+  if (!options.ok()) return Fail(options.status());
+
+  const bool folder = a.inputs.size() > 1 || (fs::is_directory(a.output));
+  if (folder) {
+    std::error_code ec;
+    fs::create_directories(a.output, ec);
+    if (ec) return Fail(Status::IoError(a.output + ": cannot create the output folder: " + ec.message()));
+  }
+  std::vector<RunOutput> outputs;
+  for (size_t i = 0; i < a.inputs.size(); ++i) {
+    RunOutput o;
+    o.path = OutputFor(a, i, folder);
+    o.writer = config->output.writer;
+    outputs.push_back(o);
+  }
+
+  auto seg = Segmenter::Create(*options);
+  if (!seg.ok()) return Fail(seg.status());
+  Segmenter* segmenter = seg->get();
+  OnStopRequest([segmenter] { segmenter->RequestStop(); });
+
+  std::unique_ptr<Profiler> profiler;
+  if (config->profiling.enabled) {
+    profiler = std::make_unique<Profiler>(ProfilerOptionsFor(*config));
+  }
+  RunOptions ro;
+  ro.profiler = profiler.get();
+  const bool tty = a.progress && isatty(STDERR_FILENO);
+  if (tty) {
+    ro.progress = [](const ProgressInfo& p) {
+      if (p.frames_total > 0) {
+        std::fprintf(stderr, "\rvrseg: %lld/%lld frames  %.1f fps  ETA %s   ",
+                     static_cast<long long>(p.frames_done), static_cast<long long>(p.frames_total),
+                     p.fps, Seconds(p.eta_s).c_str());
+      } else {
+        std::fprintf(stderr, "\rvrseg: %lld frames  %.1f fps   ",
+                     static_cast<long long>(p.frames_done), p.fps);
+      }
+      std::fflush(stderr);
+    };
+  }
+  const int64_t t0 = NowNs();
+  Status st = segmenter->Run(a.inputs, outputs, ro);
+  const double wall = (NowNs() - t0) / 1e9;
+  if (tty) std::fprintf(stderr, "\n");
+
+  const SegmenterStats stats = segmenter->Stats();
+  const LatencySummary& lat = stats.pipeline.latency;
+  std::printf("segmented %lld frames in %.2f s: %.1f fps; latency per frame p50 %.2f ms, p99 %.2f ms"
+              " (%s, model %s)\n",
+              static_cast<long long>(stats.frames_written), wall,
+              wall > 0 ? stats.frames_written / wall : 0.0, lat.p50_us / 1e3, lat.p99_us / 1e3,
+              stats.device.c_str(), stats.model.c_str());
+  for (auto& o : outputs) std::printf("  wrote %s\n", o.path.c_str());
+  if (profiler) {
+    Status ps = profiler->WriteReports(config->profiling.output_dir);
+    if (!ps.ok()) LogError(ps.ToString());
+    else std::printf("  profile: %s/{trace.json,summary.json,report.html}\n",
+                     config->profiling.output_dir.c_str());
+  }
+  if (!st.ok()) return Fail(st);
+  return 0;
+}
+
+RunFn SetupSegment(CLI::App& app) {
+  auto a = std::make_shared<SegmentArgs>();
+  CLI::App* s = app.add_subcommand("segment", "Cut the people out of videos, images and image sequences");
+  s->add_option("inputs", a->inputs,
+                "Video files, PNG/JPEG images or image-sequence patterns (frames/%04d.png)")
+      ->required();
+  s->add_option("-o", a->output,
+                "Output file (.mkv FFV1, .mp4 H.264, .mov ProRes 4444, .webm VP9+alpha, "
+                "%04d.png sequence, .png); a folder for several inputs")
+      ->required();
+  s->add_option("--model", a->model, "selfie (default), landscape, or a path to an .onnx file");
+  s->add_option("--output,--content", a->content, "mask (default), alpha or composite")
+      ->check(CLI::IsMember({"mask", "alpha", "composite"}));
+  s->add_option("--background", a->background,
+                "Composite background: blur, green, a colour (#RRGGBB or R,G,B) or an image file "
+                "(implies --content composite)");
+  s->add_option("--threshold", a->threshold, "Hard 0/255 mask at this probability (default: soft)")
+      ->check(CLI::Range(0.0, 1.0));
+  s->add_option("--threads", a->threads, "Inference threads (default: one per core)")
+      ->check(CLI::Range(1, 256));
+  s->add_option("--batch", a->batch, "Largest inference batch (batcher.max_batch)")
+      ->check(CLI::Range(1, 1024));
+  s->add_option("--backend", a->backend, "ort (ONNX Runtime, CPU; default) or noop");
+  s->add_option("--preset,--config", a->config,
+                "A preset (vr, throughput) or a YAML configuration file (docs/config.md)");
+  s->add_option("--set", a->sets, "Override a configuration key: --set batcher.max_batch=4");
+  s->add_option("--profile", a->profile_dir,
+                "Write trace.json, summary.json and report.html of the run into this folder");
+  s->add_option("--ext", a->ext, "Output extension when writing into a folder (default .mkv)");
+  s->add_flag("--no-audio", a->no_audio, "Do not copy the input's audio");
+  s->add_flag("!--no-progress", a->progress, "No progress line");
+  return [a] { return RunSegment(*a); };
+}
+
+const bool kRegistered = RegisterCommand("segment", 10, SetupSegment);
+
+}  // namespace
+}  // namespace vrseg::cli
