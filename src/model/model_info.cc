@@ -71,22 +71,25 @@ std::string Get(const std::map<std::string, std::string>& p, const std::string& 
 }  // namespace
 
 std::map<std::string, std::string> ModelInfo::ToMetadata() const {
-  std::map<std::string, std::string> m;
-  m["vrseg.format"] = "1";
-  m["vrseg.name"] = name;
-  m["vrseg.input_name"] = input_name;
-  m["vrseg.output_name"] = output_name;
-  m["vrseg.input_width"] = std::to_string(input_width);
-  m["vrseg.input_height"] = std::to_string(input_height);
-  m["vrseg.input_layout"] = input_layout == TensorLayout::kNHWC ? "NHWC" : "NCHW";
-  m["vrseg.output_layout"] = output_layout == TensorLayout::kNHWC ? "NHWC" : "NCHW";
-  m["vrseg.channel_order"] = input_bgr ? "BGR" : "RGB";
-  m["vrseg.mean"] = Floats(mean);
-  m["vrseg.std"] = Floats(std);
-  m["vrseg.resize_half_pixel"] = resize_half_pixel ? "1" : "0";
-  m["vrseg.output_kind"] = OutputKindName(output_kind);
-  m["vrseg.output_channels"] = std::to_string(output_channels);
-  m["vrseg.person_channel"] = std::to_string(person_channel);
+  // Built from an initializer list: assigning literals into map entries trips GCC 12's false
+  // -Wrestrict positive (PR 105329).
+  std::map<std::string, std::string> m = {
+      {"vrseg.format", "1"},
+      {"vrseg.name", name},
+      {"vrseg.input_name", input_name},
+      {"vrseg.output_name", output_name},
+      {"vrseg.input_width", std::to_string(input_width)},
+      {"vrseg.input_height", std::to_string(input_height)},
+      {"vrseg.input_layout", input_layout == TensorLayout::kNHWC ? "NHWC" : "NCHW"},
+      {"vrseg.output_layout", output_layout == TensorLayout::kNHWC ? "NHWC" : "NCHW"},
+      {"vrseg.channel_order", input_bgr ? "BGR" : "RGB"},
+      {"vrseg.mean", Floats(mean)},
+      {"vrseg.std", Floats(std)},
+      {"vrseg.resize_half_pixel", resize_half_pixel ? "1" : "0"},
+      {"vrseg.output_kind", OutputKindName(output_kind)},
+      {"vrseg.output_channels", std::to_string(output_channels)},
+      {"vrseg.person_channel", std::to_string(person_channel)},
+  };
   if (!licence.empty()) m["vrseg.licence"] = licence;
   if (!source.empty()) m["vrseg.source"] = source;
   return m;

@@ -192,7 +192,9 @@ TEST(ModelRegistry, ModelDirFollowsTheEnvironment) {
     EXPECT_EQ(ModelDir(), VRSEG_MODEL_DIR);  // empty means unset
   }
   const char* cur = std::getenv("VRSEG_MODEL_DIR");
-  if (cur == nullptr || cur[0] == '\0') EXPECT_EQ(ModelDir(), VRSEG_MODEL_DIR);
+  if (cur == nullptr || cur[0] == '\0') {
+    EXPECT_EQ(ModelDir(), VRSEG_MODEL_DIR);
+  }
 }
 
 TEST(ModelRegistry, ResolvesKnownNamesAndPaths) {

@@ -126,7 +126,9 @@ TEST(TfjsReader, RealModelTruncatedOrCorrupted) {
     WriteAll(json_path, t);
     WriteAll(dir.File("selfie.bin"), bin);
     const Status s = Convert(json_path, dir);  // must not crash; any error names the file
-    if (!s.ok()) EXPECT_NE(s.message().find("selfie"), std::string::npos) << s.ToString();
+    if (!s.ok()) {
+      EXPECT_NE(s.message().find("selfie"), std::string::npos) << s.ToString();
+    }
   }
 }
 
