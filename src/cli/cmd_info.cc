@@ -6,6 +6,9 @@
 #include "vrseg/backend.h"
 #include "vrseg/io.h"
 #include "vrseg/model_registry.h"
+#ifdef VRSEG_HAVE_CUDA
+#include "vrseg/cuda/check.h"
+#endif
 
 namespace vrseg::cli {
 namespace {
@@ -18,7 +21,12 @@ RunFn SetupInfo(CLI::App& app) {
     std::printf("  FFmpeg: %s\n", FfmpegVersions().c_str());
     std::printf("devices:\n  cpu: %u hardware threads\n", std::thread::hardware_concurrency());
 #ifdef VRSEG_HAVE_CUDA
-    std::printf("  cuda: built with CUDA support (see `vrseg bench --device cuda`)\n");
+    const int gpus = cuda::DeviceCount();
+    if (gpus == 0) std::printf("  cuda: built with CUDA; no usable GPU found\n");
+    for (int i = 0; i < gpus; ++i) {
+      std::printf("  cuda:%d %s\n", i, cuda::DeviceDescription(i).c_str());
+    }
+    std::printf("  (the CUDA kernels and memory pools are built; no GPU inference backend yet)\n");
 #else
     std::printf("  cuda: not built (no CUDA toolkit at build time)\n");
 #endif
