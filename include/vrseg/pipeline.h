@@ -201,6 +201,9 @@ class Pipeline {
   const Clock& clock() const;
   // A snapshot; safe during a run.
   PipelineStats Stats() const;
+  // Starts the statistics afresh (counters, latency histogram, stage times, elapsed time), e.g.
+  // after a warm-up. Frames in flight are counted in the new period when they are delivered.
+  void ResetStats();
 
   struct Impl;
 

@@ -152,6 +152,8 @@ class Segmenter {
   Status Close();
 
   SegmenterStats Stats() const;
+  // Starts the Submit pipeline's statistics afresh (after a warm-up). No effect without one.
+  void ResetStats();
   const ModelInfo& model_info() const { return model_info_; }
   const SegmenterOptions& options() const { return options_; }
 

@@ -582,6 +582,30 @@ Status Pipeline::error() const { return impl_->Error(); }
 int Pipeline::max_in_flight() const { return impl_->pool_size; }
 const Clock& Pipeline::clock() const { return *impl_->clock; }
 
+void Pipeline::ResetStats() {
+  Impl& m = *impl_;
+  {
+    std::lock_guard<std::mutex> lock(m.mu);
+    m.frames_in = 0;
+    m.frames_dropped = 0;
+    m.frames_late = 0;
+    m.batches = 0;
+    std::fill(m.batch_size_counts.begin(), m.batch_size_counts.end(), 0);
+    m.first_push_ns = 0;
+  }
+  {
+    std::lock_guard<std::mutex> lock(m.stats_mu);
+    m.latency.Clear();
+    m.frames_out = 0;
+    m.frames_failed = 0;
+    m.last_done_ns = 0;
+  }
+  for (StageCounter* c : {&m.st_batch, &m.st_pre, &m.st_infer, &m.st_post, &m.st_sink}) {
+    c->items.store(0);
+    c->busy_ns.store(0);
+  }
+}
+
 PipelineStats Pipeline::Stats() const {
   const Impl& m = *impl_;
   PipelineStats s;

@@ -343,6 +343,11 @@ Status Segmenter::Close() {
   return s;
 }
 
+void Segmenter::ResetStats() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (submit_pipeline_) submit_pipeline_->ResetStats();
+}
+
 SegmenterStats Segmenter::Stats() const {
   SegmenterStats s;
   s.backend = options_.backend;

@@ -1,0 +1,132 @@
+// vrseg/bench.h — throughput and latency measurement (`vrseg bench`).
+//
+// RunBench pushes `warmup_frames` and then `frames` frames through a Segmenter (or, with
+// `stages == BenchStages::kNone`, through a bare Pipeline whose stages do no work, to measure the
+// pipeline's own cost) as fast as the pipeline accepts them (a closed loop: intake blocks when
+// the pipeline is full), and reports:
+//   * end-to-end throughput (frames delivered / wall time of the measured phase);
+//   * model-only throughput: Backend::Run alone on a separate backend instance, same batch size,
+//     slots filled from the same frames, timed before the pipeline runs;
+//   * latency percentiles (push → result, from the pipeline's histogram);
+//   * per-stage busy time per frame and the mean batch size;
+//   * resident memory (RSS and peak) at the given frame checkpoints.
+// RunSweep repeats RunBench for each batch size and picks the largest throughput whose p99
+// latency fits the budget.
+//
+// Input: synthetic frames (a few distinct generated frames of width x height in `format`,
+// submitted round-robin: no decoding cost) or a file (decoded on the fly, looped as needed).
+//
+// Thread safety: the functions may be called from any thread; one run at a time per process is
+// advisable (they measure the machine).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "vrseg/frame.h"
+#include "vrseg/pipeline.h"
+#include "vrseg/segmenter.h"
+#include "vrseg/status.h"
+
+namespace vrseg {
+
+enum class BenchStages : int {
+  kFull = 0,  // the Segmenter's real preprocessing and postprocessing
+  kNone,      // stages that do nothing (a bare Pipeline over the backend): the pipeline's own cost
+};
+
+struct BenchOptions {
+  // Backend, model, pipeline and batcher settings (Segmenter semantics).
+  SegmenterOptions segmenter;
+  // A video/image file to decode; empty: synthetic frames.
+  std::string input;
+  // Synthetic frame size and format.
+  int width = 1280;
+  int height = 720;
+  PixelFormat format = PixelFormat::kRGB24;
+  // Synthetic input streams (frames are spread over them round-robin).
+  int streams = 1;
+  int64_t warmup_frames = 50;
+  int64_t frames = 500;
+  // Priority of every frame (kPriorityRealtime or kPriorityThroughput).
+  int priority = kPriorityThroughput;
+  BenchStages stages = BenchStages::kFull;
+  // Also time Backend::Run alone (model-only throughput). Default true.
+  bool model_only = true;
+  // Frame counts (of the measured phase) at which RSS is sampled; the end is always sampled.
+  std::vector<int64_t> rss_checkpoints = {1000, 20000};
+};
+
+// Checks ranges. Errors name the option ("bench.frames: ...").
+Status ValidateBenchOptions(const BenchOptions& options);
+
+struct RssSample {
+  int64_t frame = 0;       // frames delivered when sampled
+  int64_t rss_bytes = 0;   // resident set size
+  int64_t peak_bytes = 0;  // peak resident set size so far (VmHWM)
+};
+
+struct BenchReport {
+  std::string backend;
+  std::string device;
+  std::string model;
+  std::string input;      // "synthetic 1280x720 rgb24" or the file
+  int max_batch = 0;
+  int64_t frames = 0;     // measured (after warm-up)
+  double wall_s = 0;      // of the measured phase
+  double e2e_fps = 0;     // frames / wall_s
+  double us_per_frame = 0;  // 1e6 / e2e_fps (with the noop backend: the pipeline's cost)
+  double model_fps = 0;     // model-only (0 when not measured)
+  double model_batch_ms = 0;  // one Backend::Run of max_batch frames
+  double e2e_vs_model = 0;    // e2e_fps / model_fps (0 when not measured)
+  double mean_batch = 0;
+  LatencySummary latency;
+  std::vector<StageStats> stages;  // of the measured phase
+  int64_t frames_failed = 0;
+  int64_t frames_dropped = 0;
+  std::vector<RssSample> rss;
+};
+
+struct SweepPoint {
+  int batch = 0;
+  double e2e_fps = 0;
+  double mean_batch = 0;
+  LatencySummary latency;
+  bool fits_budget = false;
+};
+
+struct SweepReport {
+  double latency_budget_ms = 0;  // 0: no budget (every point fits)
+  std::vector<SweepPoint> points;
+  int best_batch = 0;            // 0 when no point fits the budget
+  std::string explanation;       // one sentence: why this batch size
+};
+
+// Errors: bad options, the backend/model failing to load, or the pipeline's error.
+Result<BenchReport> RunBench(const BenchOptions& options);
+// `batch_sizes` each 1..1024; `latency_budget_ms` >= 0 (0: none).
+Result<SweepReport> RunSweep(const BenchOptions& options, const std::vector<int>& batch_sizes,
+                             double latency_budget_ms);
+
+// Human-readable tables.
+std::string FormatBenchReport(const BenchReport& report);
+std::string FormatSweepReport(const SweepReport& report);
+// JSON objects (keys as the struct fields).
+std::string BenchReportJson(const BenchReport& report);
+std::string SweepReportJson(const SweepReport& report);
+
+// Command-line value parsers (errors name the flag and the bad text):
+//   "1280x720" → {1280, 720} (each 1..16384);
+//   "1,2,4,8" → {1, 2, 4, 8} (each 1..1024, no empty entries);
+//   "rgb24" | "bgr24" | "rgba" | "bgra" | "nv12" | "i420" | "gray8" → the PixelFormat.
+Result<std::pair<int, int>> ParseFrameSize(std::string_view text);
+Result<std::vector<int>> ParseBatchList(std::string_view text);
+Result<PixelFormat> ParseInputFormat(std::string_view text);
+
+// Resident set size and peak of this process (from /proc/self/status), -1 when unreadable.
+RssSample ReadRss();
+
+}  // namespace vrseg
