@@ -464,6 +464,40 @@ CompositeOptions CompositeOptionsFor(const Config& config) {
   return o;
 }
 
+Result<SegmenterOptions> SegmenterOptionsFor(const Config& config) {
+  SegmenterOptions s;
+  s.backend = config.backend.name;
+  s.model = config.model.name;
+  s.backend_options = BackendOptionsFor(config);
+  s.pipeline = config.pipeline;
+  s.resize = config.model.resize;
+  s.threshold = config.postprocess.threshold;
+  s.threshold_value = config.postprocess.threshold_value;
+  s.content = config.output.writer.content;
+  s.composite = CompositeOptionsFor(config);
+  s.decode_threads = config.input.reader.threads;
+  if (config.output.background.kind == BackgroundKind::kImage) {
+    const std::string& path = config.output.background.image;
+    const std::string key = "output.background.image";
+    if (path.empty()) {
+      return Status::InvalidArgument(key + ": required when output.background.kind is image");
+    }
+    ReaderOptions ro;
+    ro.format = PixelFormat::kRGB24;
+    auto reader = VideoReader::Open(path, ro);
+    if (!reader.ok()) return reader.status().WithContext(key);
+    Frame frame;
+    auto got = (*reader)->Read(&frame);
+    if (!got.ok()) return got.status().WithContext(key);
+    if (!*got) return Status::DataLoss(key + ": " + path + ": no picture in the file");
+    auto owned = frame.Clone();  // the reader's buffer goes away with the reader
+    if (!owned.ok()) return owned.status().WithContext(key);
+    s.composite.image = std::move(*owned);
+  }
+  VRSEG_RETURN_IF_ERROR(ValidateSegmenterOptions(s));
+  return s;
+}
+
 Result<Config> ParseConfig(std::string_view yaml, std::string_view source,
                            const std::vector<std::string>& overrides) {
   Config config;

@@ -403,3 +403,72 @@ TEST(Config, EditDistance) {
 
 }  // namespace
 }  // namespace vrseg
+
+namespace vrseg {
+namespace {
+
+TEST(SegmenterOptionsFor, EveryFieldFromItsKey) {
+  auto c = ParseConfig(
+      "backend: {name: noop, threads: 3, precision: fp16}\n"
+      "model: {name: landscape, resize: letterbox}\n"
+      "pipeline: {preprocess_workers: 3, buffer_sets: 3, infer_workers: 2}\n"
+      "batcher: {max_batch: 4, max_delay_us: 700}\n"
+      "postprocess: {threshold: true, threshold_value: 0.375}\n"
+      "output: {content: composite, background: {kind: blur, blur_radius: 11, color: [4, 5, 6]}}\n"
+      "input: {threads: 2}\n",
+      "t.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  auto s = SegmenterOptionsFor(*c);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->backend, "noop");
+  EXPECT_EQ(s->model, "landscape");
+  EXPECT_EQ(s->backend_options.threads, 3);
+  EXPECT_EQ(s->backend_options.precision, "fp16");
+  EXPECT_EQ(s->backend_options.max_batch, 4);
+  EXPECT_EQ(s->pipeline.preprocess_workers, 3);
+  EXPECT_EQ(s->pipeline.infer_workers, 2);
+  EXPECT_EQ(s->pipeline.buffer_sets, 3);
+  EXPECT_EQ(s->pipeline.batcher.max_batch, 4);
+  EXPECT_EQ(s->pipeline.batcher.max_delay_us, 700);
+  EXPECT_EQ(s->resize, ResizeMode::kLetterbox);
+  EXPECT_TRUE(s->threshold);
+  EXPECT_EQ(s->threshold_value, 0.375f);
+  EXPECT_EQ(s->content, OutputContent::kComposite);
+  EXPECT_EQ(s->composite.background, BackgroundKind::kBlur);
+  EXPECT_EQ(s->composite.blur_radius, 11);
+  EXPECT_EQ(s->composite.color, (std::array<uint8_t, 3>{4, 5, 6}));
+  EXPECT_TRUE(s->composite.image.empty());
+  EXPECT_EQ(s->decode_threads, 2);
+}
+
+TEST(SegmenterOptionsFor, LoadsTheBackgroundImage) {
+  const std::string png = std::string(VRSEG_TESTDATA_DIR) + "/astronaut.png";
+  auto c = ParseConfig("output: {content: composite, background: {kind: image, image: \"" + png +
+                           "\"}}\n",
+                       "t.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  auto s = SegmenterOptionsFor(*c);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  // Reference: the same file opened directly.
+  ReaderOptions ro;
+  ro.format = PixelFormat::kRGB24;
+  auto r = VideoReader::Open(png, ro);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(s->composite.image.width, (*r)->info().width);
+  EXPECT_EQ(s->composite.image.height, (*r)->info().height);
+  EXPECT_EQ(s->composite.image.format, PixelFormat::kRGB24);
+
+  Config missing = *c;
+  missing.output.background.image = "/nonexistent/bg.png";
+  auto m = SegmenterOptionsFor(missing);
+  EXPECT_EQ(m.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(m.status().message().find("output.background.image"), std::string::npos);
+  EXPECT_NE(m.status().message().find("/nonexistent/bg.png"), std::string::npos)
+      << m.status().message();
+  Config empty = *c;
+  empty.output.background.image = "";
+  EXPECT_EQ(SegmenterOptionsFor(empty).status().code(), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace vrseg

@@ -55,7 +55,7 @@ TEST(Presets, VrIsLowLatency) {
   EXPECT_GE(c->pipeline.batcher.priority_levels, 2);
   EXPECT_TRUE(c->pipeline.batcher.urgent_no_delay);
   EXPECT_EQ(c->pipeline.batcher.late_policy, LatePolicy::kDrop);
-  EXPECT_TRUE(c->postprocess.temporal);
+  EXPECT_EQ(c->postprocess.temporal_options.factor, 0.7f);
   EXPECT_EQ(c->output.writer.content, OutputContent::kAlpha);
 }
 
