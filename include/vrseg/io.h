@@ -63,7 +63,9 @@ struct ReaderOptions {
 // could not deliver; the error is sticky. Damage is: a demuxer read error or a packet cut short,
 // a JPEG without its end marker, a decoder error (including errors FFmpeg only logs, such as an
 // FFV1 slice CRC mismatch), a frame the decoder flags corrupt or concealed, or a stream that ends
-// before the frame count (MP4/MOV) or video duration (Matroska/WebM) its container states. A
+// before the frame count (MP4/MOV) or video duration (Matroska/WebM) its container states.
+// Decoder complaints before the first frame (a stream cut before its first key frame) are not
+// damage. A
 // file cut before its index (an MP4 whose moov atom is at the end) fails at Open() with kDataLoss.
 class VideoReader {
  public:

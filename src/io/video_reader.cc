@@ -104,17 +104,26 @@ class FfmpegReader final : public VideoReader {
   Result<bool> Read(Frame* out) override;
 
  private:
-  Status DataLossAt(const std::string& what) const {
-    return Status::DataLoss(path_ + ": " + what + " at frame " + std::to_string(next_index_) +
-                            " (" + std::to_string(next_index_) + " frame(s) decoded cleanly)");
+  Status DataLossAt(const std::string& what) const { return DataLossAt(what, next_index_); }
+  Status DataLossAt(const std::string& what, int64_t index) const {
+    return Status::DataLoss(path_ + ": " + what + " at frame " + std::to_string(index) + " (" +
+                            std::to_string(index) + " frame(s) decoded cleanly)");
   }
   // Stops feeding the decoder after damage; frames already decoded are still handed out, and
   // the error (naming the first frame not delivered) comes after them.
   void Damage(std::string what) {
     if (damage_.empty()) damage_ = std::move(what);
-    if (!draining_) {
-      draining_ = true;
-      avcodec_send_packet(dec_.get(), nullptr);
+    StartDraining();
+  }
+  // Sends the flush packet. FFmpeg may answer it with the error of the next frame in order
+  // (frame threading); that error is reported after the frames held so far.
+  void StartDraining() {
+    if (draining_) return;
+    draining_ = true;
+    const int ret = avcodec_send_packet(dec_.get(), nullptr);
+    if (ret < 0 && ret != AVERROR_EOF && after_held_.ok()) {
+      after_held_ = DataLossAt("decoding failed (" + AvError(ret) + ")",
+                               next_index_ + static_cast<int64_t>(held_.size()));
     }
   }
   // At a clean end of the stream: did it end before its container said it would?
@@ -147,6 +156,16 @@ class FfmpegReader final : public VideoReader {
   int64_t last_duration_ = 0;
   std::vector<Frame> pool_;  // output buffers; a slot is free when only the pool holds it
   DecoderErrorCounter decoder_errors_;  // errors the decoder logged (see ffmpeg_common.h)
+  int errors_before_first_ = 0;
+  // Suspect mode: the decoder logged an error but handed out a frame. With frame threading the
+  // log line may belong to a later frame, so the reader stops feeding, holds the frames that
+  // still come out, and waits: an error return from the decoder pins the broken frame exactly
+  // (the held frames before it are delivered); a clean drain means the damage was concealed
+  // somewhere in the held frames, reported at the first of them.
+  bool suspect_ = false;
+  std::vector<AvFramePtr> held_;
+  size_t held_next_ = 0;
+  Status after_held_;  // reported once the held frames are delivered
 };
 
 Status FfmpegReader::Init() {
@@ -251,14 +270,15 @@ Status FfmpegReader::Init() {
                           par->color_trc, par->color_space);
   info_.codec = avcodec_get_name(par->codec_id);
   // The stated duration of the video, to tell a cut file from a clean end where no frame count
-  // is stored: Matroska's per-track DURATION tag (FFmpeg writes it), else the file's duration
-  // when the video is its only stream.
+  // is stored: Matroska's per-track DURATION tag (FFmpeg writes it), else the Matroska segment's
+  // duration when the video is its only stream.
   if (const AVDictionaryEntry* e = av_dict_get(st->metadata, "DURATION", nullptr, 0)) {
     expected_end_s_ = ParseClock(e->value);
   } else if (const AVDictionaryEntry* n = av_dict_get(st->metadata, "NUMBER_OF_FRAMES", nullptr, 0);
              n && info_.frame_count < 0) {
     info_.frame_count = std::atoll(n->value);  // mkvmerge's statistics tags
-  } else if (fmt_->nb_streams == 1 && fmt_->duration > 0 && !info_.is_image && !pattern) {
+  } else if (demuxer == "matroska,webm" && fmt_->nb_streams == 1 && fmt_->duration > 0) {
+    // Matroska states its duration in the header; other formats' durations are estimates.
     expected_end_s_ = fmt_->duration / static_cast<double>(AV_TIME_BASE);
   }
   is_jpeg_ = par->codec_id == AV_CODEC_ID_MJPEG &&
@@ -361,14 +381,46 @@ Result<bool> FfmpegReader::Read(Frame* out) {
   if (!sticky_.ok()) return sticky_;
   if (ended_) return false;
   for (;;) {
+    if (!after_held_.ok()) {  // deliver the frames held in suspect mode, then the error
+      if (held_next_ < held_.size()) {
+        av_frame_move_ref(frame_.get(), held_[held_next_++].get());
+        Status s = Convert(out);
+        av_frame_unref(frame_.get());
+        if (!s.ok()) sticky_ = s;
+        if (!s.ok()) return s;
+        return true;
+      }
+      held_.clear();
+      sticky_ = after_held_;
+      return sticky_;
+    }
     int ret = avcodec_receive_frame(dec_.get(), frame_.get());
     if (ret == 0) {
-      if ((frame_->flags & AV_FRAME_FLAG_CORRUPT) || frame_->decode_error_flags ||
-          decoder_errors_.errors.load() > 0) {
+      // Errors logged before the first frame comes out are the decoder skipping to its first
+      // decodable frame (a stream cut before a key frame, a broadcast capture) and are not
+      // counted; any later one marks damage.
+      if (next_index_ == 0 && held_.empty()) {
+        errors_before_first_ = decoder_errors_.errors.load();
+      }
+      const int64_t this_index = next_index_ + static_cast<int64_t>(held_.size());
+      if ((frame_->flags & AV_FRAME_FLAG_CORRUPT) || frame_->decode_error_flags) {
         av_frame_unref(frame_.get());
-        sticky_ = DataLossAt("the decoder reported a damaged frame (FFmpeg's log at debug "
-                             "level says more)");
-        return sticky_;
+        after_held_ = DataLossAt("the decoder flagged a damaged frame", this_index);
+        if (held_.empty()) sticky_ = after_held_;
+        if (held_.empty()) return sticky_;
+        continue;  // deliver the held frames first
+      }
+      if (!suspect_ && decoder_errors_.errors.load() > errors_before_first_) suspect_ = true;
+      if (suspect_) {
+        AvFramePtr keep(av_frame_alloc());
+        if (!keep) {
+          sticky_ = Status::OutOfMemory(path_ + ": cannot hold a decoded frame");
+          return sticky_;
+        }
+        av_frame_move_ref(keep.get(), frame_.get());
+        held_.push_back(std::move(keep));
+        StartDraining();
+        continue;
       }
       Status s = Convert(out);
       av_frame_unref(frame_.get());
@@ -379,6 +431,12 @@ Result<bool> FfmpegReader::Read(Frame* out) {
       return true;
     }
     if (ret == AVERROR_EOF) {
+      if (suspect_) {  // no frame was pinned: the damage was concealed in one of the held ones
+        held_.clear();
+        sticky_ = DataLossAt("the decoder reported damage (FFmpeg's log at debug level says "
+                             "more)");
+        return sticky_;
+      }
       std::string early = damage_.empty() ? EndedEarly() : damage_;
       if (!early.empty()) {
         sticky_ = DataLossAt(early);
@@ -386,6 +444,11 @@ Result<bool> FfmpegReader::Read(Frame* out) {
       }
       ended_ = true;
       return false;
+    }
+    if (suspect_ && ret != AVERROR(EAGAIN)) {  // the broken frame, pinned
+      after_held_ = DataLossAt("decoding failed (" + AvError(ret) + ")",
+                               next_index_ + static_cast<int64_t>(held_.size()));
+      continue;
     }
     if (ret != AVERROR(EAGAIN)) {
       sticky_ = DataLossAt("decoding failed (" + AvError(ret) + ")");
@@ -400,8 +463,7 @@ Result<bool> FfmpegReader::Read(Frame* out) {
       if (fmt_->pb && fmt_->pb->error < 0 && fmt_->pb->error != AVERROR_EOF) {
         Damage("read error (" + AvError(fmt_->pb->error) + ")");
       } else {
-        draining_ = true;
-        avcodec_send_packet(dec_.get(), nullptr);
+        StartDraining();
       }
       continue;
     }

@@ -75,6 +75,36 @@ TEST(BadInputTest, NotMediaIsDataLoss) {
   ExpectOpenFails(p, StatusCode::kDataLoss, "frame 0");
 }
 
+TEST(BadInputTest, AudioOnlyIsUnsupported) {
+  VRSEG_REQUIRE_FFMPEG();
+  const std::string p = Scratch("only_audio.m4a");
+  Ffmpeg("-f lavfi -i sine=duration=0.2 -c:a aac '" + p + "'");
+  ExpectOpenFails(p, StatusCode::kUnsupported);
+}
+
+// A stream that starts before its first key frame (a cut made without re-encoding) is not damage:
+// the decoder's complaints before the first frame are expected; every frame from the key frame on
+// comes out and the end is clean.
+TEST(BadInputTest, StartBeforeKeyFrameIsNotDamage) {
+  VRSEG_REQUIRE_FFMPEG();
+  const std::string ts = MakeClip("gop.ts", "25", 30,
+                                  "-c:v libx264 -preset ultrafast -g 10 -bf 0 -f mpegts");
+  // Cut the transport stream in its 188-byte packets, a little after the start, so that the first
+  // key frame is lost.
+  const auto bytes = ReadBytes(ts);
+  const size_t skip = 188 * 30;
+  ASSERT_GT(bytes.size(), skip);
+  const std::string cut = Scratch("gop_cut.ts");
+  WriteBytes(cut, bytes.data() + skip, bytes.size() - skip);
+  Status end;
+  const auto got = ReadUntilEnd(cut, &end);
+  EXPECT_TRUE(end.ok()) << end.ToString();
+  const std::string probed = Ffprobe("-count_frames -select_streams v:0 -show_entries "
+                                     "stream=nb_read_frames -of csv=p=0 '" + cut + "'");
+  EXPECT_GE(got.size(), 19u);
+  EXPECT_LE(got.size(), std::stoul(probed));
+}
+
 // A truncated still: no frame, kDataLoss at frame 0 (at Open or at the first Read).
 void ExpectTruncatedStill(const std::string& path) {
   Status end;
