@@ -77,6 +77,16 @@ namespace {
 inline float Clamp255(float v) { return imgproc_internal::Clamp(v, 0.f, 255.f); }
 
 // Sources: RowAt(y) gives what Get needs for one source row; Get writes R, G, B as floats.
+// With SSE2, Taps gives the four taps of an output pixel, (x0,r0), (x1,r0), (x0,r1), (x1,r1), as
+// vectors [R, G, B, unused]; the float operations are those of the scalar path, lane by lane and
+// in the same order, so the results are identical.
+#if defined(__SSE2__)
+inline __m128 Bytes3(const uint8_t* p, int i0, int i1, int i2) {
+  return _mm_cvtepi32_ps(_mm_setr_epi32(p[i0], p[i1], p[i2], 0));
+}
+
+#endif
+
 struct PackedSrc {
   const uint8_t* data;
   int64_t pitch;
@@ -89,6 +99,15 @@ struct PackedSrc {
     rgb[1] = p[gi];
     rgb[2] = p[bi];
   }
+#if defined(__SSE2__)
+  void Taps(Row r0, Row r1, int x0, int x1, __m128* a, __m128* b, __m128* c, __m128* d) const {
+    const int64_t o0 = static_cast<int64_t>(x0) * bpp, o1 = static_cast<int64_t>(x1) * bpp;
+    *a = Bytes3(r0 + o0, ri, gi, bi);
+    *b = Bytes3(r0 + o1, ri, gi, bi);
+    *c = Bytes3(r1 + o0, ri, gi, bi);
+    *d = Bytes3(r1 + o1, ri, gi, bi);
+  }
+#endif
 };
 
 struct GraySrc {
@@ -97,6 +116,14 @@ struct GraySrc {
   using Row = const uint8_t*;
   Row RowAt(int y) const { return data + y * pitch; }
   void Get(Row row, int x, float* rgb) const { rgb[0] = rgb[1] = rgb[2] = row[x]; }
+#if defined(__SSE2__)
+  void Taps(Row r0, Row r1, int x0, int x1, __m128* a, __m128* b, __m128* c, __m128* d) const {
+    *a = _mm_set1_ps(r0[x0]);
+    *b = _mm_set1_ps(r0[x1]);
+    *c = _mm_set1_ps(r1[x0]);
+    *d = _mm_set1_ps(r1[x1]);
+  }
+#endif
 };
 
 inline void YuvToRgb(const YuvCoefficients& k, int y, int u, int v, float* rgb) {
@@ -107,6 +134,26 @@ inline void YuvToRgb(const YuvCoefficients& k, int y, int u, int v, float* rgb) 
   rgb[1] = Clamp255(yf + k.cg_u * uf + k.cg_v * vf);
   rgb[2] = Clamp255(yf + k.cb_u * uf);
 }
+
+#if defined(__SSE2__)
+// YUV of the four taps (lanes) → per-tap RGB vectors, as YuvToRgb.
+inline void Yuv4ToTaps(const YuvCoefficients& k, __m128i y, __m128i u, __m128i v, __m128* a,
+                       __m128* b, __m128* c, __m128* d) {
+  const __m128 yf = _mm_mul_ps(_mm_set1_ps(k.cy), _mm_sub_ps(_mm_cvtepi32_ps(y), _mm_set1_ps(k.y_off)));
+  const __m128 c128 = _mm_set1_ps(128.f);
+  const __m128 uf = _mm_sub_ps(_mm_cvtepi32_ps(u), c128);
+  const __m128 vf = _mm_sub_ps(_mm_cvtepi32_ps(v), c128);
+  const __m128 lo = _mm_setzero_ps(), hi = _mm_set1_ps(255.f);
+  auto clamp = [&](__m128 x) { return _mm_min_ps(_mm_max_ps(x, lo), hi); };
+  __m128 r = clamp(_mm_add_ps(yf, _mm_mul_ps(_mm_set1_ps(k.cr_v), vf)));
+  __m128 g = clamp(_mm_add_ps(_mm_add_ps(yf, _mm_mul_ps(_mm_set1_ps(k.cg_u), uf)),
+                              _mm_mul_ps(_mm_set1_ps(k.cg_v), vf)));
+  __m128 bl = clamp(_mm_add_ps(yf, _mm_mul_ps(_mm_set1_ps(k.cb_u), uf)));
+  __m128 z = _mm_setzero_ps();
+  _MM_TRANSPOSE4_PS(r, g, bl, z);  // rows become taps
+  *a = r, *b = g, *c = bl, *d = z;
+}
+#endif
 
 struct Nv12Src {
   const uint8_t* y;
@@ -122,6 +169,15 @@ struct Nv12Src {
     const uint8_t* c = row.uv + (x >> 1) * 2;
     YuvToRgb(k, row.y[x], c[0], c[1], rgb);
   }
+#if defined(__SSE2__)
+  void Taps(const Row& r0, const Row& r1, int x0, int x1, __m128* a, __m128* b, __m128* c,
+            __m128* d) const {
+    const int c0 = (x0 >> 1) * 2, c1 = (x1 >> 1) * 2;
+    Yuv4ToTaps(k, _mm_setr_epi32(r0.y[x0], r0.y[x1], r1.y[x0], r1.y[x1]),
+               _mm_setr_epi32(r0.uv[c0], r0.uv[c1], r1.uv[c0], r1.uv[c1]),
+               _mm_setr_epi32(r0.uv[c0 + 1], r0.uv[c1 + 1], r1.uv[c0 + 1], r1.uv[c1 + 1]), a, b, c, d);
+  }
+#endif
 };
 
 struct I420Src {
@@ -139,6 +195,15 @@ struct I420Src {
   void Get(const Row& row, int x, float* rgb) const {
     YuvToRgb(k, row.y[x], row.u[x >> 1], row.v[x >> 1], rgb);
   }
+#if defined(__SSE2__)
+  void Taps(const Row& r0, const Row& r1, int x0, int x1, __m128* a, __m128* b, __m128* c,
+            __m128* d) const {
+    const int c0 = x0 >> 1, c1 = x1 >> 1;
+    Yuv4ToTaps(k, _mm_setr_epi32(r0.y[x0], r0.y[x1], r1.y[x0], r1.y[x1]),
+               _mm_setr_epi32(r0.u[c0], r0.u[c1], r1.u[c0], r1.u[c1]),
+               _mm_setr_epi32(r0.v[c0], r0.v[c1], r1.v[c0], r1.v[c1]), a, b, c, d);
+  }
+#endif
 };
 
 inline void Store(float* p, float v) { *p = v; }
@@ -158,16 +223,33 @@ void Kernel(const Src& src, const Preprocessor::Tables& t, const Norm& n, bool b
   const int oc0 = bgr ? 2 : 0, oc2 = bgr ? 0 : 2;
   const float s0 = n.scale[oc0], s1 = n.scale[1], s2 = n.scale[oc2];
   const float b0 = n.bias[oc0], b1 = n.bias[1], b2 = n.bias[oc2];
+#if defined(__SSE2__)
+  const __m128 sv = _mm_setr_ps(s0, s1, s2, 0.f), bv = _mm_setr_ps(b0, b1, b2, 0.f);
+#endif
   for (int j = 0; j < r.height; ++j) {
     const int oy = r.y + j;
     const auto r0 = src.RowAt(t.y0[j]);
     const auto r1 = src.RowAt(t.y1[j]);
     const float wy = t.wy[j];
+#if defined(__SSE2__)
+    const __m128 wyv = _mm_set1_ps(wy);
+#endif
     T* row_out = kNchw ? out + static_cast<int64_t>(oy) * W + r.x
                        : out + (static_cast<int64_t>(oy) * W + r.x) * 3;
     for (int i = 0; i < r.width; ++i) {
       const int x0 = t.x0[i], x1 = t.x1[i];
       const float wx = t.wx[i];
+#if defined(__SSE2__)
+      __m128 a, b, c, d;
+      src.Taps(r0, r1, x0, x1, &a, &b, &c, &d);
+      const __m128 wxv = _mm_set1_ps(wx);
+      const __m128 top = _mm_add_ps(a, _mm_mul_ps(_mm_sub_ps(b, a), wxv));
+      const __m128 bot = _mm_add_ps(c, _mm_mul_ps(_mm_sub_ps(d, c), wxv));
+      const __m128 val = _mm_add_ps(top, _mm_mul_ps(_mm_sub_ps(bot, top), wyv));
+      alignas(16) float o[4];
+      _mm_store_ps(o, _mm_add_ps(_mm_mul_ps(val, sv), bv));
+      const float o0 = o[0], o1 = o[1], o2 = o[2];
+#else
       float a[3], b[3], c[3], d[3], v[3];
       src.Get(r0, x0, a);
       src.Get(r0, x1, b);
@@ -179,6 +261,7 @@ void Kernel(const Src& src, const Preprocessor::Tables& t, const Norm& n, bool b
         v[ch] = top + (bot - top) * wy;
       }
       const float o0 = v[0] * s0 + b0, o1 = v[1] * s1 + b1, o2 = v[2] * s2 + b2;
+#endif
       if constexpr (kNchw) {
         Store(row_out + oc0 * plane + i, o0);
         Store(row_out + plane + i, o1);
