@@ -90,7 +90,8 @@ BENCHMARK(BM_Report100kSpans)->Unit(benchmark::kMillisecond);
 void BM_ChromeTrace100kSpans(benchmark::State& state) {
   vrseg::Profiler p(Options(true, 1'000'000));
   const vrseg::StageId a = p.RegisterStage("a");
-  for (int i = 0; i < 100'000; ++i) p.RecordSpan(a, vrseg::Activity::kBusy, i * 1000, i * 1000 + 700);
+  for (int i = 0; i < 100'000; ++i)
+    p.RecordSpan(a, vrseg::Activity::kBusy, i * 1000, i * 1000 + 700);
   for (auto _ : state) benchmark::DoNotOptimize(p.ChromeTraceJson());
 }
 BENCHMARK(BM_ChromeTrace100kSpans)->Unit(benchmark::kMillisecond);

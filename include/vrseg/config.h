@@ -59,24 +59,24 @@ struct BackendConfig {
 
 // model.*
 struct ModelConfig {
-  std::string name = "selfie";                  // a known model name or a path to an .onnx file
-  ResizeMode resize = ResizeMode::kStretch;     // how frames are fitted to the model input
+  std::string name = "selfie";               // a known model name or a path to an .onnx file
+  ResizeMode resize = ResizeMode::kStretch;  // how frames are fitted to the model input
 };
 
 // input.*
 struct InputConfig {
-  ReaderOptions reader;                 // threads (format and stream_id are set by the caller)
-  std::optional<StereoLayout> stereo;   // none (mono), side_by_side or top_bottom
+  ReaderOptions reader;                // threads (format and stream_id are set by the caller)
+  std::optional<StereoLayout> stereo;  // none (mono), side_by_side or top_bottom
 };
 
 // postprocess.*
 struct PostprocessConfig {
-  bool threshold = false;               // PostprocessOptions::threshold
-  float threshold_value = 0.5f;         // PostprocessOptions::threshold_value
-  bool temporal = false;                // postprocess.temporal.enabled
-  TemporalOptions temporal_options;     // postprocess.temporal.factor, .hysteresis
-  bool refine = false;                  // postprocess.refine.enabled (fast guided filter)
-  GuidedFilterOptions refine_options;   // postprocess.refine.radius, .eps, .subsample, .guidance
+  bool threshold = false;              // PostprocessOptions::threshold
+  float threshold_value = 0.5f;        // PostprocessOptions::threshold_value
+  bool temporal = false;               // postprocess.temporal.enabled
+  TemporalOptions temporal_options;    // postprocess.temporal.factor, .hysteresis
+  bool refine = false;                 // postprocess.refine.enabled (fast guided filter)
+  GuidedFilterOptions refine_options;  // postprocess.refine.radius, .eps, .subsample, .guidance
 };
 
 // output.background.* (CompositeOptions without the decoded image)
@@ -89,14 +89,14 @@ struct BackgroundConfig {
 
 // output.*
 struct OutputConfig {
-  WriterOptions writer;         // content, copy_audio, crf, threads
+  WriterOptions writer;  // content, copy_audio, crf, threads
   BackgroundConfig background;
 };
 
 // profiling.*
 struct ProfilingConfig {
-  bool enabled = false;           // ProfilerOptions::enabled
-  std::string output_dir;         // where trace.json, summary.json, report.html go ("": nowhere)
+  bool enabled = false;    // ProfilerOptions::enabled
+  std::string output_dir;  // where trace.json, summary.json, report.html go ("": nowhere)
   int64_t max_trace_events = ProfilerOptions{}.max_trace_events;
   int64_t memory_sample_interval_ms = ProfilerOptions{}.memory_sample_interval_ms;
   double saturation_threshold = ProfilerOptions{}.saturation_threshold;
@@ -113,8 +113,8 @@ struct Config {
 };
 
 // The option structs the other layers take, filled from a config.
-BackendOptions BackendOptionsFor(const Config& config);   // max_batch = batcher.max_batch
-ProfilerOptions ProfilerOptionsFor(const Config& config);  // clock: nullptr (steady)
+BackendOptions BackendOptionsFor(const Config& config);      // max_batch = batcher.max_batch
+ProfilerOptions ProfilerOptionsFor(const Config& config);    // clock: nullptr (steady)
 CompositeOptions CompositeOptionsFor(const Config& config);  // without the image (load it apart)
 // SegmenterOptions from backend.*, model.*, pipeline.*, batcher.*, postprocess.threshold*,
 // output.content, output.background.* and input.threads. With output.background.kind image, the

@@ -13,7 +13,8 @@
 //   { ScopedTimer t(&profiler, infer, Activity::kBusy, /*items=*/batch); RunBatch(); }
 //   { ScopedTimer t(&profiler, infer, Activity::kBlocked); next_queue.Push(item); }
 //   ...at the end:
-//   profiler.WriteReports("out/profile");                     // trace.json, summary.json, report.html
+//   profiler.WriteReports("out/profile");                     // trace.json, summary.json,
+//   report.html
 //
 // Cost when off: a ScopedTimer (or any Record* call) on a disabled profiler, or on a null
 // profiler pointer, is one relaxed atomic load and a branch; nothing is written. Measured by
@@ -85,7 +86,7 @@ struct ProfilerOptions {
 struct LatencyStats {
   int64_t count = 0;
   double mean_ns = 0;
-  double std_ns = 0;   // population standard deviation
+  double std_ns = 0;  // population standard deviation
   int64_t min_ns = 0;
   int64_t p50_ns = 0;  // nearest-rank percentiles, within 1/128 relative (see the file comment)
   int64_t p90_ns = 0;
@@ -104,8 +105,8 @@ struct HistogramBin {
 // and tests can use it directly). Not thread-safe: one writer, or external locking.
 class LatencyHistogram {
  public:
-  static constexpr int kSubBits = 6;                 // 64 sub-buckets per power of two
-  static constexpr int kMaxExponent = 47;            // values >= 2^48 ns (78 h) clamp to the top
+  static constexpr int kSubBits = 6;       // 64 sub-buckets per power of two
+  static constexpr int kMaxExponent = 47;  // values >= 2^48 ns (78 h) clamp to the top
   static constexpr int kBuckets = (1 << kSubBits) * (kMaxExponent - kSubBits + 2);
 
   LatencyHistogram();
@@ -141,11 +142,11 @@ class LatencyHistogram {
 
 struct StageReport {
   std::string name;
-  int workers = 0;           // distinct threads that recorded a span on this stage
-  int64_t items = 0;         // frames processed (sum of busy spans' item counts)
-  LatencyStats latency;      // of busy spans (one per call: a batch is one span)
+  int workers = 0;                      // distinct threads that recorded a span on this stage
+  int64_t items = 0;                    // frames processed (sum of busy spans' item counts)
+  LatencyStats latency;                 // of busy spans (one per call: a batch is one span)
   std::vector<HistogramBin> histogram;  // of busy spans, for plotting
-  int64_t busy_ns = 0;       // summed over workers
+  int64_t busy_ns = 0;                  // summed over workers
   int64_t starved_ns = 0;
   int64_t blocked_ns = 0;
   // Fractions of workers * ProfileReport::wall_ns (each in [0, 1]; they need not sum to 1: the
@@ -163,8 +164,8 @@ struct QueueReport {
   int64_t depth_samples = 0;  // pushes + pops recorded
   double mean_depth = 0;      // over samples
   int64_t max_depth = 0;
-  double full_fraction = 0;   // of samples at capacity (0 when capacity is 0)
-  LatencyStats wait;          // time items spent in the queue (from RecordQueuePop)
+  double full_fraction = 0;  // of samples at capacity (0 when capacity is 0)
+  LatencyStats wait;         // time items spent in the queue (from RecordQueuePop)
 };
 
 struct MemorySample {
@@ -195,9 +196,9 @@ Bottleneck AnalyzeBottleneck(const std::vector<StageReport>& stages,
                              double saturation_threshold = 0.8);
 
 struct ProfileReport {
-  int64_t start_ns = 0;  // first span start (or queue sample, when no span was recorded)
-  int64_t end_ns = 0;    // last span end (or queue sample)
-  int64_t wall_ns = 0;   // end_ns - start_ns
+  int64_t start_ns = 0;             // first span start (or queue sample, when no span was recorded)
+  int64_t end_ns = 0;               // last span end (or queue sample)
+  int64_t wall_ns = 0;              // end_ns - start_ns
   std::vector<StageReport> stages;  // registration order
   std::vector<QueueReport> queues;  // registration order
   std::vector<MemorySample> memory;  // time order

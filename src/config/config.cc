@@ -21,8 +21,8 @@ namespace vrseg {
 
 using config_internal::FindKey;
 using config_internal::IsSection;
-using config_internal::Kind;
 using config_internal::KeySpec;
+using config_internal::Kind;
 using config_internal::Schema;
 using config_internal::Sections;
 using config_internal::Value;
@@ -107,8 +107,9 @@ Status UnknownKey(const std::string& where, const std::string& path) {
   if (!near.empty()) {
     msg += "; did you mean '" + near + "'?";
   } else {
-    msg += " (valid " + std::string(Parent(path).empty() ? "sections" : "keys in '" +
-                                                                          std::string(Parent(path)) + "'") +
+    msg += " (valid " +
+           std::string(Parent(path).empty() ? "sections"
+                                            : "keys in '" + std::string(Parent(path)) + "'") +
            ": " + ValidHere(Parent(path)) + ")";
   }
   return Status::InvalidArgument(msg);
@@ -116,13 +117,17 @@ Status UnknownKey(const std::string& where, const std::string& path) {
 
 std::string Describe(const YAML::Node& node) {
   switch (node.Type()) {
-    case YAML::NodeType::Null: return "nothing";
-    case YAML::NodeType::Sequence: return "a list";
-    case YAML::NodeType::Map: return "a mapping";
+    case YAML::NodeType::Null:
+      return "nothing";
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Map:
+      return "a mapping";
     case YAML::NodeType::Scalar:
       return (node.Tag() == "!" ? "the string \"" : "'") + node.Scalar() +
              (node.Tag() == "!" ? "\"" : "'");
-    default: return "an undefined value";
+    default:
+      return "an undefined value";
   }
 }
 
@@ -208,21 +213,21 @@ Result<Value> ParseValue(const KeySpec& k, const YAML::Node& node, const std::st
     }
     case Kind::kEnum: {
       if (!node.IsScalar()) {
-        return Status::InvalidArgument(head + "expected one of " +
-                                       config_internal::RangeText(k) + ", got " + Describe(node));
+        return Status::InvalidArgument(head + "expected one of " + config_internal::RangeText(k) +
+                                       ", got " + Describe(node));
       }
       const std::string& s = node.Scalar();
       if (std::find(k.names.begin(), k.names.end(), s) != k.names.end()) return Value(s);
-      std::string msg = head + "unknown value '" + s + "' (one of " +
-                        config_internal::RangeText(k) + ")";
+      std::string msg =
+          head + "unknown value '" + s + "' (one of " + config_internal::RangeText(k) + ")";
       const std::string near = Nearest(s, k.names);
       if (!near.empty()) msg += "; did you mean '" + near + "'?";
       return Status::InvalidArgument(msg);
     }
     case Kind::kIntList:
     case Kind::kColor: {
-      const char* what = k.kind == Kind::kColor ? "a list of 3 integers [R, G, B]"
-                                                : "a list of integers";
+      const char* what =
+          k.kind == Kind::kColor ? "a list of 3 integers [R, G, B]" : "a list of integers";
       if (!node.IsSequence()) {
         return Status::InvalidArgument(head + "expected " + what + ", got " + Describe(node));
       }
@@ -366,10 +371,9 @@ Status CrossCheck(const Config& c, std::vector<std::string>* keys) {
   }
   if (c.pipeline.infer_workers > c.pipeline.buffer_sets) {
     *keys = {"pipeline.infer_workers", "pipeline.buffer_sets"};
-    return Status::InvalidArgument("pipeline.infer_workers: " +
-                                   std::to_string(c.pipeline.infer_workers) +
-                                   " is more than pipeline.buffer_sets (" +
-                                   std::to_string(c.pipeline.buffer_sets) + ")");
+    return Status::InvalidArgument(
+        "pipeline.infer_workers: " + std::to_string(c.pipeline.infer_workers) +
+        " is more than pipeline.buffer_sets (" + std::to_string(c.pipeline.buffer_sets) + ")");
   }
   if (c.output.background.kind == BackgroundKind::kImage && c.output.background.image.empty()) {
     *keys = {"output.background.image", "output.background.kind"};
@@ -521,9 +525,10 @@ Result<Config> LoadConfig(const std::string& path_or_preset,
     if (text.status().code() == StatusCode::kNotFound &&
         path_or_preset.find_first_of("/.") == std::string::npos) {
       std::string names;
-      for (const PresetEntry& p : kPresets) names += (names.empty() ? "" : ", ") + std::string(p.name);
-      return Status::NotFound(path_or_preset + ": neither a config file nor a preset (presets: " +
-                              names + ")");
+      for (const PresetEntry& p : kPresets)
+        names += (names.empty() ? "" : ", ") + std::string(p.name);
+      return Status::NotFound(path_or_preset +
+                              ": neither a config file nor a preset (presets: " + names + ")");
     }
     return text.status();
   }

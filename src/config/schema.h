@@ -27,8 +27,8 @@ struct KeySpec {
   double max = 0;
   bool min_exclusive = false;
   bool max_exclusive = false;
-  bool single_precision = false;  // a float field: rendered at float precision
-  bool non_empty = false;         // strings that must not be ""
+  bool single_precision = false;   // a float field: rendered at float precision
+  bool non_empty = false;          // strings that must not be ""
   std::vector<std::string> names;  // enum names
   std::function<Value(const Config&)> get;
   std::function<void(Config&, const Value&)> set;

@@ -35,10 +35,14 @@ bool HasData(const StageReport& s) {
 
 std::string_view BottleneckReasonName(Bottleneck::Reason reason) {
   switch (reason) {
-    case Bottleneck::Reason::kNone: return "none";
-    case Bottleneck::Reason::kBusy: return "busy";
-    case Bottleneck::Reason::kStarved: return "starved";
-    case Bottleneck::Reason::kBlocked: return "blocked";
+    case Bottleneck::Reason::kNone:
+      return "none";
+    case Bottleneck::Reason::kBusy:
+      return "busy";
+    case Bottleneck::Reason::kStarved:
+      return "starved";
+    case Bottleneck::Reason::kBlocked:
+      return "blocked";
   }
   return "unknown";
 }
@@ -102,15 +106,15 @@ Bottleneck AnalyzeBottleneck(const std::vector<StageReport>& stages, double satu
     int pick = -1;
     for (int i = 0; i < n && pick < 0; ++i) {
       const StageReport& s = stages[i];
-      if (HasData(s) && s.starved_fraction > 0 && s.starved_fraction >= s.blocked_fraction) pick = i;
+      if (HasData(s) && s.starved_fraction > 0 && s.starved_fraction >= s.blocked_fraction)
+        pick = i;
     }
     set(Bottleneck::Reason::kStarved, pick);
     const StageReport& s = stages[pick];
     b.explanation = "No stage is saturated (the busiest, " + top.name + ", is busy " +
                     Percent(top.busy_fraction) + "). The pipeline waits for input: " + s.name +
-                    " is starved " + Percent(s.starved_fraction) +
-                    " of the time, so throughput (" + Fps(s.throughput_fps) +
-                    ") is set by the rate frames arrive.";
+                    " is starved " + Percent(s.starved_fraction) + " of the time, so throughput (" +
+                    Fps(s.throughput_fps) + ") is set by the rate frames arrive.";
     return b;
   }
   // Output-bound: the most downstream stage that mostly waits to hand frames on.
@@ -123,9 +127,8 @@ Bottleneck AnalyzeBottleneck(const std::vector<StageReport>& stages, double satu
   const StageReport& s = stages[pick];
   b.explanation = "No stage is saturated (the busiest, " + top.name + ", is busy " +
                   Percent(top.busy_fraction) + "). The pipeline waits on its consumer: " + s.name +
-                  " is blocked " + Percent(s.blocked_fraction) +
-                  " of the time, so throughput (" + Fps(s.throughput_fps) +
-                  ") is set by the rate frames are taken.";
+                  " is blocked " + Percent(s.blocked_fraction) + " of the time, so throughput (" +
+                  Fps(s.throughput_fps) + ") is set by the rate frames are taken.";
   return b;
 }
 

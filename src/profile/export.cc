@@ -20,11 +20,21 @@ std::string JsonEscape(std::string_view s) {
   out.reserve(s.size());
   for (const char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           char buf[8];
@@ -43,12 +53,23 @@ std::string HtmlEscape(std::string_view s) {
   out.reserve(s.size());
   for (const char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -195,7 +216,8 @@ std::string Profiler::ChromeTraceJson() const {
   out.reserve(256 + 160 * tracks.size());
   out += "{\"displayTimeUnit\":\"ms\",\"otherData\":{\"generator\":\"vrseg profiler\"},";
   out += "\"traceEvents\":[\n";
-  out += "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":1,\"tid\":0,\"args\":{\"name\":\"vrseg\"}}";
+  out +=
+      "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":1,\"tid\":0,\"args\":{\"name\":\"vrseg\"}}";
   for (const Track& tr : tracks) {
     out += ",\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":" + std::to_string(tr.tid) +
            ",\"args\":{\"name\":\"" + JsonEscape(tr.name) + "\"}}";
@@ -238,9 +260,8 @@ std::string Profiler::ChromeTraceJson() const {
 namespace {
 
 nlohmann::json StatsJson(const LatencyStats& s) {
-  return {{"count", s.count}, {"mean_ns", s.mean_ns}, {"std_ns", s.std_ns},
-          {"min_ns", s.min_ns}, {"p50_ns", s.p50_ns}, {"p90_ns", s.p90_ns},
-          {"p99_ns", s.p99_ns}, {"max_ns", s.max_ns}};
+  return {{"count", s.count},   {"mean_ns", s.mean_ns}, {"std_ns", s.std_ns}, {"min_ns", s.min_ns},
+          {"p50_ns", s.p50_ns}, {"p90_ns", s.p90_ns},   {"p99_ns", s.p99_ns}, {"max_ns", s.max_ns}};
 }
 
 }  // namespace
@@ -313,9 +334,9 @@ void AppendHistogramSvg(std::string& h, const StageReport& s, int stage) {
     const HistogramBin& b = s.histogram[i];
     const double bw = plot_w / static_cast<double>(n);
     const double bh = plot_h * static_cast<double>(b.count) / static_cast<double>(max_count);
-    h += "<rect x=\"" + Fmt("%.1f", left + i * bw) + "\" y=\"" +
-         Fmt("%.1f", ht - bottom - bh) + "\" width=\"" + Fmt("%.1f", std::max(1.0, bw - 1)) +
-         "\" height=\"" + Fmt("%.1f", bh) + "\" fill=\"" + StageColor(stage) + "\"><title>" +
+    h += "<rect x=\"" + Fmt("%.1f", left + i * bw) + "\" y=\"" + Fmt("%.1f", ht - bottom - bh) +
+         "\" width=\"" + Fmt("%.1f", std::max(1.0, bw - 1)) + "\" height=\"" + Fmt("%.1f", bh) +
+         "\" fill=\"" + StageColor(stage) + "\"><title>" +
          FormatNs(static_cast<double>(b.lower_ns)) + " - " +
          FormatNs(static_cast<double>(b.upper_ns)) + ": " + std::to_string(b.count) +
          "</title></rect>";
@@ -357,8 +378,8 @@ std::string Profiler::HtmlReport() const {
        " dropped).</p>\n";
   h += "<h2>Bottleneck</h2>\n<p class=\"verdict\" id=\"bottleneck\"><b>" +
        HtmlEscape(r.bottleneck.stage_name.empty() ? "none" : r.bottleneck.stage_name) + "</b> (" +
-       std::string(BottleneckReasonName(r.bottleneck.reason)) + "): " +
-       HtmlEscape(r.bottleneck.explanation) + "</p>\n";
+       std::string(BottleneckReasonName(r.bottleneck.reason)) +
+       "): " + HtmlEscape(r.bottleneck.explanation) + "</p>\n";
 
   h += "<h2>Stages</h2>\n<table id=\"stages\"><tr><th>stage</th><th>workers</th><th>items</th>"
        "<th>fps</th><th>capacity fps</th><th>calls</th><th>mean</th><th>std</th><th>p50</th>"
@@ -393,8 +414,8 @@ std::string Profiler::HtmlReport() const {
          "<th>wait p99</th><th>wait max</th></tr>\n";
     for (const QueueReport& q : r.queues) {
       h += "<tr><td>" + HtmlEscape(q.name) + "</td><td>" + std::to_string(q.capacity) +
-           "</td><td>" + std::to_string(q.depth_samples) + "</td><td>" +
-           Fmt("%.2f", q.mean_depth) + "</td><td>" + std::to_string(q.max_depth) + "</td><td>" +
+           "</td><td>" + std::to_string(q.depth_samples) + "</td><td>" + Fmt("%.2f", q.mean_depth) +
+           "</td><td>" + std::to_string(q.max_depth) + "</td><td>" +
            Fmt("%.0f%%", 100 * q.full_fraction) + "</td><td>" + FormatNs(q.wait.mean_ns) +
            "</td><td>" + FormatNs(static_cast<double>(q.wait.p99_ns)) + "</td><td>" +
            FormatNs(static_cast<double>(q.wait.max_ns)) + "</td></tr>\n";
@@ -443,16 +464,16 @@ std::string Profiler::HtmlReport() const {
          "<span style=\"background:#e15759\">blocked</span>.</p>\n";
     const int label_w = 170, plot_w = 1000, row_h = 16;
     const int height = static_cast<int>(tracks.size()) * row_h + 24;
-    const double scale = static_cast<double>(plot_w) /
-                         static_cast<double>(std::max<int64_t>(1, t_end - t_begin));
+    const double scale =
+        static_cast<double>(plot_w) / static_cast<double>(std::max<int64_t>(1, t_end - t_begin));
     h += "<svg id=\"timeline\" width=\"" + std::to_string(label_w + plot_w + 10) + "\" height=\"" +
          std::to_string(height) + "\" role=\"img\" aria-label=\"timeline\">";
     for (size_t k = 0; k < tracks.size(); ++k) {
       const int y = static_cast<int>(k) * row_h;
       h += "<text x=\"2\" y=\"" + std::to_string(y + 12) + "\">" + HtmlEscape(tracks[k].name) +
-           "</text><line x1=\"" + std::to_string(label_w) + "\" y1=\"" +
-           std::to_string(y + row_h) + "\" x2=\"" + std::to_string(label_w + plot_w) +
-           "\" y2=\"" + std::to_string(y + row_h) + "\" stroke=\"#eee\"/>";
+           "</text><line x1=\"" + std::to_string(label_w) + "\" y1=\"" + std::to_string(y + row_h) +
+           "\" x2=\"" + std::to_string(label_w + plot_w) + "\" y2=\"" + std::to_string(y + row_h) +
+           "\" stroke=\"#eee\"/>";
     }
     for (const auto& s : spans) {
       const SpanEvent& e = *s.second.second;
@@ -490,9 +511,9 @@ std::string Profiler::HtmlReport() const {
     std::string points;
     for (size_t i = 0; i < r.memory.size(); i += stride) {
       const MemorySample& m = r.memory[i];
-      points += Fmt("%.1f", left + (w - left) * static_cast<double>(m.t_ns - m0) / xspan) + "," +
-                Fmt("%.1f", 10 + (ht - 30) * (1.0 - static_cast<double>(m.rss_bytes - lo) / yspan)) +
-                " ";
+      points +=
+          Fmt("%.1f", left + (w - left) * static_cast<double>(m.t_ns - m0) / xspan) + "," +
+          Fmt("%.1f", 10 + (ht - 30) * (1.0 - static_cast<double>(m.rss_bytes - lo) / yspan)) + " ";
     }
     h += "<svg id=\"memory\" width=\"" + std::to_string(w + 10) + "\" height=\"" +
          std::to_string(ht) + "\" role=\"img\" aria-label=\"resident set size over time\">" +

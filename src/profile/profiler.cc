@@ -64,9 +64,12 @@ void RecordSpanImpl(Profiler::Impl& impl, int64_t max_events, StageId stage, Act
 
 std::string_view ActivityName(Activity activity) {
   switch (activity) {
-    case Activity::kBusy: return "busy";
-    case Activity::kStarved: return "starved";
-    case Activity::kBlocked: return "blocked";
+    case Activity::kBusy:
+      return "busy";
+    case Activity::kStarved:
+      return "starved";
+    case Activity::kBlocked:
+      return "blocked";
   }
   return "unknown";
 }
@@ -214,8 +217,7 @@ void RecordQueueImpl(Profiler::Impl& impl, int64_t max_events, int64_t now, Queu
 
 void Profiler::RecordQueuePush(QueueId queue, int64_t depth_after) {
   if (!enabled()) return;
-  RecordQueueImpl(*impl_, options_.max_trace_events, clock_->NowNs(), queue, depth_after, false,
-                  0);
+  RecordQueueImpl(*impl_, options_.max_trace_events, clock_->NowNs(), queue, depth_after, false, 0);
 }
 
 void Profiler::RecordQueuePop(QueueId queue, int64_t depth_after, int64_t waited_ns) {
@@ -336,8 +338,8 @@ ProfileReport Profiler::Report() const {
       sr.throughput_fps = static_cast<double>(sr.items) * 1e9 / wall;
     }
     if (sr.busy_ns > 0) {
-      sr.capacity_fps = static_cast<double>(sr.items) * sr.workers * 1e9 /
-                        static_cast<double>(sr.busy_ns);
+      sr.capacity_fps =
+          static_cast<double>(sr.items) * sr.workers * 1e9 / static_cast<double>(sr.busy_ns);
     }
   }
   for (size_t q = 0; q < nq; ++q) {

@@ -54,8 +54,8 @@ struct QueueAccum {
 // One recording thread's data. Written by its thread, read by Report(); both under `mu`.
 struct ThreadBuffer {
   std::mutex mu;
-  int index = 0;             // creation order: the trace's thread number
-  std::string name;          // SetThreadName, or "" (then named after its stages)
+  int index = 0;     // creation order: the trace's thread number
+  std::string name;  // SetThreadName, or "" (then named after its stages)
   std::vector<StageAccum> stages;
   std::vector<QueueAccum> queues;
   std::vector<SpanEvent> spans;

@@ -18,7 +18,8 @@ void ExpectError(const Status& s, std::initializer_list<std::string> parts) {
   ASSERT_FALSE(s.ok()) << "expected an error containing " << *parts.begin();
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.ToString();
   for (const std::string& p : parts) {
-    EXPECT_NE(s.message().find(p), std::string::npos) << "missing '" << p << "' in: " << s.message();
+    EXPECT_NE(s.message().find(p), std::string::npos)
+        << "missing '" << p << "' in: " << s.message();
   }
 }
 
@@ -86,13 +87,16 @@ TEST(Config, EveryKeyIsBoundToItsField) {
   const std::vector<Binding> bindings = {
       {"pipeline.preprocess_workers", "3", [](C c) { return c.pipeline.preprocess_workers == 3; }},
       {"pipeline.infer_workers", "2", [](C c) { return c.pipeline.infer_workers == 2; }},
-      {"pipeline.postprocess_workers", "5", [](C c) { return c.pipeline.postprocess_workers == 5; }},
+      {"pipeline.postprocess_workers", "5",
+       [](C c) { return c.pipeline.postprocess_workers == 5; }},
       {"pipeline.buffer_sets", "3", [](C c) { return c.pipeline.buffer_sets == 3; }},
       {"pipeline.sink_queue", "77", [](C c) { return c.pipeline.sink_queue == 77; }},
       {"batcher.max_batch", "9", [](C c) { return c.pipeline.batcher.max_batch == 9; }},
       {"batcher.max_delay_us", "1234", [](C c) { return c.pipeline.batcher.max_delay_us == 1234; }},
       {"batcher.preferred_batch_sizes", "[1, 1]",
-       [](C c) { return c.pipeline.batcher.preferred_batch_sizes == std::vector<int>{1, 1}; }},
+       [](C c) {
+         return c.pipeline.batcher.preferred_batch_sizes == std::vector<int>{1, 1};
+       }},
       {"batcher.priority_levels", "5", [](C c) { return c.pipeline.batcher.priority_levels == 5; }},
       {"batcher.urgent_no_delay", "false", [](C c) { return !c.pipeline.batcher.urgent_no_delay; }},
       {"batcher.expected_latency_us", "4500",
@@ -107,7 +111,8 @@ TEST(Config, EveryKeyIsBoundToItsField) {
       {"model.name", "/tmp/m.onnx", [](C c) { return c.model.name == "/tmp/m.onnx"; }},
       {"model.resize", "letterbox", [](C c) { return c.model.resize == ResizeMode::kLetterbox; }},
       {"input.threads", "4", [](C c) { return c.input.reader.threads == 4; }},
-      {"input.stereo", "top_bottom", [](C c) { return c.input.stereo == StereoLayout::kTopBottom; }},
+      {"input.stereo", "top_bottom",
+       [](C c) { return c.input.stereo == StereoLayout::kTopBottom; }},
       {"postprocess.threshold", "true", [](C c) { return c.postprocess.threshold; }},
       {"postprocess.threshold_value", "0.25",
        [](C c) { return c.postprocess.threshold_value == 0.25f; }},
@@ -133,12 +138,16 @@ TEST(Config, EveryKeyIsBoundToItsField) {
       {"output.background.kind", "blur",
        [](C c) { return c.output.background.kind == BackgroundKind::kBlur; }},
       {"output.background.color", "[10, 20, 30]",
-       [](C c) { return c.output.background.color == std::array<uint8_t, 3>{10, 20, 30}; }},
-      {"output.background.image", "bg.png", [](C c) { return c.output.background.image == "bg.png"; }},
+       [](C c) {
+         return c.output.background.color == std::array<uint8_t, 3>{10, 20, 30};
+       }},
+      {"output.background.image", "bg.png",
+       [](C c) { return c.output.background.image == "bg.png"; }},
       {"output.background.blur_radius", "15",
        [](C c) { return c.output.background.blur_radius == 15; }},
       {"profiling.enabled", "true", [](C c) { return c.profiling.enabled; }},
-      {"profiling.output_dir", "out/prof", [](C c) { return c.profiling.output_dir == "out/prof"; }},
+      {"profiling.output_dir", "out/prof",
+       [](C c) { return c.profiling.output_dir == "out/prof"; }},
       {"profiling.max_trace_events", "5000",
        [](C c) { return c.profiling.max_trace_events == 5000; }},
       {"profiling.memory_sample_interval_ms", "250",
@@ -177,7 +186,8 @@ TEST(Config, DerivedOptionStructs) {
   auto c = ParseConfig(
       "batcher: {max_batch: 8}\nbackend: {threads: 3, precision: fp16}\n"
       "profiling: {enabled: true, max_trace_events: 10, memory_sample_interval_ms: 0, "
-      "saturation_threshold: 0.5}\noutput: {background: {kind: blur, blur_radius: 9, color: [1, 2, 3]}}",
+      "saturation_threshold: 0.5}\noutput: {background: {kind: blur, blur_radius: 9, color: [1, 2, "
+      "3]}}",
       "t.yaml");
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   const BackendOptions b = BackendOptionsFor(*c);
@@ -199,9 +209,9 @@ TEST(Config, DerivedOptionStructs) {
 
 TEST(ConfigErrors, UnknownKeyWithSuggestionAndPosition) {
   // line 3, column 3: "max_bacth"
-  ExpectError(Parse("pipeline:\n  buffer_sets: 2\nbatcher:\n  max_bacth: 4\n"),
-              {"test.yaml:4:3:", "batcher.max_bacth", "unknown key",
-               "did you mean 'batcher.max_batch'?"});
+  ExpectError(
+      Parse("pipeline:\n  buffer_sets: 2\nbatcher:\n  max_bacth: 4\n"),
+      {"test.yaml:4:3:", "batcher.max_bacth", "unknown key", "did you mean 'batcher.max_batch'?"});
 }
 
 TEST(ConfigErrors, KeyInTheWrongSectionSuggestsTheRightOne) {
@@ -219,7 +229,8 @@ TEST(ConfigErrors, NothingNearListsTheValidKeys) {
   ExpectError(Parse("batcher:\n  zzzzzzzzzzzz: 1\n"),
               {"test.yaml:2:3:", "batcher.zzzzzzzzzzzz: unknown key", "valid keys in 'batcher'",
                "max_batch", "late_policy"});
-  ExpectError(Parse("qqqqqqqqq: 1\n"), {"unknown section", "valid sections", "pipeline", "profiling"});
+  ExpectError(Parse("qqqqqqqqq: 1\n"),
+              {"unknown section", "valid sections", "pipeline", "profiling"});
 }
 
 TEST(ConfigErrors, WrongTypes) {
@@ -240,12 +251,14 @@ TEST(ConfigErrors, WrongTypes) {
               {"batcher.preferred_batch_sizes", "expected an integer, got 'x'"});
   ExpectError(Parse("postprocess:\n  threshold_value: high\n"),
               {"test.yaml:2:20:", "postprocess.threshold_value", "expected a number, got 'high'"});
-  ExpectError(Parse("backend:\n  name: [ort]\n"), {"backend.name", "expected a string, got a list"});
+  ExpectError(Parse("backend:\n  name: [ort]\n"),
+              {"backend.name", "expected a string, got a list"});
   ExpectError(Parse("batcher:\n  late_policy: [run]\n"),
               {"batcher.late_policy", "expected one of run | drop, got a list"});
   ExpectError(Parse("output:\n  background:\n    color: red\n"),
               {"test.yaml:3:12:", "output.background.color", "expected a list of 3 integers"});
-  ExpectError(Parse("batcher: 4\n"), {"test.yaml:1:1:", "batcher: is a section", "max_batch", "got '4'"});
+  ExpectError(Parse("batcher: 4\n"),
+              {"test.yaml:1:1:", "batcher: is a section", "max_batch", "got '4'"});
   ExpectError(Parse("- a\n- b\n"), {"the top level: expected a mapping of sections, got a list"});
   ExpectError(Parse("just a string\n"), {"the top level", "got 'just a string'"});
   ExpectError(Parse("? [a, b]\n: 1\n"), {"a key must be a name"});
@@ -257,7 +270,8 @@ TEST(ConfigErrors, OutOfRange) {
   ExpectError(Parse("batcher:\n  max_batch: 1025\n"), {"1025 is out of range [1, 1024]"});
   ExpectError(Parse("batcher:\n  max_batch: 99999999999999999999\n"),
               {"batcher.max_batch", "expected an integer"});
-  ExpectError(Parse("batcher:\n  max_delay_us: -1\n"), {"batcher.max_delay_us: -1 is out of range"});
+  ExpectError(Parse("batcher:\n  max_delay_us: -1\n"),
+              {"batcher.max_delay_us: -1 is out of range"});
   ExpectError(Parse("pipeline:\n  preprocess_workers: 65\n"),
               {"pipeline.preprocess_workers: 65 is out of range [1, 64]"});
   // Exclusive float bounds: factor in (0, 1], hysteresis in [0, 1).
@@ -301,22 +315,24 @@ TEST(ConfigErrors, YamlSyntax) {
 
 TEST(ConfigErrors, CrossKeyChecksPointAtTheLaterKey) {
   // preferred size above max_batch: reported where the later of the two keys was set.
-  ExpectError(Parse("batcher:\n  preferred_batch_sizes: [8]\n  max_batch: 4\n"),
-              {"test.yaml:3:14:", "batcher.preferred_batch_sizes: 8 is larger than batcher.max_batch (4)"});
+  ExpectError(
+      Parse("batcher:\n  preferred_batch_sizes: [8]\n  max_batch: 4\n"),
+      {"test.yaml:3:14:", "batcher.preferred_batch_sizes: 8 is larger than batcher.max_batch (4)"});
   ExpectError(Parse("batcher:\n  max_batch: 64\n"),
               {"test.yaml:2:14:", "batcher.max_queue: 32 is smaller than batcher.max_batch (64)"});
-  ExpectError(Parse("pipeline:\n  infer_workers: 3\n"),
-              {"test.yaml:2:18:", "pipeline.infer_workers: 3 is more than pipeline.buffer_sets (2)"});
+  ExpectError(
+      Parse("pipeline:\n  infer_workers: 3\n"),
+      {"test.yaml:2:18:", "pipeline.infer_workers: 3 is more than pipeline.buffer_sets (2)"});
   ExpectError(Parse("output:\n  background:\n    kind: image\n"),
               {"test.yaml:3:11:", "output.background.image: required"});
   EXPECT_TRUE(Parse("output:\n  background:\n    kind: image\n    image: bg.jpg\n").ok());
   // Fixed by an override: no error.
   EXPECT_TRUE(ParseConfig("batcher:\n  max_batch: 64\n", "t.yaml", {"batcher.max_queue=64"}).ok());
   // Caused by an override: the override is named.
-  ExpectError(ParseConfig("batcher:\n  max_batch: 4\n", "t.yaml",
-                          {"batcher.preferred_batch_sizes=[4, 8]"})
-                  .status(),
-              {"override 'batcher.preferred_batch_sizes=[4, 8]'", "8 is larger"});
+  ExpectError(
+      ParseConfig("batcher:\n  max_batch: 4\n", "t.yaml", {"batcher.preferred_batch_sizes=[4, 8]"})
+          .status(),
+      {"override 'batcher.preferred_batch_sizes=[4, 8]'", "8 is larger"});
   // ValidateConfig on a struct.
   Config c;
   c.pipeline.batcher.preferred_batch_sizes = {2};
@@ -344,14 +360,18 @@ TEST(ConfigOverrides, Errors) {
   Config c;
   c.pipeline.batcher.max_batch = 3;
   const std::string before = ConfigToYaml(c);
-  ExpectError(ApplyOverride(&c, "batcher.max_batch"), {"override 'batcher.max_batch'", "expected key.path=value"});
+  ExpectError(ApplyOverride(&c, "batcher.max_batch"),
+              {"override 'batcher.max_batch'", "expected key.path=value"});
   ExpectError(ApplyOverride(&c, "=4"), {"missing key"});
-  ExpectError(ApplyOverride(&c, "batcher.max_bach=4"),
-              {"override 'batcher.max_bach=4'", "unknown key", "did you mean 'batcher.max_batch'?"});
+  ExpectError(
+      ApplyOverride(&c, "batcher.max_bach=4"),
+      {"override 'batcher.max_bach=4'", "unknown key", "did you mean 'batcher.max_batch'?"});
   ExpectError(ApplyOverride(&c, "max_batch=4"), {"did you mean 'batcher.max_batch'?"});
   ExpectError(ApplyOverride(&c, "batcher=4"), {"batcher: is a section", "max_batch"});
-  ExpectError(ApplyOverride(&c, "batcher.max_batch=four"), {"batcher.max_batch", "expected an integer, got 'four'"});
-  ExpectError(ApplyOverride(&c, "batcher.max_batch=0"), {"batcher.max_batch: 0 is out of range [1, 1024]"});
+  ExpectError(ApplyOverride(&c, "batcher.max_batch=four"),
+              {"batcher.max_batch", "expected an integer, got 'four'"});
+  ExpectError(ApplyOverride(&c, "batcher.max_batch=0"),
+              {"batcher.max_batch: 0 is out of range [1, 1024]"});
   ExpectError(ApplyOverride(&c, "batcher.preferred_batch_sizes=[4, 2"), {"cannot parse value"});
   ExpectError(ApplyOverride(&c, "batcher.late_policy=dorp"), {"did you mean 'drop'?"});
   EXPECT_EQ(ConfigToYaml(c), before);  // unchanged by failed overrides
@@ -373,7 +393,8 @@ TEST(Config, DumpRoundTrips) {
   EXPECT_EQ(ConfigToYaml(*again), dump);
   EXPECT_EQ(again->output.background.image, "a \"b\".png");
   EXPECT_EQ(again->postprocess.temporal_options.factor, 0.45f);
-  EXPECT_NE(dump.find("  temporal:\n    enabled: false\n    factor: 0.45\n"), std::string::npos) << dump;
+  EXPECT_NE(dump.find("  temporal:\n    enabled: false\n    factor: 0.45\n"), std::string::npos)
+      << dump;
   // Defaults round-trip too.
   auto d = ParseConfig(ConfigToYaml(Config{}), "defaults.yaml");
   ASSERT_TRUE(d.ok()) << d.status().ToString();
@@ -443,9 +464,9 @@ TEST(SegmenterOptionsFor, EveryFieldFromItsKey) {
 
 TEST(SegmenterOptionsFor, LoadsTheBackgroundImage) {
   const std::string png = std::string(VRSEG_TESTDATA_DIR) + "/astronaut.png";
-  auto c = ParseConfig("output: {content: composite, background: {kind: image, image: \"" + png +
-                           "\"}}\n",
-                       "t.yaml");
+  auto c = ParseConfig(
+      "output: {content: composite, background: {kind: image, image: \"" + png + "\"}}\n",
+      "t.yaml");
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   auto s = SegmenterOptionsFor(*c);
   ASSERT_TRUE(s.ok()) << s.status().ToString();

@@ -36,7 +36,7 @@ TEST(Bottleneck, SaturatedMiddleStage) {
   // decode and preprocess wait on infer's full queue; postprocess and sink wait for its output.
   const std::vector<StageReport> s = {
       Stage("decode", 0.20, 0.00, 0.78), Stage("preprocess", 0.30, 0.05, 0.64),
-      Stage("infer", 0.97, 0.02, 0.01),  Stage("postprocess", 0.25, 0.74, 0.0),
+      Stage("infer", 0.97, 0.02, 0.01), Stage("postprocess", 0.25, 0.74, 0.0),
       Stage("sink", 0.10, 0.88, 0.0)};
   const Bottleneck b = AnalyzeBottleneck(s);
   EXPECT_EQ(b.reason, Bottleneck::Reason::kBusy);

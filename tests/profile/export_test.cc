@@ -26,7 +26,8 @@ ProfilerOptions Quiet() {
 
 size_t Count(const std::string& hay, const std::string& needle) {
   size_t n = 0;
-  for (size_t pos = hay.find(needle); pos != std::string::npos; pos = hay.find(needle, pos + 1)) ++n;
+  for (size_t pos = hay.find(needle); pos != std::string::npos; pos = hay.find(needle, pos + 1))
+    ++n;
   return n;
 }
 
@@ -80,8 +81,8 @@ TEST(ChromeTrace, ParsesWithTracksAndEvents) {
   // own track named after the stage.
   std::set<std::string> names;
   for (const auto& [tid, name] : thread_names) names.insert(name);
-  EXPECT_EQ(names, (std::set<std::string>{"decode/0", "infer-main", "infer/1",
-                                          "sink \"x\" <b>/0"}));
+  EXPECT_EQ(names,
+            (std::set<std::string>{"decode/0", "infer-main", "infer/1", "sink \"x\" <b>/0"}));
   ASSERT_EQ(complete.size(), 6u);
   // Every X event is on a named track, and its name/cat say stage and activity.
   std::map<std::string, int> per_track;
@@ -174,8 +175,8 @@ TEST(HtmlReport, SelfContainedWithHistogramsAndTimeline) {
   EXPECT_EQ(h.rfind("<!DOCTYPE html>", 0), 0u);
   EXPECT_NE(h.find("</html>"), std::string::npos);
   // Nothing fetched from elsewhere: no scripts, links, imports, URLs or external images.
-  for (const char* bad : {"<script", "<link", "@import", "url(", "http:", "https:", "src=",
-                          "href=", "<iframe", "<img"}) {
+  for (const char* bad : {"<script", "<link", "@import", "url(",
+                          "http:", "https:", "src=", "href=", "<iframe", "<img"}) {
     EXPECT_EQ(h.find(bad), std::string::npos) << bad;
   }
   // One histogram per stage, a timeline with one rect per span, a memory chart.
