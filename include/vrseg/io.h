@@ -52,11 +52,12 @@ struct ReaderOptions {
 // rows up, BT.601 below). YUV outputs (I420, NV12) keep the source's range and matrix (no range
 // conversion); RGB and gray outputs are full range. Frame::color always describes the source.
 //
-// Buffers: Read() hands out frames from a pool owned by the reader. A frame's pixels stay valid
-// and unchanged for as long as any copy of that Frame (its `storage`) is alive; once every copy is
-// gone the buffer goes back to the pool and is reused, so nothing is allocated per frame once
-// warm. A caller that keeps k frames alive makes the pool grow to about k+1 buffers; buffers are
-// freed with the reader (or later, when the last frame using one is dropped).
+// Buffers: Read() hands out frames whose pixels come from a pool owned by the reader. A frame's
+// pixels stay valid and unchanged for as long as any copy of that Frame (its `storage`) is alive,
+// on any thread; once every copy is gone the buffer goes back to the pool and is reused, so no
+// pixel memory is allocated per frame once warm (only the small reference-count block of
+// `storage`). A caller that keeps k frames alive makes the pool grow to about k+1 buffers; they
+// are freed with the reader, or later, when the last frame using one is dropped.
 //
 // End and damage: Read() returns false at a clean end. On damage it delivers every frame that
 // decoded cleanly, then returns kDataLoss naming the file and the index of the first frame it
@@ -65,7 +66,9 @@ struct ReaderOptions {
 // FFV1 slice CRC mismatch), a frame the decoder flags corrupt or concealed, or a stream that ends
 // before the frame count (MP4/MOV) or video duration (Matroska/WebM) its container states.
 // Decoder complaints before the first frame (a stream cut before its first key frame) are not
-// damage. A
+// damage. Damage known only from FFmpeg's log is pinned to its frame when the decoder also returns
+// an error; when it is fully concealed (FFV1 CRC), it is reported at the first frame that may
+// hold it, which under frame threading can be up to `threads` frames early. A
 // file cut before its index (an MP4 whose moov atom is at the end) fails at Open() with kDataLoss.
 class VideoReader {
  public:

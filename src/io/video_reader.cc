@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -154,7 +155,14 @@ class FfmpegReader final : public VideoReader {
   int64_t next_index_ = 0;
   int64_t last_pts_ = AV_NOPTS_VALUE;
   int64_t last_duration_ = 0;
-  std::vector<Frame> pool_;  // output buffers; a slot is free when only the pool holds it
+  // Output buffers. A slot is lent out with a fresh reference count whose release marks it free
+  // again (release/acquire, so the last reader's accesses happen before the next decode into
+  // it); a slot outlives the reader while any frame still uses it.
+  struct PoolSlot {
+    Frame pixels;  // owns the memory
+    std::atomic<bool> in_use{false};
+  };
+  std::vector<std::shared_ptr<PoolSlot>> pool_;
   DecoderErrorCounter decoder_errors_;  // errors the decoder logged (see ffmpeg_common.h)
   int errors_before_first_ = 0;
   // Suspect mode: the decoder logged an error but handed out a frame. With frame threading the
@@ -310,13 +318,26 @@ std::string FfmpegReader::EndedEarly() const {
 }
 
 Result<Frame> FfmpegReader::PooledFrame() {
-  for (Frame& f : pool_) {
-    if (f.storage.use_count() == 1 && f.width == frame_->width && f.height == frame_->height) {
-      return f;
+  std::shared_ptr<PoolSlot> slot;
+  for (const auto& candidate : pool_) {
+    if (candidate->pixels.width == frame_->width && candidate->pixels.height == frame_->height &&
+        !candidate->in_use.load(std::memory_order_acquire)) {
+      slot = candidate;
+      break;
     }
   }
-  VRSEG_ASSIGN_OR_RETURN(Frame f, Frame::Allocate(options_.format, frame_->width, frame_->height));
-  pool_.push_back(f);
+  if (!slot) {
+    slot = std::make_shared<PoolSlot>();
+    VRSEG_ASSIGN_OR_RETURN(slot->pixels,
+                           Frame::Allocate(options_.format, frame_->width, frame_->height));
+    pool_.push_back(slot);
+  }
+  slot->in_use.store(true, std::memory_order_relaxed);
+  Frame f = slot->pixels;
+  // The only per-frame allocation: this small reference-count block (the pixels are pooled).
+  f.storage = std::shared_ptr<void>(slot->pixels.data[0], [slot](void*) {
+    slot->in_use.store(false, std::memory_order_release);
+  });
   return f;
 }
 

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <set>
+#include <thread>
 
 #include "io_test_util.h"
 #include "vrseg/io.h"
@@ -233,6 +234,34 @@ TEST(VideoReaderTest, ReusesBuffersAndNeverOverwritesHeldFrames) {
   end = (*r)->Read(&f);  // stays at the end
   ASSERT_TRUE(end.ok());
   EXPECT_FALSE(*end);
+  // Frames outlive their reader.
+  r->reset();
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_LE(Compare(Packed(held[i]), ref[i]).max_abs, 2) << "frame " << i << " after the reader";
+  }
+}
+
+// Frames handed to another thread and dropped there go back to the pool (no growth, no mix-up).
+TEST(VideoReaderTest, FramesReleasedOnAnotherThreadAreReused) {
+  VRSEG_REQUIRE_FFMPEG();
+  auto r = VideoReader::Open(H264Clip());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const auto ref = FfmpegDecode(H264Clip(), "rgb24", kW * kH * 3);
+  std::set<const uint8_t*> buffers;
+  for (int i = 0; i < 24; ++i) {
+    Frame f;
+    auto more = (*r)->Read(&f);
+    ASSERT_TRUE(more.ok() && *more) << i;
+    buffers.insert(f.data[0]);
+    int max_abs = -1;
+    std::thread consumer([&max_abs, &ref, i, g = std::move(f)]() mutable {
+      max_abs = Compare(Packed(g), ref[i]).max_abs;
+      g = Frame{};  // the last reference dies on this thread
+    });
+    consumer.join();
+    EXPECT_LE(max_abs, 2) << "frame " << i;
+  }
+  EXPECT_LE(buffers.size(), 2u);
 }
 
 TEST(FfmpegVersionsTest, NamesTheLibraries) {
