@@ -82,9 +82,9 @@ LetterboxRect LetterboxFor(int in_width, int in_height, const PreprocessOptions&
 //    kUnsupported. The implementation folds these into float coefficients
 //    (YuvCoefficientsFor); a kernel must use the same folded form.
 // 2. Resize inside the rect r = LetterboxFor(in): for output column ox in [r.x, r.x + r.width):
-//      u = ox - r.x; sx = u * in_w / r.width          (half_pixel: (u + 0.5) * in_w / r.width - 0.5)
+//      u = ox - r.x; ratio = in_w / r.width; sx = u * ratio   (half_pixel: (u + 0.5) * ratio - 0.5)
 //      sx = clamp(sx, 0, in_w - 1); x0 = floor(sx); x1 = min(x0 + 1, in_w - 1); wx = sx - x0
-//    (the ratio in_w / r.width is computed in double, sx in double, wx stored as float); rows
+//    (ratio and sx in double, as TF.js does; wx then rounded to float); rows
 //    likewise. Each channel c: v = bilinear(src(x0,y0), src(x1,y0), src(x0,y1), src(x1,y1), wx, wy)
 //    in float over the step-1 RGB values (each tap converted separately, before interpolation).
 // 3. Normalise: out = v * scale[c] + bias[c] with scale = 1 / (255 * std[c]),
@@ -98,7 +98,7 @@ LetterboxRect LetterboxFor(int in_width, int in_height, const PreprocessOptions&
 // Messages name the frame index and the offending field.
 
 // Caches the per-column and per-row index/weight tables for the last input size (rebuilt when the
-// size or the options change; nothing else is allocated per call). One thread at a time.
+// input size changes; nothing else is allocated per call). One thread at a time.
 class Preprocessor {
  public:
   // kInvalidArgument for non-positive output sizes or a zero std.
@@ -135,9 +135,13 @@ class Preprocessor {
 Status Preprocess(const Frame& in, const PreprocessOptions& options, float* out);
 Status PreprocessF16(const Frame& in, const PreprocessOptions& options, uint16_t* out);
 
-// Folded YUV→RGB coefficients: R = cy*(Y - y_off) + cr_v*(V - 128), G = cy*(Y - y_off) +
-// cg_u*(U - 128) + cg_v*(V - 128), B = cy*(Y - y_off) + cb_u*(U - 128), each in [0,255]-scale
-// (float), then clamped to [0, 255]. From the step-1 formula above.
+// Folded YUV→RGB coefficients, in float, evaluated in this order:
+//   yf = cy * (float(Y) - y_off); uf = float(U - 128); vf = float(V - 128)
+//   R = clamp(yf + cr_v * vf, 0, 255); G = clamp((yf + cg_u * uf) + cg_v * vf, 0, 255);
+//   B = clamp(yf + cb_u * uf, 0, 255)
+// With ys, cs = 219, 224 (limited) or 255, 255 (full), computed in double then rounded to float:
+//   y_off = 16 (limited) or 0; cy = 255/ys; cr_v = 255*2(1-Kr)/cs; cb_u = 255*2(1-Kb)/cs;
+//   cg_u = -255*2Kb(1-Kb)/(Kg*cs); cg_v = -255*2Kr(1-Kr)/(Kg*cs)   (step 1 above, folded)
 struct YuvCoefficients {
   float y_off, cy, cr_v, cg_u, cg_v, cb_u;
 };
@@ -290,7 +294,7 @@ Status SplitStereo(const Frame& frame, StereoLayout layout, Frame* left, Frame* 
 // frame: side by side needs equal heights and gives width wl + wr; top-bottom needs equal widths
 // and gives height hl + hr. `out` is allocated here when empty or of another size/format, else
 // written in place; its metadata is copied from `left`. Errors: kInvalidArgument for mismatched
-// formats or sizes, kUnsupported for planar formats or device frames.
+// formats or sizes or device frames, kUnsupported for planar formats.
 Status MergeStereo(const Frame& left, const Frame& right, StereoLayout layout, Frame* out);
 
 // ================================================================================================
@@ -303,7 +307,7 @@ struct CompositeOptions {
   BackgroundKind background = BackgroundKind::kColor;
   std::array<uint8_t, 3> color{0, 255, 0};  // RGB, for kColor (green screen by default)
   Frame image;                              // RGB24, any size, scaled to cover, for kImage
-  int blur_radius = 0;                      // for kBlur; 0: about 1/40 of the frame's diagonal
+  int blur_radius = 0;                      // for kBlur, 1..4095; 0: about 1/40 of the diagonal
 };
 
 // Composites a person over a background. Per pixel and channel, in integers:
@@ -311,7 +315,8 @@ struct CompositeOptions {
 // Backgrounds:
 //   kColor: bg = options.color.
 //   kImage: the image scaled to cover the frame (s = max(W/iw, H/ih), centred crop):
-//     sx = clamp((iw - W/s)/2 + (x + 0.5)/s - 0.5, 0, iw - 1) (double), x0/x1/wx as in UpsampleMask,
+//     sx = clamp((iw - W/s)/2 + (x + 0.5) * (1/s) - 0.5, 0, iw - 1) (double), x0/x1/wx as in
+//     UpsampleMask,
 //     bg = round_u8(bilinear(...)) per channel (float); computed once per frame size and cached.
 //   kBlur: BoxBlur3 of the frame itself with radius blur_radius, or when 0
 //     max(1, floor(sqrt(W*W + H*H) / 40 + 0.5)).
@@ -346,10 +351,11 @@ Status BoxBlur3(const Frame& src, int radius, Frame* out, Frame* scratch);
 Status MakeRgba(const Frame& rgb, const Frame& mask, Frame* out);
 
 // RGB24 → NV12, BT.709 limited range, for encoders (out allocated by the caller, same size;
-// out.color is set to matrix 1, primaries 1, transfer 1, range 1). Exactly, in float:
-//   Y  = round_u8(16 + 219 * (0.2126 R + 0.7152 G + 0.0722 B) / 255)
-//   U  = round_u8(128 + 224 * (B' - Y') / (1.8556 * 255)),  V = round_u8(128 + 224 * (R' - Y') /
-//   (1.5748 * 255)) where R', G', B' are the means over the in-bounds pixels of the 2x2 block and
+// out.color is set to matrix 1, primaries 1, transfer 1, range 1). Exactly, in float (constants
+// folded in float: ky = 219/255, ku = 224/(1.8556*255), kv = 224/(1.5748*255)):
+//   Y = round_u8(16 + ky * (0.2126 R + 0.7152 G + 0.0722 B))  per pixel
+//   U = round_u8(128 + ku * (B' - Y')), V = round_u8(128 + kv * (R' - Y'))  per 2x2 block, where
+//   R', G', B' = (sum over the n in-bounds pixels of the block) * (1/n) and
 //   Y' = 0.2126 R' + 0.7152 G' + 0.0722 B'.
 Status RgbToNv12(const Frame& rgb, Frame* out);
 
