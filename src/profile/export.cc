@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cinttypes>
 #include <climits>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -319,34 +320,50 @@ namespace {
 constexpr size_t kMaxTimelineSpans = 20000;
 constexpr size_t kMaxMemoryPoints = 2000;
 
+// A latency histogram on a logarithmic time axis: each bar spans its bin's [lower, upper), so
+// gaps between bins show as gaps; dashed lines mark p50 and p99.
 void AppendHistogramSvg(std::string& h, const StageReport& s, int stage) {
-  const int w = 420, ht = 150, left = 40, bottom = 30, top = 10;
+  const int w = 420, ht = 150, left = 40, right = 10, bottom = 30, top = 10;
   int64_t max_count = 1;
   for (const HistogramBin& b : s.histogram) max_count = std::max(max_count, b.count);
   h += "<svg class=\"hist\" width=\"" + std::to_string(w) + "\" height=\"" + std::to_string(ht) +
        "\" role=\"img\" aria-label=\"latency histogram of " + HtmlEscape(s.name) + "\">";
   h += "<line x1=\"" + std::to_string(left) + "\" y1=\"" + std::to_string(ht - bottom) +
-       "\" x2=\"" + std::to_string(w - 5) + "\" y2=\"" + std::to_string(ht - bottom) +
+       "\" x2=\"" + std::to_string(w - right) + "\" y2=\"" + std::to_string(ht - bottom) +
        "\" stroke=\"#333\"/>";
-  const size_t n = s.histogram.size();
-  const double plot_w = w - left - 5, plot_h = ht - bottom - top;
-  for (size_t i = 0; i < n; ++i) {
-    const HistogramBin& b = s.histogram[i];
-    const double bw = plot_w / static_cast<double>(n);
-    const double bh = plot_h * static_cast<double>(b.count) / static_cast<double>(max_count);
-    h += "<rect x=\"" + Fmt("%.1f", left + i * bw) + "\" y=\"" + Fmt("%.1f", ht - bottom - bh) +
-         "\" width=\"" + Fmt("%.1f", std::max(1.0, bw - 1)) + "\" height=\"" + Fmt("%.1f", bh) +
-         "\" fill=\"" + StageColor(stage) + "\"><title>" +
-         FormatNs(static_cast<double>(b.lower_ns)) + " - " +
-         FormatNs(static_cast<double>(b.upper_ns)) + ": " + std::to_string(b.count) +
-         "</title></rect>";
-  }
-  if (n > 0) {
+  const double plot_w = w - left - right, plot_h = ht - bottom - top;
+  if (!s.histogram.empty()) {
+    const double lo = static_cast<double>(std::max<int64_t>(1, s.histogram.front().lower_ns));
+    const double hi = std::max(lo * 1.001, static_cast<double>(s.histogram.back().upper_ns));
+    const double span = std::log(hi / lo);
+    auto x_of = [&](double ns) {
+      return left + plot_w * std::clamp(std::log(std::max(ns, lo) / lo) / span, 0.0, 1.0);
+    };
+    for (const HistogramBin& b : s.histogram) {
+      const double x0 = x_of(static_cast<double>(b.lower_ns));
+      const double x1 = x_of(static_cast<double>(b.upper_ns));
+      const double bh = plot_h * static_cast<double>(b.count) / static_cast<double>(max_count);
+      h += "<rect x=\"" + Fmt("%.1f", x0) + "\" y=\"" + Fmt("%.1f", ht - bottom - bh) +
+           "\" width=\"" + Fmt("%.1f", std::max(1.0, x1 - x0 - 0.5)) + "\" height=\"" +
+           Fmt("%.1f", bh) + "\" fill=\"" + StageColor(stage) + "\"><title>" +
+           FormatNs(static_cast<double>(b.lower_ns)) + " - " +
+           FormatNs(static_cast<double>(b.upper_ns)) + ": " + std::to_string(b.count) +
+           "</title></rect>";
+    }
+    for (const auto& [label, v] : {std::pair<const char*, int64_t>{"p50", s.latency.p50_ns},
+                                   std::pair<const char*, int64_t>{"p99", s.latency.p99_ns}}) {
+      const double x = x_of(static_cast<double>(v));
+      h += "<line x1=\"" + Fmt("%.1f", x) + "\" y1=\"" + std::to_string(top) + "\" x2=\"" +
+           Fmt("%.1f", x) + "\" y2=\"" + std::to_string(ht - bottom) +
+           "\" stroke=\"#333\" stroke-dasharray=\"3,2\"/><text x=\"" + Fmt("%.1f", x + 2) +
+           "\" y=\"" + std::to_string(top + 8) + "\">" + label + "</text>";
+    }
     h += "<text x=\"" + std::to_string(left) + "\" y=\"" + std::to_string(ht - 12) + "\">" +
-         FormatNs(static_cast<double>(s.histogram.front().lower_ns)) + "</text>";
-    h += "<text x=\"" + std::to_string(w - 5) + "\" y=\"" + std::to_string(ht - 12) +
-         "\" text-anchor=\"end\">" + FormatNs(static_cast<double>(s.histogram.back().upper_ns)) +
-         "</text>";
+         FormatNs(lo) + "</text>";
+    h += "<text x=\"" + std::to_string(w - right) + "\" y=\"" + std::to_string(ht - 12) +
+         "\" text-anchor=\"end\">" + FormatNs(hi) + "</text>";
+    h += "<text x=\"" + Fmt("%.0f", left + plot_w / 2) + "\" y=\"" + std::to_string(ht - 2) +
+         "\" text-anchor=\"middle\">latency (log scale)</text>";
   }
   h += "<text x=\"2\" y=\"" + std::to_string(top + 10) + "\">" + std::to_string(max_count) +
        "</text>";
