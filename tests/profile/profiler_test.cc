@@ -344,3 +344,31 @@ TEST(Profiler, TwoProfilersOnOneThreadKeepSeparateBuffers) {
 
 }  // namespace
 }  // namespace vrseg
+
+namespace vrseg {
+namespace {
+
+TEST(Profiler, OddInputsAreClampedNotTrusted) {
+  Profiler p(Quiet());
+  const StageId s = p.RegisterStage("s");
+  const QueueId q = p.RegisterQueue("q", -5);     // negative capacity: treated as unbounded (0)
+  p.RecordSpan(s, Activity::kBusy, 100, 40, -3);  // end before start: zero length; items >= 0
+  p.RecordQueuePush(q, -2);                       // negative depth: 0
+  p.RecordQueuePop(q, 0, -50);                    // negative wait: 0
+  const ProfileReport r = p.Report();
+  EXPECT_EQ(r.stages[0].latency.count, 1);
+  EXPECT_EQ(r.stages[0].latency.max_ns, 0);
+  EXPECT_EQ(r.stages[0].items, 0);
+  EXPECT_EQ(r.queues[0].capacity, 0);
+  EXPECT_EQ(r.queues[0].max_depth, 0);
+  EXPECT_EQ(r.queues[0].full_fraction, 0);
+  EXPECT_EQ(r.queues[0].wait.max_ns, 0);
+  // A zero-length window gives zero fractions, not NaN or infinity.
+  EXPECT_EQ(r.wall_ns, 0);
+  EXPECT_EQ(r.stages[0].busy_fraction, 0);
+  EXPECT_EQ(r.stages[0].throughput_fps, 0);
+  EXPECT_EQ(r.stages[0].capacity_fps, 0);
+}
+
+}  // namespace
+}  // namespace vrseg
