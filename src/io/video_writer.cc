@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <cstring>
 #include <string>
 
@@ -91,6 +92,8 @@ class FfmpegWriter final : public VideoWriter {
   ~FfmpegWriter() override {
     Status s = Close();
     if (!s.ok()) LogError("closing " + path_ + ": " + s.ToString());
+    // A file created by an Open() that failed before its header holds nothing playable.
+    if (created_file_ && !header_written_) std::remove(path_.c_str());
   }
 
   Status Init();
@@ -123,6 +126,7 @@ class FfmpegWriter final : public VideoWriter {
   int yuv_matrix_ = 0;
   bool yuv_full_ = false;
   bool header_written_ = false;
+  bool created_file_ = false;
   bool closed_ = false;
   int64_t frames_written_ = 0;
   int64_t last_pts_ = AV_NOPTS_VALUE;  // encoder time base
@@ -252,6 +256,7 @@ Status FfmpegWriter::Init() {
 
   if (!(oc_->oformat->flags & AVFMT_NOFILE)) {
     ret = avio_open(&oc_->pb, path_.c_str(), AVIO_FLAG_WRITE);
+    created_file_ = ret >= 0;
     if (ret < 0) {
       if (ret == AVERROR(ENOENT)) {
         return Status::NotFound(path_ + ": cannot create the file (no such folder)");
@@ -475,10 +480,8 @@ Status FfmpegWriter::Write(const Frame& frame) {
   // Timestamps: the frame's pts in the output's (the input's) time base.
   int64_t pts = frame.pts;
   int64_t dur = frame.duration;
-  if (frame.time_base.valid() && !(AVRational{frame.time_base.num, frame.time_base.den}.num ==
-                                       enc_->time_base.num &&
-                                   frame.time_base.den == enc_->time_base.den)) {
-    const AVRational ftb{frame.time_base.num, frame.time_base.den};
+  const AVRational ftb{frame.time_base.num, frame.time_base.den};
+  if (frame.time_base.valid() && av_cmp_q(ftb, enc_->time_base) != 0) {
     pts = av_rescale_q(frame.pts, ftb, enc_->time_base);
     dur = av_rescale_q(frame.duration, ftb, enc_->time_base);
   }
