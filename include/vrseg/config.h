@@ -129,7 +129,8 @@ Result<Config> ParseConfig(std::string_view yaml, std::string_view source = "<st
                            const std::vector<std::string>& overrides = {});
 
 // Reads `path_or_preset`: a preset name (see ConfigPresetNames) or a YAML file (kNotFound /
-// kIoError naming the path). "" means the built-in defaults. Then overrides and checks as above.
+// kIoError naming the path). A preset name wins over a file of that name in the working directory
+// (write "./vr" for the file). "" means the built-in defaults. Then overrides and checks as above.
 Result<Config> LoadConfig(const std::string& path_or_preset,
                           const std::vector<std::string>& overrides = {});
 
