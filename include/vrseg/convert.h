@@ -13,7 +13,12 @@
 //   - with dynamic_batch the batch dimension is the symbolic "N", and Reshape constants that
 //     hard-code TF's batch of 1 are rewritten (-1 or 0) so any batch runs.
 // TF SAME padding is reproduced exactly (explicit, possibly asymmetric pads); ResizeBilinear's
-// align_corners / half_pixel_centers map to ONNX Resize's coordinate_transformation_mode.
+// align_corners / half_pixel_centers map to ONNX Resize's coordinate_transformation_mode (exact
+// ratios such as 2x as constant `scales`, others as `sizes`). A per-channel constant added to a
+// Conv / ConvTranspose output that nothing else reads becomes that node's bias input.
+// Ops in the output: Transpose (2), Conv, ConvTranspose, AveragePool, MaxPool, Resize, MatMul,
+// Reshape, Concat, Add, Sub, Mul, Div, Max, Min, Sum, Relu, Clip, Sigmoid, Tanh, Identity, and
+// for Resize with an inexact ratio Shape, Slice and Concat.
 //
 // Supported TF ops: Placeholder, Const, Identity, Conv2D, DepthwiseConv2dNative,
 // Conv2DBackpropInput, AvgPool, MaxPool, ResizeBilinear, MatMul, BiasAdd, Add, AddV2, AddN, Sub,

@@ -131,6 +131,11 @@ class Converter {
   OnnxBuilder b_;
   std::map<std::string, Val> vals_;  // TF node name -> value
   std::vector<std::string> input_nodes_;
+  std::map<std::string, int> consumers_;  // TF node name -> data uses (+1 for a graph output)
+  // Conv / ConvTranspose nodes without a bias yet, by ONNX output name: a following Add of a
+  // per-channel constant becomes their bias input.
+  std::map<std::string, std::pair<onnx::NodeProto*, int64_t>> biasable_;
+  bool FoldBias(const TfNode& n, const std::vector<const Val*>& ins);
 };
 
 Status Converter::ExpectInputs(const TfNode& n, size_t count) {
@@ -290,6 +295,7 @@ Status Converter::Elementwise(const TfNode& n, const std::string& onnx_op) {
     return Fail(n, "bias shape " + ShapeStr(ins[1]->shape) + " does not match " + ShapeStr(ins[0]->shape));
   }
   if (!any_value) return Unsup(n, "all inputs are constants (constant folding is not implemented)");
+  if (onnx_op == "Add" && FoldBias(n, ins)) return Status::Ok();
   std::vector<std::string> names;
   for (size_t i = 0; i < ins.size(); ++i) {
     const Val& v = *ins[i];
@@ -305,6 +311,33 @@ Status Converter::Elementwise(const TfNode& n, const std::string& onnx_op) {
   const std::string out = b_.Unique(n.name);
   b_.AddNode(names.size() == 1 ? "Identity" : onnx_op, names, {out}, n.name);
   return Set(n, Val{out, nchw ? Layout::kNchw : Layout::kTf, shape, nullptr, ""});
+}
+
+// conv(x) + b, b a float constant of shape [C] (or [1,..,1,C]) and the conv read by nothing else:
+// b becomes the Conv's bias input and this node an alias of the conv's output.
+bool Converter::FoldBias(const TfNode& n, const std::vector<const Val*>& ins) {
+  if (ins.size() != 2) return false;
+  const int ci = ins[0]->konst ? 1 : 0;  // the conv side
+  const Val* conv = ins[ci];
+  const Val* bias = ins[1 - ci];
+  if (conv->konst || !bias->konst || bias->konst->dtype != TfDType::kFloat32) return false;
+  auto it = biasable_.find(conv->onnx);
+  if (it == biasable_.end()) return false;
+  const std::string producer = StripSuffix(n.inputs[ci]);
+  const std::string& op = g_.nodes[g_.node_index.at(producer)].op;
+  if ((op != "Conv2D" && op != "DepthwiseConv2dNative" && op != "Conv2DBackpropInput") ||
+      consumers_[producer] != 1) {
+    return false;
+  }
+  const auto& bs = bias->konst->shape;
+  if (bs.empty() || bs.size() > 4 || bs.back() != it->second.second) return false;
+  for (size_t i = 0; i + 1 < bs.size(); ++i) {
+    if (bs[i] != 1) return false;
+  }
+  it->second.first->add_input(b_.AddFloatInit(bias->const_name + "/bias", {bs.back()}, bias->konst->f));
+  biasable_.erase(it);
+  vals_[n.name] = *conv;
+  return true;
 }
 
 Status Converter::Unary(const TfNode& n, const std::string& onnx_op) {
@@ -449,6 +482,7 @@ Status Converter::Conv(const TfNode& n) {
   OnnxBuilder::SetInts(node, "dilations", {s.dh, s.dw});
   OnnxBuilder::SetInts(node, "pads", {ph.before, pw.before, ph.after, pw.after});
   OnnxBuilder::SetInt(node, "group", group);
+  biasable_[out] = {node, cout};
   return Set(n, Val{out, Layout::kNchw, {x->shape[0], ph.out, pw.out, cout}, nullptr, ""});
 }
 
@@ -499,6 +533,7 @@ Status Converter::ConvTranspose(const TfNode& n) {
   OnnxBuilder::SetInts(node, "dilations", {s.dh, s.dw});
   OnnxBuilder::SetInts(node, "pads", {fh.before, fw.before, fh.after, fw.after});
   OnnxBuilder::SetInts(node, "output_padding", {oph, opw});
+  biasable_[out] = {node, co};
   return Set(n, Val{out, Layout::kNchw, {x->shape[0], oh, ow, co}, nullptr, ""});
 }
 
@@ -541,19 +576,36 @@ Status Converter::Resize(const TfNode& n) {
   VRSEG_ASSIGN_OR_RETURN(bool half, model::AttrBool(n, "half_pixel_centers", false));
   if (align && half) return fail("align_corners and half_pixel_centers are both set");
   const std::string mode = align ? "align_corners" : half ? "half_pixel" : "asymmetric";
-  // sizes = [N, C] of the input (dynamic batch) ++ [H', W'].
   const std::string xin = AsNchw(*x, n.name);
-  const std::string shp = b_.Unique(n.name + "/shape");
-  b_.AddNode("Shape", {xin}, {shp}, shp);
-  const std::string nc = b_.Unique(n.name + "/nc");
-  b_.AddNode("Slice", {shp, b_.AddInt64Init(n.name + "/start", {1}, {0}),
-                      b_.AddInt64Init(n.name + "/end", {1}, {2})}, {nc}, nc);
-  const std::string sizes = b_.Unique(n.name + "/sizes");
-  auto* cat = b_.AddNode("Concat", {nc, b_.AddInt64Init(n.name + "/hw", {2}, {size->i[0], size->i[1]})},
-                         {sizes}, sizes);
-  OnnxBuilder::SetInt(cat, "axis", 0);
+  // An exact ratio (2x, 0.5x, ...) goes in `scales`: one constant, no shape arithmetic, and ONNX's
+  // (x + 0.5) / scale - 0.5 is then bit-identical to TF's (x + 0.5) * (in / out) - 0.5. Other
+  // ratios give `sizes` = [N, C] of the input (dynamic batch) ++ [H', W'].
+  auto exact = [](int64_t in, int64_t out) {
+    const float s = static_cast<float>(out) / static_cast<float>(in);
+    return static_cast<double>(s) * in == static_cast<double>(out) &&
+           static_cast<double>(s) == static_cast<double>(out) / in &&
+           static_cast<double>(1.f / s) == static_cast<double>(in) / out;
+  };
+  std::string scales, sizes;
+  if (exact(x->shape[1], size->i[0]) && exact(x->shape[2], size->i[1])) {
+    scales = b_.AddFloatInit(n.name + "/scales", {4},
+                             {1.f, 1.f, static_cast<float>(size->i[0]) / static_cast<float>(x->shape[1]),
+                              static_cast<float>(size->i[1]) / static_cast<float>(x->shape[2])});
+  } else {
+    const std::string shp = b_.Unique(n.name + "/shape");
+    b_.AddNode("Shape", {xin}, {shp}, shp);
+    const std::string nc = b_.Unique(n.name + "/nc");
+    b_.AddNode("Slice", {shp, b_.AddInt64Init(n.name + "/start", {1}, {0}),
+                        b_.AddInt64Init(n.name + "/end", {1}, {2})}, {nc}, nc);
+    sizes = b_.Unique(n.name + "/sizes");
+    auto* cat = b_.AddNode("Concat", {nc, b_.AddInt64Init(n.name + "/hw", {2}, {size->i[0], size->i[1]})},
+                           {sizes}, sizes);
+    OnnxBuilder::SetInt(cat, "axis", 0);
+  }
   const std::string out = b_.Unique(n.name);
-  auto* node = b_.AddNode("Resize", {xin, "", "", sizes}, {out}, n.name);
+  auto* node = b_.AddNode("Resize", scales.empty() ? std::vector<std::string>{xin, "", "", sizes}
+                                                   : std::vector<std::string>{xin, "", scales},
+                          {out}, n.name);
   OnnxBuilder::SetString(node, "mode", "linear");
   OnnxBuilder::SetString(node, "coordinate_transformation_mode", mode);
   return Set(n, Val{out, Layout::kNchw, {x->shape[0], size->i[0], size->i[1], x->shape[3]}, nullptr, ""});
@@ -814,6 +866,10 @@ Status Converter::Run(ModelInfo* info, std::vector<std::string>* ops_used) {
     if (g_.nodes[idx].op == "Placeholder") b_.Reserve(g_.nodes[idx].name);
   }
   for (const auto& t : outputs) b_.Reserve(StripSuffix(t));
+  for (int idx : order) {
+    for (const auto& in : g_.nodes[idx].inputs) ++consumers_[StripSuffix(in)];
+  }
+  for (const auto& t : outputs) ++consumers_[StripSuffix(t)];
   std::set<std::string> ops;
   for (int idx : order) {
     VRSEG_RETURN_IF_ERROR(Convert(g_.nodes[idx]));

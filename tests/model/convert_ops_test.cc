@@ -10,6 +10,10 @@
 #include <functional>
 #include <ostream>
 
+#include <onnx/onnx_pb.h>
+
+#include <fstream>
+
 #include "model/convert_internal.h"
 #include "model_test_util.h"
 
@@ -165,7 +169,8 @@ T4 RefResize(const T4& x, int oh, int ow, bool align, bool half) {
 }
 
 // Converts the graph (input "x" [1,H,W,C], output "y") and runs it at batch 1 and 2 on seeded
-// random input; `ref` maps the batched input to the expected output.
+// random input; `ref` maps the batched input to the expected output. `tol` bounds the absolute
+// difference for |values| <= 1 and the relative one above.
 void CheckGraph(const TfjsWriter& w, int h, int wd, int c, const std::function<T4(const T4&)>& ref,
                 float tol = 1e-5f, float lo = -1.f, float hi = 1.f) {
   TempDir dir;
@@ -180,9 +185,9 @@ void CheckGraph(const TfjsWriter& w, int h, int wd, int c, const std::function<T
     auto got = RunOrt(onnx, "x", "y", x.v, {batch, h, wd, c});
     ASSERT_TRUE(got.error.empty()) << got.error;
     ASSERT_EQ(got.shape, (std::vector<int64_t>{want.n, want.h, want.w, want.c})) << "batch " << batch;
-    float worst = 0.f;
+    float worst = 0.f;  // |got - want| / max(1, |want|)
     for (size_t i = 0; i < want.v.size(); ++i) {
-      const float d = std::fabs(got.data[i] - want.v[i]);
+      const float d = std::fabs(got.data[i] - want.v[i]) / std::max(1.f, std::fabs(want.v[i]));
       if (!(d <= worst)) worst = d;
     }
     EXPECT_LE(worst, tol) << "batch " << batch;
@@ -374,6 +379,9 @@ TEST_P(ResizeTest, MatchesTfResizeBilinear) {
 
 INSTANTIATE_TEST_SUITE_P(Cases, ResizeTest,
                          ::testing::Values(ResizeCase{4, 5, 8, 10, false, true},   // 2x half pixel
+                                           ResizeCase{8, 12, 4, 3, false, true},   // 1/2, 1/4
+                                           ResizeCase{3, 3, 12, 24, false, false}, // 4x, 8x legacy
+                                           ResizeCase{3, 3, 7, 7, false, true},    // 7/3: sizes
                                            ResizeCase{5, 7, 12, 9, false, true},   // odd ratios
                                            ResizeCase{9, 13, 4, 5, false, true},   // downscale
                                            ResizeCase{5, 7, 12, 9, false, false},  // legacy
@@ -592,6 +600,66 @@ TEST(ConvertOps, SharedConstantsAndFanOut) {
     for (size_t i = 0; i < y.v.size(); ++i) y.v[i] = c1.v[i] + c2.v[i] + x.v[i];
     return y;
   });
+}
+
+// Counts the ONNX nodes of `op` and how many of them have a third (bias) input.
+std::pair<int, int> CountOps(const std::string& onnx_path, const std::string& op) {
+  onnx::ModelProto m;
+  std::ifstream f(onnx_path, std::ios::binary);
+  EXPECT_TRUE(m.ParseFromIstream(&f));
+  int n = 0, with_bias = 0;
+  for (const auto& node : m.graph().node()) {
+    if (node.op_type() != op) continue;
+    ++n;
+    with_bias += node.input_size() == 3;
+  }
+  return {n, with_bias};
+}
+
+TEST(ConvertOps, BiasAddsFoldIntoConvsOnlyWhenSafe) {
+  // a: conv + [C] bias (folded); b: [1,1,1,C] bias on the left of the Add (folded);
+  // c: conv read twice, so its Add stays an Add; d: ConvTranspose + bias (folded).
+  const int h = 4, wd = 4, c = 3;
+  const auto f = RandomVector(3 * 3 * c * c, 60);
+  const auto b1 = RandomVector(c, 61), b2 = RandomVector(c, 62), b3 = RandomVector(c, 63);
+  const auto ft = RandomVector(2 * 2 * c * c, 64);
+  const auto b4 = RandomVector(c, 65);
+  TfjsWriter w;
+  w.Placeholder("x", {1, h, wd, c});
+  w.Const("f", {3, 3, c, c}, f);
+  w.Const("b1", {c}, b1);
+  w.Const("b2", {1, 1, 1, c}, b2);
+  w.Const("b3", {c}, b3);
+  w.Op("conv_a", "Conv2D", {"x", "f"}, ConvAttrs(1, 1, "SAME"));
+  w.Op("a", "BiasAdd", {"conv_a", "b1"});
+  w.Op("conv_b", "Conv2D", {"a", "f"}, ConvAttrs(1, 1, "SAME"));
+  w.Op("b", "AddV2", {"b2", "conv_b"});
+  w.Op("conv_c", "Conv2D", {"b", "f"}, ConvAttrs(1, 1, "SAME"));
+  w.Op("c_plus", "Add", {"conv_c", "b3"});
+  w.Op("c", "Mul", {"c_plus", "conv_c"});  // conv_c read twice
+  w.ConstInt("sizes", {4}, {1, 2 * h, 2 * wd, c});
+  w.Const("ft", {2, 2, c, c}, ft);
+  w.Const("b4", {c}, b4);
+  w.Op("up", "Conv2DBackpropInput", {"sizes", "ft", "c"}, ConvAttrs(2, 2, "SAME"));
+  w.Op("y", "Add", {"up", "b4"});
+  w.Output("y");
+  auto add = [](T4 t, const std::vector<float>& b) {
+    for (size_t i = 0; i < t.v.size(); ++i) t.v[i] += b[i % b.size()];
+    return t;
+  };
+  CheckGraph(w, h, wd, c, [&](const T4& x) {
+    const T4 a = add(RefConv(x, f, 3, 3, c, c, 1, 1, 1, 1, true), b1);
+    const T4 b = add(RefConv(a, f, 3, 3, c, c, 1, 1, 1, 1, true), b2);
+    const T4 cc = RefConv(b, f, 3, 3, c, c, 1, 1, 1, 1, true);
+    T4 prod = add(cc, b3);
+    for (size_t i = 0; i < prod.v.size(); ++i) prod.v[i] *= cc.v[i];
+    return add(RefConvBackpropInput(prod, ft, 2, 2, c, 2 * h, 2 * wd, 2, true), b4);
+  }, 1e-4f);  // four layers and a product: float32 cancellation reaches ~2e-5 relative
+  TempDir dir;
+  ASSERT_TRUE(model::ConvertTfjsToOnnxImpl(w.Write(dir), dir.File("m.onnx"), {}, true).ok());
+  EXPECT_EQ(CountOps(dir.File("m.onnx"), "Conv"), (std::pair<int, int>{3, 2}));
+  EXPECT_EQ(CountOps(dir.File("m.onnx"), "ConvTranspose"), (std::pair<int, int>{1, 1}));
+  EXPECT_EQ(CountOps(dir.File("m.onnx"), "Add").first, 1);  // c_plus only
 }
 
 }  // namespace
