@@ -4,7 +4,8 @@
 // `stages == BenchStages::kNone`, through a bare Pipeline whose stages do no work, to measure the
 // pipeline's own cost) as fast as the pipeline accepts them (a closed loop: intake blocks when
 // the pipeline is full), and reports:
-//   * end-to-end throughput (frames delivered / wall time of the measured phase);
+//   * end-to-end throughput (frames delivered / wall time of the measured phase), with at most
+//     `max_outstanding` frames in flight;
 //   * model-only throughput: Backend::Run alone on a separate backend instance, same batch size,
 //     slots filled from the same frames, timed before the pipeline runs;
 //   * latency percentiles (push → result, from the pipeline's histogram);
@@ -54,6 +55,11 @@ struct BenchOptions {
   // Priority of every frame (kPriorityRealtime or kPriorityThroughput).
   int priority = kPriorityThroughput;
   BenchStages stages = BenchStages::kFull;
+  // Frames submitted but not yet finished that the feeder allows (a closed loop). 0 (default):
+  // max_batch * (buffer_sets + 1), enough to fill every batch and keep the buffer sets busy, so
+  // that latency is batching + processing; -1: no limit beyond the pipeline's own (latency then
+  // includes queueing in the full intake queue).
+  int max_outstanding = 0;
   // Also time Backend::Run alone (model-only throughput). Default true.
   bool model_only = true;
   // Frame counts (of the measured phase) at which RSS is sampled; the end is always sampled.

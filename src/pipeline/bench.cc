@@ -39,6 +39,10 @@ Status ValidateBenchOptions(const BenchOptions& o) {
   if (o.frames < 1) {
     return Status::InvalidArgument("bench.frames: " + std::to_string(o.frames) + " < 1");
   }
+  if (o.max_outstanding < -1) {
+    return Status::InvalidArgument("bench.max_outstanding: " + std::to_string(o.max_outstanding) +
+                                   " (use -1 for no limit, 0 for automatic)");
+  }
   if (o.warmup_frames < 0) {
     return Status::InvalidArgument("bench.warmup_frames: " + std::to_string(o.warmup_frames) +
                                    " is negative");
@@ -207,6 +211,12 @@ struct Completion {
     }
     cv.notify_all();
   }
+  // Waits until at most `limit` of the `submitted` frames are unfinished.
+  void WaitOutstanding(int64_t submitted, int64_t limit) {
+    if (limit <= 0) return;
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return submitted - done < limit; });
+  }
   void WaitFor(int64_t n) {
     std::unique_lock<std::mutex> lock(mu);
     cv.wait(lock, [&] { return done >= n; });
@@ -237,8 +247,10 @@ class Feeder {
     VRSEG_ASSIGN_OR_RETURN(Frame c, f.Clone());
     return c;
   }
-  Status Feed(int64_t count, const SubmitFn& submit) {
+  // Before each frame, `gate(frames submitted so far)` may wait (closed loop).
+  Status Feed(int64_t count, const SubmitFn& submit, const std::function<void(int64_t)>& gate) {
     for (int64_t i = 0; i < count; ++i) {
+      gate(next_);
       Frame f;
       if (!frames_.empty()) {
         f = frames_[next_ % frames_.size()];
@@ -353,7 +365,12 @@ Result<BenchReport> RunBench(const BenchOptions& options) {
   }
 
   // Warm-up, then the measured phase.
-  Status st = feeder.Feed(options.warmup_frames, submit);
+  const auto& po = options.segmenter.pipeline;
+  const int64_t limit = options.max_outstanding == 0
+                            ? static_cast<int64_t>(po.batcher.max_batch) * (po.buffer_sets + 1)
+                            : options.max_outstanding;
+  auto gate = [&done, limit](int64_t submitted) { done.WaitOutstanding(submitted, limit); };
+  Status st = feeder.Feed(options.warmup_frames, submit, gate);
   if (st.ok()) {
     done.WaitFor(options.warmup_frames);
     reset_stats();
@@ -362,7 +379,7 @@ Result<BenchReport> RunBench(const BenchOptions& options) {
       done.base = done.done;
       done.measuring = true;
     }
-    st = feeder.Feed(options.frames, submit);
+    st = feeder.Feed(options.frames, submit, gate);
   }
   if (st.ok()) done.WaitFor(options.warmup_frames + options.frames);
   Status fin = finish();

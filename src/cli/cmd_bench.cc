@@ -1,0 +1,153 @@
+// vrseg bench: throughput and latency of the pipeline and of the model alone (see vrseg/bench.h).
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+#include "vrseg/batcher.h"
+#include "vrseg/bench.h"
+#include "vrseg/log.h"
+
+namespace vrseg::cli {
+namespace {
+
+struct BenchFlags {
+  std::string backend = "ort";
+  std::string model = "selfie";
+  std::string input;
+  std::string size = "1280x720";
+  std::string format = "rgb24";
+  std::string preset = "throughput";
+  int64_t frames = 500;
+  int64_t warmup = 50;
+  int max_outstanding = 0;
+  int streams = 1;
+  int max_batch = 0;        // 0: the preset's
+  int64_t max_delay_us = -1;  // -1: the preset's
+  int threads = 0;
+  int pre_workers = 1;
+  int post_workers = 1;
+  int buffer_sets = 2;
+  bool realtime = false;
+  bool overhead = false;
+  bool no_model_only = false;
+  bool json = false;
+  std::string sweep;
+  double latency_budget_ms = 0;
+  std::vector<int64_t> rss_at = {1000, 20000};
+};
+
+int Fail(const Status& s) {
+  LogError(s.ToString());
+  return ExitCodeFor(s.code());
+}
+
+RunFn SetupBench(CLI::App& app) {
+  auto flags = std::make_shared<BenchFlags>();
+  CLI::App* cmd = app.add_subcommand(
+      "bench", "Measure end-to-end and model-only throughput, latency and per-stage times");
+  BenchFlags& f = *flags;
+  cmd->add_option("--backend", f.backend, "Backend: ort, noop (measures the pipeline itself)")
+      ->capture_default_str();
+  cmd->add_option("--model", f.model, "Model name (selfie, landscape) or .onnx path; \"\" with noop")
+      ->capture_default_str();
+  cmd->add_option("--input", f.input, "Video/image file to decode (looped); default synthetic frames");
+  cmd->add_option("--size", f.size, "Synthetic frame size WxH")->capture_default_str();
+  cmd->add_option("--format", f.format, "Synthetic frame format: rgb24 bgr24 rgba bgra nv12 i420 gray8")
+      ->capture_default_str();
+  cmd->add_option("--preset", f.preset, "Batching preset: vr, throughput")->capture_default_str();
+  cmd->add_option("--frames,-n", f.frames, "Frames measured (after warm-up)")->capture_default_str();
+  cmd->add_option("--warmup", f.warmup, "Warm-up frames (not measured)")->capture_default_str();
+  cmd->add_option("--max-outstanding", f.max_outstanding,
+                  "Frames in flight the feeder allows: 0 auto (batch x (sets+1)), -1 unlimited")
+      ->capture_default_str();
+  cmd->add_option("--streams", f.streams, "Synthetic input streams sharing the pipeline")
+      ->capture_default_str();
+  cmd->add_option("--max-batch", f.max_batch, "Largest batch (default: the preset's)");
+  cmd->add_option("--max-delay-us", f.max_delay_us, "Batching delay in us (default: the preset's)");
+  cmd->add_option("--threads", f.threads, "Backend intra-op threads (0: one per core)")
+      ->capture_default_str();
+  cmd->add_option("--pre-workers", f.pre_workers, "Preprocess threads")->capture_default_str();
+  cmd->add_option("--post-workers", f.post_workers, "Postprocess threads")->capture_default_str();
+  cmd->add_option("--buffer-sets", f.buffer_sets, "Backend instances in rotation")
+      ->capture_default_str();
+  cmd->add_flag("--realtime", f.realtime, "Submit every frame at VR (realtime) priority");
+  cmd->add_flag("--overhead", f.overhead,
+                "Stages do no work (bare pipeline): with --backend noop, the pipeline's own cost");
+  cmd->add_flag("--no-model-only", f.no_model_only, "Skip timing the model alone");
+  cmd->add_flag("--json", f.json, "Print JSON instead of tables");
+  cmd->add_option("--sweep", f.sweep, "Batch sizes to sweep, e.g. 1,2,4,8,16");
+  cmd->add_option("--latency-budget-ms", f.latency_budget_ms,
+                  "With --sweep: the p99 latency the chosen batch size must fit (0: none)")
+      ->capture_default_str();
+  cmd->add_option("--rss-at", f.rss_at, "Frame counts at which RSS is sampled")
+      ->capture_default_str();
+
+  return [cmd, flags]() -> int {
+    if (!cmd->parsed()) return 0;
+    const BenchFlags& f = *flags;
+    BenchOptions o;
+    o.segmenter.backend = f.backend;
+    o.segmenter.model = f.model;
+    o.segmenter.backend_options.threads = f.threads;
+    auto preset = BatcherPreset(f.preset);
+    if (!preset.ok()) return Fail(preset.status().WithContext("--preset"));
+    o.segmenter.pipeline.batcher = *preset;
+    if (f.max_batch > 0) {
+      auto& b = o.segmenter.pipeline.batcher;
+      b.max_batch = f.max_batch;
+      b.preferred_batch_sizes.clear();
+      b.max_queue = std::max(b.max_queue, 2 * f.max_batch);
+    }
+    if (f.max_delay_us >= 0) o.segmenter.pipeline.batcher.max_delay_us = f.max_delay_us;
+    o.segmenter.pipeline.preprocess_workers = f.pre_workers;
+    o.segmenter.pipeline.postprocess_workers = f.post_workers;
+    o.segmenter.pipeline.buffer_sets = f.buffer_sets;
+    o.input = f.input;
+    if (f.input.empty()) {
+      auto size = ParseFrameSize(f.size);
+      if (!size.ok()) return Fail(size.status());
+      o.width = size->first;
+      o.height = size->second;
+      auto fmt = ParseInputFormat(f.format);
+      if (!fmt.ok()) return Fail(fmt.status());
+      o.format = *fmt;
+    }
+    o.frames = f.frames;
+    o.warmup_frames = f.warmup;
+    o.max_outstanding = f.max_outstanding;
+    o.streams = f.streams;
+    o.priority = f.realtime ? kPriorityRealtime : kPriorityThroughput;
+    o.stages = f.overhead ? BenchStages::kNone : BenchStages::kFull;
+    o.model_only = !f.no_model_only;
+    o.rss_checkpoints = f.rss_at;
+
+    if (!f.sweep.empty()) {
+      auto sizes = ParseBatchList(f.sweep);
+      if (!sizes.ok()) return Fail(sizes.status());
+      auto sweep = RunSweep(o, *sizes, f.latency_budget_ms);
+      if (!sweep.ok()) return Fail(sweep.status());
+      if (f.json) {
+        std::printf("%s\n", SweepReportJson(*sweep).c_str());
+      } else {
+        std::printf("vrseg bench --sweep (%s, %s)\n%s", f.backend.c_str(),
+                    f.input.empty() ? f.size.c_str() : f.input.c_str(),
+                    FormatSweepReport(*sweep).c_str());
+      }
+      return 0;
+    }
+    auto report = RunBench(o);
+    if (!report.ok()) return Fail(report.status());
+    if (f.json) {
+      std::printf("%s\n", BenchReportJson(*report).c_str());
+    } else {
+      std::printf("%s", FormatBenchReport(*report).c_str());
+    }
+    return 0;
+  };
+}
+
+const bool kRegistered = RegisterCommand("bench", 50, SetupBench);
+
+}  // namespace
+}  // namespace vrseg::cli
