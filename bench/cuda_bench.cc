@@ -90,16 +90,22 @@ double Percentile(std::vector<double> v, double q) {
   return v[std::min(v.size() - 1, static_cast<size_t>(q * v.size()))];
 }
 
-// Median over 15 runs of (time of `reps` calls of fn(i)) / reps, in seconds.
+double g_last_host = 0;  // host seconds per call of the last TimePerCall (issue cost)
+
+// Median over 15 runs of (time of `reps` calls of fn(i)) / reps, in seconds. Also records the
+// median host time to issue one call in g_last_host: when it is close to the result, the host
+// (argument checks + launch) is the limit, not the GPU.
 double TimePerCall(int reps, const std::function<void(int)>& fn, cudaStream_t s) {
   cudaEvent_t a, b;
   CK(cudaEventCreate(&a));
   CK(cudaEventCreate(&b));
   for (int i = 0; i < reps; ++i) fn(i);  // warm-up
-  std::vector<double> t;
+  std::vector<double> t, host;
   for (int run = 0; run < 15; ++run) {
     CK(cudaEventRecord(a, s));
+    const auto h0 = std::chrono::steady_clock::now();
     for (int i = 0; i < reps; ++i) fn(i);
+    host.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - h0).count() / reps);
     CK(cudaEventRecord(b, s));
     CK(cudaEventSynchronize(b));
     float ms = 0;
@@ -109,6 +115,7 @@ double TimePerCall(int reps, const std::function<void(int)>& fn, cudaStream_t s)
   CK(cudaGetLastError());
   cudaEventDestroy(a);
   cudaEventDestroy(b);
+  g_last_host = Median(host);
   return Median(t);
 }
 
@@ -145,6 +152,7 @@ struct Row {
   std::string name;
   double seconds;
   double floor_bytes;
+  double host_seconds = g_last_host;
 };
 
 }  // namespace
@@ -267,11 +275,12 @@ int main(int argc, char** argv) {
     rows.push_back({"composite 1080p over blurred frame (r=55) -> RGB24", sec, px * (3 + 1 + 3)});
   }
 
-  std::printf("\n%-58s %10s %10s %10s %9s\n", "kernel (median of 15 runs)", "time us", "floor us", "GB/s", "of floor");
+  std::printf("\n%-58s %9s %9s %8s %9s %9s\n", "kernel (median of 15 runs)", "time us", "floor us", "GB/s",
+              "of floor", "host us");
   for (const Row& r : rows) {
     const double floor_s = r.floor_bytes / bw;
-    std::printf("%-58s %10.2f %10.2f %10.0f %8.0f%%\n", r.name.c_str(), r.seconds * 1e6, floor_s * 1e6,
-                r.floor_bytes / r.seconds / 1e9, 100.0 * floor_s / r.seconds);
+    std::printf("%-58s %9.2f %9.2f %8.0f %8.0f%% %9.2f\n", r.name.c_str(), r.seconds * 1e6, floor_s * 1e6,
+                r.floor_bytes / r.seconds / 1e9, 100.0 * floor_s / r.seconds, r.host_seconds * 1e6);
   }
 
   // ---- one 1080p NV12 frame: upload + preprocess + postprocess + download ----

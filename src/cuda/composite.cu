@@ -155,7 +155,7 @@ __device__ __forceinline__ void Blend(const BlendParams& p, int x, int y, uint8_
   o[2] = static_cast<uint8_t>((a * f[2] + ia * b2 + 127) / 255);
 }
 
-__global__ void BlendRgbKernel(const __grid_constant__ BlendParams p, int rgba) {
+__global__ void BlendRgbKernel(const BlendParams p, int rgba) {
   const int x = blockIdx.x * blockDim.x + threadIdx.x;
   const int y = blockIdx.y * blockDim.y + threadIdx.y;
   if (x >= p.W || y >= p.H) return;
@@ -172,7 +172,7 @@ __global__ void BlendRgbKernel(const __grid_constant__ BlendParams p, int rgba) 
 }
 
 // One 2x2 block per thread: the reference's RgbToNv12 over the composited pixels.
-__global__ void BlendNv12Kernel(const __grid_constant__ BlendParams p) {
+__global__ void BlendNv12Kernel(const BlendParams p) {
   const int bx = blockIdx.x * blockDim.x + threadIdx.x;
   const int by = blockIdx.y * blockDim.y + threadIdx.y;
   const int x = 2 * bx, y = 2 * by;

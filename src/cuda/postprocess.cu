@@ -78,14 +78,23 @@ __device__ __forceinline__ uint8_t RoundU8(float v) {
 }
 
 constexpr int kTileX = 32, kTileY = 32, kThreadsY = 8;  // a block covers 32x32 mask pixels
+constexpr int kProbCache = 1024;  // model pixels a block may cache (4 KiB of shared memory)
 
 // The per-column and per-row sampling tables of a 32x32 tile are computed once per block (in
 // double, as the reference) and shared; each thread then writes 4 pixels of one column.
 __global__ void __launch_bounds__(kTileX * kThreadsY) PostprocessKernel(const __grid_constant__ Params p) {
-  const Job& j = p.j[blockIdx.z];
+  // This block's job, copied once from parameter space to shared memory: a dynamically indexed
+  // parameter is otherwise read through generic loads by every thread.
+  __shared__ Job sj;
   __shared__ int sx0[kTileX], sx1[kTileX], sy0[kTileY], sy1[kTileY];
   __shared__ float swx[kTileX], swy[kTileY];
   const int tx = threadIdx.x, ty = threadIdx.y;
+  static_assert(sizeof(Job) % 4 == 0 && sizeof(Job) / 4 <= kTileX * kThreadsY, "Job copy");
+  if (const int t = ty * kTileX + tx; t < static_cast<int>(sizeof(Job) / 4)) {
+    reinterpret_cast<uint32_t*>(&sj)[t] = reinterpret_cast<const uint32_t*>(&p.j[blockIdx.z])[t];
+  }
+  __syncthreads();
+  const Job& j = sj;
   const int bx = blockIdx.x * kTileX, by = blockIdx.y * kTileY;
   if (ty == 0 && bx + tx < j.w) {
     int a, b;
@@ -103,6 +112,20 @@ __global__ void __launch_bounds__(kTileX * kThreadsY) PostprocessKernel(const __
     swy[tx] = w;
   }
   __syncthreads();
+  // The model pixels this tile samples form a small rectangle when upsampling: compute their
+  // probabilities once into shared memory (one exp each instead of four per mask pixel).
+  __shared__ float sprob[kProbCache];
+  const int last_x = min(kTileX, j.w - bx) - 1, last_y = min(kTileY, j.h - by) - 1;
+  const int min_x = last_x >= 0 ? sx0[0] : 0, min_y = last_y >= 0 ? sy0[0] : 0;
+  const int rw = last_x >= 0 ? sx1[last_x] - min_x + 1 : 0;
+  const int rh = last_y >= 0 ? sy1[last_y] - min_y + 1 : 0;
+  const bool cached = rw > 0 && rh > 0 && rw * rh <= kProbCache;
+  if (cached) {
+    for (int k = ty * kTileX + tx; k < rw * rh; k += kTileX * kThreadsY) {
+      sprob[k] = Prob(p, j.slot, min_x + k % rw, min_y + k / rw);
+    }
+  }
+  __syncthreads();
   const int x = bx + tx;
   if (x >= j.w) return;
   const int x0 = sx0[tx], x1 = sx1[tx];
@@ -113,8 +136,20 @@ __global__ void __launch_bounds__(kTileX * kThreadsY) PostprocessKernel(const __
     if (y >= j.h) break;
     const int y0 = sy0[ly], y1 = sy1[ly];
     const float wy = swy[ly];
-    const float a = Prob(p, j.slot, x0, y0), b = Prob(p, j.slot, x1, y0);
-    const float c = Prob(p, j.slot, x0, y1), d = Prob(p, j.slot, x1, y1);
+    float a, b, c, d;
+    if (cached) {
+      const float* r0 = sprob + (y0 - min_y) * rw - min_x;
+      const float* r1 = sprob + (y1 - min_y) * rw - min_x;
+      a = r0[x0];
+      b = r0[x1];
+      c = r1[x0];
+      d = r1[x1];
+    } else {
+      a = Prob(p, j.slot, x0, y0);
+      b = Prob(p, j.slot, x1, y0);
+      c = Prob(p, j.slot, x0, y1);
+      d = Prob(p, j.slot, x1, y1);
+    }
     const float top = a + (b - a) * wx;
     const float bot = c + (d - c) * wx;
     float v = top + (bot - top) * wy;
@@ -173,16 +208,14 @@ Status CheckOptions(const PostprocessGpuOptions& g) {
   return Status::Ok();
 }
 
-Status CheckGray8(const Frame& f, const std::string& what) {
-  if (f.memory != MemoryKind::kDevice) return Status::InvalidArgument(what + " is not on the device");
-  if (f.format != PixelFormat::kGray8) {
-    return Status::InvalidArgument(what + " is " + std::string(PixelFormatName(f.format)) +
-                                   ", not gray8");
-  }
+// Empty when `f` is a usable Gray8 device frame, else what is wrong with it.
+const char* Gray8Problem(const Frame& f) {
+  if (f.memory != MemoryKind::kDevice) return " is not on the device";
+  if (f.format != PixelFormat::kGray8) return " is not gray8";
   if (f.empty() || f.width <= 0 || f.height <= 0 || f.pitch[0] < f.width) {
-    return Status::InvalidArgument(what + " is empty or its pitch is under its width");
+    return " is empty or its pitch is under its width";
   }
-  return Status::Ok();
+  return "";
 }
 
 }  // namespace
@@ -210,16 +243,22 @@ Status PostprocessBatch(const std::vector<PostprocessJob>& jobs,
   int n = 0, max_w = 0, max_h = 0;
   for (size_t i = 0; i < jobs.size(); ++i) {
     const PostprocessJob& job = jobs[i];
-    const std::string entry = "cuda::PostprocessBatch: entry " + std::to_string(i) + " (stream " +
+    auto entry = [&] {
+      return "cuda::PostprocessBatch: entry " + std::to_string(i) + " (stream " +
                               std::to_string(job.mask.stream_id) + ", frame " +
                               std::to_string(job.mask.index) + ")";
-    if (!job.slot) return Status::InvalidArgument(entry + ": null output slot");
-    VRSEG_RETURN_IF_ERROR(CheckGray8(job.mask, entry + " mask"));
+    };
+    if (!job.slot) return Status::InvalidArgument(entry() + ": null output slot");
+    if (const char* why = Gray8Problem(job.mask); *why) {
+      return Status::InvalidArgument(entry() + " mask" + why);
+    }
     const bool prev = options.temporal && !job.previous.empty();
     if (prev) {
-      VRSEG_RETURN_IF_ERROR(CheckGray8(job.previous, entry + " previous mask"));
+      if (const char* why = Gray8Problem(job.previous); *why) {
+        return Status::InvalidArgument(entry() + " previous mask" + why);
+      }
       if (job.previous.width != job.mask.width || job.previous.height != job.mask.height) {
-        return Status::InvalidArgument(entry + ": previous mask is " +
+        return Status::InvalidArgument(entry() + ": previous mask is " +
                                        std::to_string(job.previous.width) + "x" +
                                        std::to_string(job.previous.height) + ", mask " +
                                        std::to_string(job.mask.width) + "x" +

@@ -78,10 +78,18 @@ __device__ __forceinline__ void Axis(int d, double ratio, int n, int half_pixel,
 }
 
 __global__ void PreprocessKernel(const __grid_constant__ Params p) {
+  // This block's entry, copied once from parameter space to shared memory: a dynamically indexed
+  // parameter is otherwise read through generic loads by every thread.
+  __shared__ Entry se;
+  static_assert(sizeof(Entry) % 4 == 0 && sizeof(Entry) / 4 <= 256, "Entry copy");
+  if (const int t = threadIdx.y * blockDim.x + threadIdx.x; t < static_cast<int>(sizeof(Entry) / 4)) {
+    reinterpret_cast<uint32_t*>(&se)[t] = reinterpret_cast<const uint32_t*>(&p.e[blockIdx.z])[t];
+  }
+  __syncthreads();
   const int x = blockIdx.x * blockDim.x + threadIdx.x;
   const int y = blockIdx.y * blockDim.y + threadIdx.y;
   if (x >= p.out_w || y >= p.out_h) return;
-  const Entry& e = p.e[blockIdx.z];
+  const Entry& e = se;
   float3 rgb;
   const int lx = x - e.rect_x, ly = y - e.rect_y;
   if (lx < 0 || ly < 0 || lx >= e.rect_w || ly >= e.rect_h) {
@@ -143,7 +151,7 @@ bool Supported(PixelFormat f) {
 
 Status PreprocessBatch(const std::vector<PreprocessInput>& inputs, const PreprocessOptions& options,
                        const Tensor& out, cudaStream_t stream) {
-  const std::string where = "cuda::PreprocessBatch: ";
+  static const std::string where = "cuda::PreprocessBatch: ";
   if (options.out_width <= 0 || options.out_height <= 0) {
     return Status::InvalidArgument(where + "options.out_width/out_height must be > 0");
   }
@@ -186,32 +194,34 @@ Status PreprocessBatch(const std::vector<PreprocessInput>& inputs, const Preproc
   for (size_t i = 0; i < inputs.size(); ++i) {
     const PreprocessInput& in = inputs[i];
     const Frame& f = in.frame;
-    const std::string entry = where + "entry " + std::to_string(i) + " (stream " +
+    auto entry = [&] {
+      return where + "entry " + std::to_string(i) + " (stream " +
                               std::to_string(f.stream_id) + ", frame " + std::to_string(f.index) +
                               "): ";
-    if (f.memory != MemoryKind::kDevice) return Status::InvalidArgument(entry + "frame is not on the device");
+    };
+    if (f.memory != MemoryKind::kDevice) return Status::InvalidArgument(entry() + "frame is not on the device");
     if (!Supported(f.format)) {
-      return Status::Unsupported(entry + "pixel format " + std::string(PixelFormatName(f.format)));
+      return Status::Unsupported(entry() + "pixel format " + std::string(PixelFormatName(f.format)));
     }
-    if (f.width <= 0 || f.height <= 0) return Status::InvalidArgument(entry + "empty frame");
+    if (f.width <= 0 || f.height <= 0) return Status::InvalidArgument(entry() + "empty frame");
     for (int pl = 0; pl < PlaneCount(f.format); ++pl) {
       if (!f.data[pl] || f.pitch[pl] < PlaneRowBytes(f.format, f.width, pl)) {
-        return Status::InvalidArgument(entry + "plane " + std::to_string(pl) +
+        return Status::InvalidArgument(entry() + "plane " + std::to_string(pl) +
                                        " missing or pitch too small");
       }
     }
     if ((f.format == PixelFormat::kRGBA || f.format == PixelFormat::kBGRA) &&
         (reinterpret_cast<uintptr_t>(f.data[0]) % 4 != 0 || f.pitch[0] % 4 != 0)) {
-      return Status::InvalidArgument(entry + "RGBA/BGRA rows must be 4-byte aligned");
+      return Status::InvalidArgument(entry() + "RGBA/BGRA rows must be 4-byte aligned");
     }
     const int cw = in.crop_width ? in.crop_width : f.width;
     const int ch = in.crop_height ? in.crop_height : f.height;
     if (in.crop_x < 0 || in.crop_y < 0 || cw <= 0 || ch <= 0 || in.crop_x + cw > f.width ||
         in.crop_y + ch > f.height) {
-      return Status::InvalidArgument(entry + "crop outside the frame");
+      return Status::InvalidArgument(entry() + "crop outside the frame");
     }
     if (in.slot < 0 || in.slot >= out.shape[0]) {
-      return Status::InvalidArgument(entry + "slot " + std::to_string(in.slot) +
+      return Status::InvalidArgument(entry() + "slot " + std::to_string(in.slot) +
                                      " outside the batch of " + std::to_string(out.shape[0]));
     }
     Entry& e = p.e[n];
@@ -234,7 +244,7 @@ Status PreprocessBatch(const std::vector<PreprocessInput>& inputs, const Preproc
     e.ratio_y = static_cast<double>(ch) / r.height;
     if (f.format == PixelFormat::kNV12 || f.format == PixelFormat::kI420) {
       Result<YuvCoefficients> k = YuvCoefficientsFor(f.color, f.height);
-      if (!k.ok()) return k.status().WithContext(entry);
+      if (!k.ok()) return k.status().WithContext(entry());
       e.yuv = *k;
     }
     e.out = static_cast<uint8_t*>(out.data) + in.slot * slot_bytes;
