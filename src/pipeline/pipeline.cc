@@ -11,6 +11,7 @@
 
 #include "pipeline/bounded_queue.h"
 #include "pipeline/latency_histogram.h"
+#include "vrseg/profiler.h"
 
 namespace vrseg {
 
@@ -55,7 +56,8 @@ struct Job {
   int64_t deadline_ns = 0;
   BufferSet* set = nullptr;
   int slot = -1;
-  bool in_use = false;  // guarded by Impl::mu_
+  int64_t queued_ns = 0;  // when it entered its current queue (queue wait times)
+  bool in_use = false;    // guarded by Impl::mu_
 };
 
 struct BufferSet {
@@ -66,7 +68,11 @@ struct BufferSet {
   int count = 0;
   std::atomic<int> pending_pre{0};
   std::atomic<int> pending_post{0};
+  int64_t queued_ns = 0;
 };
+
+// Stage and queue indices for the profiler (a stage's queue is its input queue).
+enum StageIndex { kBatch = 0, kPre, kInfer, kPost, kSink, kStageCount };
 
 // Per-stage busy-time counters (atomics: several workers add, Stats reads).
 struct StageCounter {
@@ -103,7 +109,10 @@ struct Pipeline::Impl {
   PipelineOptions options;
   PipelineHooks hooks;
   const Clock* clock;
-  Profiler* profiler;  // reserved: spans are recorded once the profile layer is wired in
+  Profiler* profiler;  // may be null
+  StageId sid[kStageCount] = {kNoStage, kNoStage, kNoStage, kNoStage, kNoStage};
+  QueueId qid[kStageCount] = {kNoQueue, kNoQueue, kNoQueue, kNoQueue, kNoQueue};
+  bool Profiling() const { return profiler != nullptr && profiler->enabled(); }
 
   // ---- guarded by mu ----
   mutable std::mutex mu;
@@ -165,7 +174,7 @@ struct Pipeline::Impl {
   void Fail(Status s);
   void BatchLoop();
   void PreLoop(int worker);
-  void InferLoop();
+  void InferLoop(int worker);
   void PostLoop(int worker);
   void SinkLoop();
   void Deliver(Job* job);
@@ -186,6 +195,18 @@ void Pipeline::Impl::Start() {
     s->jobs.assign(options.batcher.max_batch, nullptr);
     free_sets.push_back(s.get());
   }
+  if (profiler) {
+    sid[kBatch] = profiler->RegisterStage("batch");
+    sid[kPre] = profiler->RegisterStage("preprocess");
+    sid[kInfer] = profiler->RegisterStage("infer");
+    sid[kPost] = profiler->RegisterStage("postprocess");
+    sid[kSink] = profiler->RegisterStage("sink");
+    qid[kBatch] = profiler->RegisterQueue("intake->batch", options.batcher.max_queue);
+    qid[kPre] = profiler->RegisterQueue("batch->preprocess", pre_q.capacity());
+    qid[kInfer] = profiler->RegisterQueue("preprocess->infer", infer_q.capacity());
+    qid[kPost] = profiler->RegisterQueue("infer->postprocess", post_q.capacity());
+    qid[kSink] = profiler->RegisterQueue("postprocess->sink", sink_q.capacity());
+  }
   decision.batch.reserve(options.batcher.max_queue);
   decision.late.reserve(options.batcher.max_queue);
   batch_size_counts.assign(options.batcher.max_batch + 1, 0);
@@ -196,7 +217,9 @@ void Pipeline::Impl::Start() {
   for (int i = 0; i < options.preprocess_workers; ++i) {
     threads.emplace_back([this, i] { PreLoop(i); });
   }
-  for (int i = 0; i < options.infer_workers; ++i) threads.emplace_back([this] { InferLoop(); });
+  for (int i = 0; i < options.infer_workers; ++i) {
+    threads.emplace_back([this, i] { InferLoop(i); });
+  }
   for (int i = 0; i < options.postprocess_workers; ++i) {
     threads.emplace_back([this, i] { PostLoop(i); });
   }
@@ -225,6 +248,7 @@ void Pipeline::Impl::Fail(Status s) {
 // The batching stage: one thread. Waits for frames, a free buffer set and the batcher's timing,
 // then hands each frame of a batch to the preprocess workers with its slot.
 void Pipeline::Impl::BatchLoop() {
+  if (profiler) profiler->SetThreadName("batch");
   std::unique_lock<std::mutex> lock(mu);
   while (!failed.load()) {
     if (free_sets.empty()) {
@@ -258,14 +282,33 @@ void Pipeline::Impl::BatchLoop() {
             FrameContext("batch", job->r) + ": missed its deadline by " +
             std::to_string((clock->NowNs() - job->deadline_ns) / 1000) + " us; dropped");
       }
+      const int waiting = batcher.size();
       lock.unlock();
       intake_cv.notify_all();  // room in the batcher
-      st_batch.Add(n + static_cast<int64_t>(decision.late.size()), NowNs() - t0);
-      bool ok = true;
-      for (auto& item : decision.late) ok = ok && sink_q.Push(item.value);
-      if (set) {
-        for (int i = 0; i < n && ok; ++i) ok = pre_q.Push(set->jobs[i]);
+      const int64_t t1 = NowNs();
+      st_batch.Add(n + static_cast<int64_t>(decision.late.size()), t1 - t0);
+      if (Profiling()) {
+        profiler->RecordSpan(sid[kBatch], Activity::kBusy, t0, t1, n,
+                             n ? set->jobs[0]->r.input.index : -1);
+        for (int i = 0; i < n; ++i) {
+          profiler->RecordQueuePop(qid[kBatch], waiting,
+                                   clock->NowNs() - decision.batch[i].enqueue_ns);
+        }
       }
+      bool ok = true;
+      ScopedTimer blocked(profiler, sid[kBatch], Activity::kBlocked);
+      for (auto& item : decision.late) {
+        item.value->queued_ns = NowNs();
+        ok = ok && sink_q.Push(item.value);
+      }
+      if (set) {
+        for (int i = 0; i < n && ok; ++i) {
+          set->jobs[i]->queued_ns = NowNs();
+          ok = pre_q.Push(set->jobs[i]);
+          if (ok && Profiling()) profiler->RecordQueuePush(qid[kPre], pre_q.size());
+        }
+      }
+      blocked.Stop();
       lock.lock();
       if (!ok) break;  // cancelled by a failure
       continue;
@@ -282,28 +325,54 @@ void Pipeline::Impl::BatchLoop() {
 }
 
 void Pipeline::Impl::PreLoop(int worker) {
+  if (profiler) profiler->SetThreadName("preprocess/" + std::to_string(worker));
   Job* job = nullptr;
-  while (pre_q.Pop(&job)) {
+  while (true) {
+    {
+      ScopedTimer wait(profiler, sid[kPre], Activity::kStarved);
+      if (!pre_q.Pop(&job)) break;
+    }
+    if (Profiling()) profiler->RecordQueuePop(qid[kPre], pre_q.size(), NowNs() - job->queued_ns);
     const int64_t t0 = NowNs();
     BufferSet* set = job->set;
-    Status s = hooks.preprocess(job->r.input, set->in, job->slot, worker);
+    Status s;
+    {
+      ScopedTimer busy(profiler, sid[kPre], Activity::kBusy, 1, job->r.input.index);
+      s = hooks.preprocess(job->r.input, set->in, job->slot, worker);
+    }
     st_pre.Add(1, NowNs() - t0);
     if (!s.ok()) {
       Fail(s.WithContext(FrameContext("preprocess", job->r)));
       break;
     }
     if (set->pending_pre.fetch_sub(1) == 1) {
+      set->queued_ns = NowNs();
+      ScopedTimer blocked(profiler, sid[kPre], Activity::kBlocked);
       if (!infer_q.Push(set)) break;
+      if (Profiling()) profiler->RecordQueuePush(qid[kInfer], infer_q.size());
     }
   }
   if (pre_alive.fetch_sub(1) == 1 && !failed.load()) infer_q.Close();
 }
 
-void Pipeline::Impl::InferLoop() {
+void Pipeline::Impl::InferLoop(int worker) {
+  if (profiler) profiler->SetThreadName("infer/" + std::to_string(worker));
   BufferSet* set = nullptr;
-  while (infer_q.Pop(&set)) {
+  while (true) {
+    {
+      ScopedTimer wait(profiler, sid[kInfer], Activity::kStarved);
+      if (!infer_q.Pop(&set)) break;
+    }
+    if (Profiling()) {
+      profiler->RecordQueuePop(qid[kInfer], infer_q.size(), NowNs() - set->queued_ns);
+    }
     const int64_t t0 = NowNs();
-    Status s = set->backend->Run(set->count);
+    Status s;
+    {
+      ScopedTimer busy(profiler, sid[kInfer], Activity::kBusy, set->count,
+                       set->jobs[0]->r.input.index);
+      s = set->backend->Run(set->count);
+    }
     st_infer.Add(set->count, NowNs() - t0);
     if (!s.ok()) {
       Job* first = set->jobs[0];
@@ -318,18 +387,33 @@ void Pipeline::Impl::InferLoop() {
     std::copy(set->jobs.begin(), set->jobs.begin() + n, batch);
     set->pending_post.store(n);
     bool ok = true;
-    for (int i = 0; i < n && ok; ++i) ok = post_q.Push(batch[i]);
+    ScopedTimer blocked(profiler, sid[kInfer], Activity::kBlocked);
+    for (int i = 0; i < n && ok; ++i) {
+      batch[i]->queued_ns = NowNs();
+      ok = post_q.Push(batch[i]);
+      if (ok && Profiling()) profiler->RecordQueuePush(qid[kPost], post_q.size());
+    }
     if (!ok) break;
   }
   if (infer_alive.fetch_sub(1) == 1 && !failed.load()) post_q.Close();
 }
 
 void Pipeline::Impl::PostLoop(int worker) {
+  if (profiler) profiler->SetThreadName("postprocess/" + std::to_string(worker));
   Job* job = nullptr;
-  while (post_q.Pop(&job)) {
+  while (true) {
+    {
+      ScopedTimer wait(profiler, sid[kPost], Activity::kStarved);
+      if (!post_q.Pop(&job)) break;
+    }
+    if (Profiling()) profiler->RecordQueuePop(qid[kPost], post_q.size(), NowNs() - job->queued_ns);
     const int64_t t0 = NowNs();
     BufferSet* set = job->set;
-    Status s = hooks.postprocess(set->out, job->slot, worker, &job->r);
+    Status s;
+    {
+      ScopedTimer busy(profiler, sid[kPost], Activity::kBusy, 1, job->r.input.index);
+      s = hooks.postprocess(set->out, job->slot, worker, &job->r);
+    }
     st_post.Add(1, NowNs() - t0);
     if (!s.ok()) {
       Fail(s.WithContext(FrameContext("postprocess", job->r)));
@@ -338,7 +422,10 @@ void Pipeline::Impl::PostLoop(int worker) {
     job->set = nullptr;
     job->slot = -1;
     if (set->pending_post.fetch_sub(1) == 1) ReleaseSet(set);
+    job->queued_ns = NowNs();
+    ScopedTimer blocked(profiler, sid[kPost], Activity::kBlocked);
     if (!sink_q.Push(job)) break;
+    if (Profiling()) profiler->RecordQueuePush(qid[kSink], sink_q.size());
   }
   if (post_alive.fetch_sub(1) == 1 && !failed.load()) sink_q.Close();
 }
@@ -354,8 +441,14 @@ void Pipeline::Impl::ReleaseSet(BufferSet* set) {
 }
 
 void Pipeline::Impl::SinkLoop() {
+  if (profiler) profiler->SetThreadName("sink");
   Job* job = nullptr;
-  while (sink_q.Pop(&job)) {
+  while (true) {
+    {
+      ScopedTimer wait(profiler, sid[kSink], Activity::kStarved);
+      if (!sink_q.Pop(&job)) break;
+    }
+    if (Profiling()) profiler->RecordQueuePop(qid[kSink], sink_q.size(), NowNs() - job->queued_ns);
     StreamOrder& so = order[job->r.stream_id];
     if (so.ring.empty()) so.ring.assign(pool_size, nullptr);
     so.ring[job->r.sequence % pool_size] = job;
@@ -365,6 +458,7 @@ void Pipeline::Impl::SinkLoop() {
       Job* j = next;
       next = nullptr;
       ++so.next;
+      ScopedTimer busy(profiler, sid[kSink], Activity::kBusy, 1, j->r.input.index);
       Deliver(j);
     }
   }
@@ -527,7 +621,9 @@ Status Pipeline::Push(Frame frame, PushOptions options) {
   job->deadline_ns = options.deadline_ns;
   (void)m.batcher.Add(job, options.priority, now, options.deadline_ns);  // room checked above
   if (m.frames_in++ == 0) m.first_push_ns = now;
+  const int waiting = m.batcher.size();
   lock.unlock();
+  if (m.Profiling()) m.profiler->RecordQueuePush(m.qid[kBatch], waiting);
   m.batch_cv.notify_one();
   return Status::Ok();
 }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "pipeline/fakes.h"
+#include "vrseg/profiler.h"
 
 namespace vrseg {
 namespace {
@@ -463,6 +464,37 @@ TEST(Pipeline, CreateAndPushRejectBadInput) {
   EXPECT_EQ(p->Push(MakeFrame(0, 0), po).code(), StatusCode::kInvalidArgument);
   ASSERT_TRUE(p->Finish().ok());
   EXPECT_TRUE(p->Finish().ok());  // idempotent
+}
+
+TEST(Pipeline, ReportsStagesAndQueuesToTheProfiler) {
+  ProfilerOptions po;
+  po.enabled = true;
+  po.memory_sample_interval_ms = 0;
+  Profiler profiler(po);
+  auto o = Options(4);
+  auto p = Pipeline::Create(o, FakeBackends(o.buffer_sets, 4), FakeHooks(), nullptr, &profiler);
+  ASSERT_TRUE(p.ok());
+  Delivered d;
+  for (int i = 0; i < 100; ++i) {
+    PushOptions push;
+    push.on_done = d.Callback();
+    ASSERT_TRUE((*p)->Push(MakeFrame(0, i), push).ok());
+  }
+  ASSERT_TRUE((*p)->Finish().ok());
+  ExpectAllInOrder(d, {{0, 100}});
+  ProfileReport r = profiler.Report();
+  ASSERT_EQ(r.stages.size(), 5u);
+  const char* names[] = {"batch", "preprocess", "infer", "postprocess", "sink"};
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(r.stages[i].name, names[i]);
+    EXPECT_EQ(r.stages[i].items, 100) << names[i];  // every frame counted once per stage
+  }
+  EXPECT_EQ(r.stages[1].workers, o.preprocess_workers);
+  ASSERT_EQ(r.queues.size(), 5u);
+  EXPECT_EQ(r.queues[1].name, "batch->preprocess");
+  EXPECT_EQ(r.queues[1].wait.count, 100);  // one pop per frame
+  EXPECT_EQ(r.queues[2].wait.count, (*p)->Stats().batches);  // one pop per batch
+  EXPECT_LE(r.queues[4].max_depth, o.sink_queue);
 }
 
 TEST(EnsureFrame, ReusesOnlyUnsharedPixels) {
