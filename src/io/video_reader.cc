@@ -280,11 +280,14 @@ Status FfmpegReader::Init() {
   // The stated duration of the video, to tell a cut file from a clean end where no frame count
   // is stored: Matroska's per-track DURATION tag (FFmpeg writes it), else the Matroska segment's
   // duration when the video is its only stream.
-  if (const AVDictionaryEntry* e = av_dict_get(st->metadata, "DURATION", nullptr, 0)) {
-    expected_end_s_ = ParseClock(e->value);
-  } else if (const AVDictionaryEntry* n = av_dict_get(st->metadata, "NUMBER_OF_FRAMES", nullptr, 0);
-             n && info_.frame_count < 0) {
+  if (const AVDictionaryEntry* n =
+          av_dict_get(st->metadata, "NUMBER_OF_FRAMES", nullptr, AV_DICT_IGNORE_SUFFIX);
+      n && info_.frame_count < 0 && std::atoll(n->value) > 0) {
     info_.frame_count = std::atoll(n->value);  // mkvmerge's statistics tags
+  }
+  if (const AVDictionaryEntry* e =
+          av_dict_get(st->metadata, "DURATION", nullptr, AV_DICT_IGNORE_SUFFIX)) {
+    expected_end_s_ = ParseClock(e->value);
   } else if (demuxer == "matroska,webm" && fmt_->nb_streams == 1 && fmt_->duration > 0) {
     // Matroska states its duration in the header; other formats' durations are estimates.
     expected_end_s_ = fmt_->duration / static_cast<double>(AV_TIME_BASE);

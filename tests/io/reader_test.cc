@@ -136,6 +136,19 @@ TEST(VideoReaderTest, I420OfYuv420pIsTheNativeDecode) {
   }
 }
 
+// Matroska stores no frame count; mkvmerge's statistics tag gives one where present.
+TEST(VideoReaderTest, MatroskaFrameCountFromStatisticsTag) {
+  VRSEG_REQUIRE_FFMPEG();
+  const std::string plain = MakeClip("plain.mkv", "25", 5, "-c:v ffv1");
+  const std::string tagged =
+      MakeClip("tagged.mkv", "25", 5, "-c:v ffv1 -metadata:s:v:0 NUMBER_OF_FRAMES-eng=5");
+  VideoInfo a, b;
+  EXPECT_EQ(ReadAll(plain, PixelFormat::kRGB24, &a).size(), 5u);
+  EXPECT_EQ(ReadAll(tagged, PixelFormat::kRGB24, &b).size(), 5u);
+  EXPECT_EQ(a.frame_count, -1);
+  EXPECT_EQ(b.frame_count, 5);
+}
+
 TEST(VideoReaderTest, StillPngIsExact) {
   VRSEG_REQUIRE_FFMPEG();
   const std::string png = kTestData + "/astronaut.png";
