@@ -28,21 +28,21 @@ struct VideoInfo {
   std::string path;
   int width = 0;
   int height = 0;
-  Rational frame_rate{0, 1};   // exact, e.g. 24000/1001; 0/1 when unknown
-  Rational time_base{1, 1};    // of the timestamps in Frame::pts
-  int64_t frame_count = -1;    // from the container; -1 when unknown
-  double duration_s = 0.0;     // 0 when unknown
+  Rational frame_rate{0, 1};  // exact, e.g. 24000/1001; 0/1 when unknown
+  Rational time_base{1, 1};   // of the timestamps in Frame::pts
+  int64_t frame_count = -1;   // from the container; -1 when unknown
+  double duration_s = 0.0;    // 0 when unknown
   ColorInfo color;
-  std::string codec;           // "h264", "png", ...
+  std::string codec;  // "h264", "png", ...
   bool has_audio = false;
-  bool is_image = false;       // a single still image
-  bool is_sequence = false;    // a numbered image sequence
+  bool is_image = false;     // a single still image
+  bool is_sequence = false;  // a numbered image sequence
 };
 
 struct ReaderOptions {
   PixelFormat format = PixelFormat::kRGB24;  // what Read() hands out (any but kGrayF32)
-  int threads = 0;  // decoder threads (frame + slice threading); 0: FFmpeg's choice (all cores)
-  int stream_id = 0;                         // stamped on every frame
+  int threads = 0;    // decoder threads (frame + slice threading); 0: FFmpeg's choice (all cores)
+  int stream_id = 0;  // stamped on every frame
 };
 
 // Reads one video stream (the "best" one FFmpeg finds) and hands out its frames in order.
@@ -109,12 +109,12 @@ enum class OutputContent : int {
 // 0-255 scale (except ProRes: limited); RGB-coded outputs (FFV1 bgra/bgr0) are tagged full range
 // with the RGB matrix.
 enum class OutputContainer : int {
-  kMkvFfv1 = 0,   // .mkv: FFV1, lossless (gray8, or bgra for alpha)
-  kMp4H264,       // .mp4: H.264 (libx264), yuv420p
-  kMovProRes4444, // .mov: ProRes 4444 with alpha (yuva444p10le)
-  kWebmVp9Alpha,  // .webm: VP9 with alpha (yuva420p)
-  kPngSequence,   // a pattern with %d and .png: one PNG per frame (gray or rgba)
-  kPngImage,      // a single .png (for a single still input)
+  kMkvFfv1 = 0,    // .mkv: FFV1, lossless (gray8, or bgra for alpha)
+  kMp4H264,        // .mp4: H.264 (libx264), yuv420p
+  kMovProRes4444,  // .mov: ProRes 4444 with alpha (yuva444p10le)
+  kWebmVp9Alpha,   // .webm: VP9 with alpha (yuva420p)
+  kPngSequence,    // a pattern with %d and .png: one PNG per frame (gray or rgba)
+  kPngImage,       // a single .png (for a single still input)
 };
 
 // The container an output path means. Errors name the path and list the known extensions.
@@ -122,10 +122,10 @@ Result<OutputContainer> OutputContainerFor(const std::string& path);
 
 struct WriterOptions {
   OutputContent content = OutputContent::kMask;
-  bool copy_audio = true;   // copy the audio of `input.path`, unchanged, where the container allows
-  int crf = 18;             // H.264/VP9 quality (lower is better; 0-51 H.264, 0-63 VP9)
+  bool copy_audio = true;  // copy the audio of `input.path`, unchanged, where the container allows
+  int crf = 18;            // H.264/VP9 quality (lower is better; 0-51 H.264, 0-63 VP9)
   std::string preset = "veryfast";  // libx264 preset (H.264 only); "medium" packs tighter, slower
-  int threads = 0;          // encoder threads; 0: FFmpeg's choice
+  int threads = 0;                  // encoder threads; 0: FFmpeg's choice
 };
 
 // Encodes frames into one output. Timing: the output's time base is the input's (a muxer may

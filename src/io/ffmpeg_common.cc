@@ -9,8 +9,8 @@ extern "C" {
 
 #include <cstdarg>
 #include <cstring>
-#include <unordered_set>
 #include <mutex>
+#include <unordered_set>
 
 #include "vrseg/log.h"
 
@@ -78,15 +78,23 @@ std::string AvError(int err) {
 
 AVPixelFormat ToAvPixelFormat(PixelFormat f) {
   switch (f) {
-    case PixelFormat::kGray8: return AV_PIX_FMT_GRAY8;
-    case PixelFormat::kRGB24: return AV_PIX_FMT_RGB24;
-    case PixelFormat::kBGR24: return AV_PIX_FMT_BGR24;
-    case PixelFormat::kRGBA: return AV_PIX_FMT_RGBA;
-    case PixelFormat::kBGRA: return AV_PIX_FMT_BGRA;
-    case PixelFormat::kNV12: return AV_PIX_FMT_NV12;
-    case PixelFormat::kI420: return AV_PIX_FMT_YUV420P;
+    case PixelFormat::kGray8:
+      return AV_PIX_FMT_GRAY8;
+    case PixelFormat::kRGB24:
+      return AV_PIX_FMT_RGB24;
+    case PixelFormat::kBGR24:
+      return AV_PIX_FMT_BGR24;
+    case PixelFormat::kRGBA:
+      return AV_PIX_FMT_RGBA;
+    case PixelFormat::kBGRA:
+      return AV_PIX_FMT_BGRA;
+    case PixelFormat::kNV12:
+      return AV_PIX_FMT_NV12;
+    case PixelFormat::kI420:
+      return AV_PIX_FMT_YUV420P;
     case PixelFormat::kGrayF32:
-    case PixelFormat::kUnknown: return AV_PIX_FMT_NONE;
+    case PixelFormat::kUnknown:
+      return AV_PIX_FMT_NONE;
   }
   return AV_PIX_FMT_NONE;
 }
@@ -94,12 +102,23 @@ AVPixelFormat ToAvPixelFormat(PixelFormat f) {
 AVPixelFormat DejpegFormat(AVPixelFormat f, bool* full_range) {
   AVPixelFormat out = f;
   switch (f) {
-    case AV_PIX_FMT_YUVJ420P: out = AV_PIX_FMT_YUV420P; break;
-    case AV_PIX_FMT_YUVJ422P: out = AV_PIX_FMT_YUV422P; break;
-    case AV_PIX_FMT_YUVJ444P: out = AV_PIX_FMT_YUV444P; break;
-    case AV_PIX_FMT_YUVJ440P: out = AV_PIX_FMT_YUV440P; break;
-    case AV_PIX_FMT_YUVJ411P: out = AV_PIX_FMT_YUV411P; break;
-    default: break;
+    case AV_PIX_FMT_YUVJ420P:
+      out = AV_PIX_FMT_YUV420P;
+      break;
+    case AV_PIX_FMT_YUVJ422P:
+      out = AV_PIX_FMT_YUV422P;
+      break;
+    case AV_PIX_FMT_YUVJ444P:
+      out = AV_PIX_FMT_YUV444P;
+      break;
+    case AV_PIX_FMT_YUVJ440P:
+      out = AV_PIX_FMT_YUV440P;
+      break;
+    case AV_PIX_FMT_YUVJ411P:
+      out = AV_PIX_FMT_YUV411P;
+      break;
+    default:
+      break;
   }
   if (out != f && full_range) *full_range = true;
   return out;
@@ -107,14 +126,20 @@ AVPixelFormat DejpegFormat(AVPixelFormat f, bool* full_range) {
 
 int SwsMatrixFor(const ColorInfo& color, int height) {
   switch (color.matrix) {
-    case AVCOL_SPC_BT709: return SWS_CS_ITU709;
-    case AVCOL_SPC_FCC: return SWS_CS_FCC;
+    case AVCOL_SPC_BT709:
+      return SWS_CS_ITU709;
+    case AVCOL_SPC_FCC:
+      return SWS_CS_FCC;
     case AVCOL_SPC_BT470BG:
-    case AVCOL_SPC_SMPTE170M: return SWS_CS_ITU601;
-    case AVCOL_SPC_SMPTE240M: return SWS_CS_SMPTE240M;
+    case AVCOL_SPC_SMPTE170M:
+      return SWS_CS_ITU601;
+    case AVCOL_SPC_SMPTE240M:
+      return SWS_CS_SMPTE240M;
     case AVCOL_SPC_BT2020_NCL:
-    case AVCOL_SPC_BT2020_CL: return SWS_CS_BT2020;
-    default: return height >= 720 ? SWS_CS_ITU709 : SWS_CS_ITU601;
+    case AVCOL_SPC_BT2020_CL:
+      return SWS_CS_BT2020;
+    default:
+      return height >= 720 ? SWS_CS_ITU709 : SWS_CS_ITU601;
   }
 }
 

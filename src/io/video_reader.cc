@@ -146,11 +146,11 @@ class FfmpegReader final : public VideoReader {
   int stream_index_ = -1;
   AVRational tb_{1, 1};
   bool is_jpeg_ = false;
-  bool draining_ = false;   // flush packet sent; no more input goes to the decoder
-  std::string damage_;      // damage found while demuxing/decoding, reported after draining
+  bool draining_ = false;      // flush packet sent; no more input goes to the decoder
+  std::string damage_;         // damage found while demuxing/decoding, reported after draining
   double expected_end_s_ = 0;  // the video stream's duration the container states; 0 unknown
   int64_t first_pts_ = AV_NOPTS_VALUE;
-  Status sticky_;           // error already returned; returned again
+  Status sticky_;  // error already returned; returned again
   bool ended_ = false;
   int64_t next_index_ = 0;
   int64_t last_pts_ = AV_NOPTS_VALUE;
@@ -223,7 +223,8 @@ Status FfmpegReader::Init() {
   AVStream* st = fmt_->streams[stream_index_];
   const AVCodecParameters* par = st->codecpar;
   if (par->width <= 0 || par->height <= 0) {
-    return Status::DataLoss(path_ + ": not a readable video or image (no picture size found), "
+    return Status::DataLoss(path_ +
+                            ": not a readable video or image (no picture size found), "
                             "frame 0 reached");
   }
   // VP9 with alpha (WebM BlockAdditional): FFmpeg's own VP9 decoder drops the alpha plane,
@@ -312,8 +313,10 @@ std::string FfmpegReader::EndedEarly() const {
     }
     if (covered + 1.5 * frame_s + 0.002 < expected_end_s_) {
       char buf[128];
-      std::snprintf(buf, sizeof(buf), "the stream ended early (%.3f s of the %.3f s its "
-                    "container states)", covered, expected_end_s_);
+      std::snprintf(buf, sizeof(buf),
+                    "the stream ended early (%.3f s of the %.3f s its "
+                    "container states)",
+                    covered, expected_end_s_);
       return buf;
     }
   }
@@ -361,11 +364,11 @@ Status FfmpegReader::Convert(Frame* out) {
     sws_.reset(MakeConverter(src->width, src->height, src_fmt, ToAvPixelFormat(options_.format),
                              matrix, full, 1));
     if (!sws_) {
-      return Status::Unsupported(path_ + ": cannot convert " +
-                                 (av_get_pix_fmt_name(src_fmt) ? av_get_pix_fmt_name(src_fmt)
-                                                               : "?") +
-                                 " to " + std::string(PixelFormatName(options_.format)) +
-                                 " at frame " + std::to_string(next_index_));
+      return Status::Unsupported(
+          path_ + ": cannot convert " +
+          (av_get_pix_fmt_name(src_fmt) ? av_get_pix_fmt_name(src_fmt) : "?") + " to " +
+          std::string(PixelFormatName(options_.format)) + " at frame " +
+          std::to_string(next_index_));
     }
     sws_src_ = src_fmt;
     sws_w_ = src->width;
@@ -457,8 +460,9 @@ Result<bool> FfmpegReader::Read(Frame* out) {
     if (ret == AVERROR_EOF) {
       if (suspect_) {  // no frame was pinned: the damage was concealed in one of the held ones
         held_.clear();
-        sticky_ = DataLossAt("the decoder reported damage (FFmpeg's log at debug level says "
-                             "more)");
+        sticky_ = DataLossAt(
+            "the decoder reported damage (FFmpeg's log at debug level says "
+            "more)");
         return sticky_;
       }
       std::string early = damage_.empty() ? EndedEarly() : damage_;

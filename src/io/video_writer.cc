@@ -39,9 +39,12 @@ std::string Lower(std::string s) {
 
 const char* ContentName(OutputContent c) {
   switch (c) {
-    case OutputContent::kMask: return "mask";
-    case OutputContent::kAlpha: return "alpha";
-    case OutputContent::kComposite: return "composite";
+    case OutputContent::kMask:
+      return "mask";
+    case OutputContent::kAlpha:
+      return "alpha";
+    case OutputContent::kComposite:
+      return "composite";
   }
   return "?";
 }
@@ -63,8 +66,9 @@ Result<EncodeChoice> ChooseEncoding(OutputContainer c, OutputContent content,
                           mask ? AV_PIX_FMT_GRAY8 : (alpha ? AV_PIX_FMT_BGRA : AV_PIX_FMT_0RGB32)};
     case OutputContainer::kMp4H264:
       if (alpha) {
-        return Status::Unsupported(path + ": H.264/MP4 cannot carry alpha; write alpha as .mov "
-                                          "(ProRes 4444), .webm (VP9), .mkv (FFV1) or PNG");
+        return Status::Unsupported(path +
+                                   ": H.264/MP4 cannot carry alpha; write alpha as .mov "
+                                   "(ProRes 4444), .webm (VP9), .mkv (FFV1) or PNG");
       }
       return EncodeChoice{"mp4", "libx264", AV_PIX_FMT_YUV420P};
     case OutputContainer::kMovProRes4444:
@@ -152,7 +156,8 @@ Status FfmpegWriter::Init() {
   if ((desc->log2_chroma_w && input_.width % 2) || (desc->log2_chroma_h && input_.height % 2)) {
     return Status::Unsupported(path_ + ": " + std::to_string(input_.width) + "x" +
                                std::to_string(input_.height) + " is odd; " +
-                               av_get_pix_fmt_name(choice_.pix_fmt) + " needs even sizes "
+                               av_get_pix_fmt_name(choice_.pix_fmt) +
+                               " needs even sizes "
                                "(use .mkv or .mov)");
   }
   AVRational tb{input_.time_base.num, input_.time_base.den};
@@ -306,8 +311,8 @@ Status FfmpegWriter::OpenAudio() {
   AVStream* in = audio_in_->streams[audio_index_];
   const char* cname = avcodec_get_name(in->codecpar->codec_id);
   if (avformat_query_codec(oc_->oformat, in->codecpar->codec_id, FF_COMPLIANCE_NORMAL) != 1) {
-    LogWarning(path_ + ": the input's " + cname + " audio cannot be copied into ." + ext +
-               " (" + choice_.muxer + "); the output has no audio");
+    LogWarning(path_ + ": the input's " + cname + " audio cannot be copied into ." + ext + " (" +
+               choice_.muxer + "); the output has no audio");
     audio_in_.reset();
     return Status::Ok();
   }
@@ -390,8 +395,8 @@ Status FfmpegWriter::Fill(const Frame& frame) {
       for (int v = 0; v < 256; ++v) lut[v] = static_cast<uint16_t>(64 + (v * 876 + 127) / 255);
       for (int y = 0; y < frame.height; ++y) {
         auto* row = reinterpret_cast<uint16_t*>(dst->data[0] + y * dst->linesize[0]);
-        auto* arow = has_alpha ? reinterpret_cast<uint16_t*>(dst->data[3] + y * dst->linesize[3])
-                               : nullptr;
+        auto* arow =
+            has_alpha ? reinterpret_cast<uint16_t*>(dst->data[3] + y * dst->linesize[3]) : nullptr;
         const uint8_t* m = frame.data[0] + y * frame.pitch[0];
         for (int x = 0; x < frame.width; ++x) {
           row[x] = lut[m[x]];
@@ -409,8 +414,8 @@ Status FfmpegWriter::Fill(const Frame& frame) {
   }
   const AVPixelFormat src = ToAvPixelFormat(frame.format);
   if (!sws_ || src != sws_src_) {
-    sws_.reset(MakeConverter(frame.width, frame.height, src, choice_.pix_fmt, yuv_matrix_,
-                             yuv_full_, 1));
+    sws_.reset(
+        MakeConverter(frame.width, frame.height, src, choice_.pix_fmt, yuv_matrix_, yuv_full_, 1));
     if (!sws_) {
       return Status::Unsupported(path_ + ": cannot convert " +
                                  std::string(PixelFormatName(frame.format)) + " to " +
@@ -444,23 +449,25 @@ Status FfmpegWriter::Write(const Frame& frame) {
   if (closed_) return Status::InvalidArgument(path_ + ": Write after Close");
   if (!header_written_) return Status::Internal(path_ + ": writer not open");
   if (container_ == OutputContainer::kPngImage && frames_written_ >= 1) {
-    return Status::InvalidArgument(path_ + ": a single .png output takes one frame; use a "
-                                           "pattern such as out_%04d.png for a sequence");
+    return Status::InvalidArgument(path_ +
+                                   ": a single .png output takes one frame; use a "
+                                   "pattern such as out_%04d.png for a sequence");
   }
   if (frame.memory == MemoryKind::kDevice || frame.empty()) {
     return Status::InvalidArgument(path_ + ": frame " + std::to_string(frame.index) +
                                    " has no host pixels");
   }
   if (frame.width != input_.width || frame.height != input_.height) {
-    return Status::InvalidArgument(path_ + ": frame " + std::to_string(frame.index) + " is " +
-                                   std::to_string(frame.width) + "x" +
-                                   std::to_string(frame.height) + ", the output is " +
-                                   std::to_string(input_.width) + "x" +
-                                   std::to_string(input_.height));
+    return Status::InvalidArgument(
+        path_ + ": frame " + std::to_string(frame.index) + " is " + std::to_string(frame.width) +
+        "x" + std::to_string(frame.height) + ", the output is " + std::to_string(input_.width) +
+        "x" + std::to_string(input_.height));
   }
   bool format_ok = false;
   switch (options_.content) {
-    case OutputContent::kMask: format_ok = frame.format == PixelFormat::kGray8; break;
+    case OutputContent::kMask:
+      format_ok = frame.format == PixelFormat::kGray8;
+      break;
     case OutputContent::kAlpha:
       format_ok = frame.format == PixelFormat::kRGBA || frame.format == PixelFormat::kBGRA;
       break;
@@ -473,7 +480,7 @@ Status FfmpegWriter::Write(const Frame& frame) {
     return Status::InvalidArgument(path_ + ": frame " + std::to_string(frame.index) + " is " +
                                    std::string(PixelFormatName(frame.format)) + ", a " +
                                    ContentName(options_.content) + " output takes " +
-                                   (options_.content == OutputContent::kMask ? "gray8"
+                                   (options_.content == OutputContent::kMask    ? "gray8"
                                     : options_.content == OutputContent::kAlpha ? "rgba/bgra"
                                                                                 : "rgb24/bgr24"));
   }
@@ -485,8 +492,8 @@ Status FfmpegWriter::Write(const Frame& frame) {
     pts = av_rescale_q(frame.pts, ftb, enc_->time_base);
     dur = av_rescale_q(frame.duration, ftb, enc_->time_base);
   }
-  if (dur <= 0) dur = std::max<int64_t>(1, av_rescale_q(1, av_inv_q(enc_->framerate),
-                                                        enc_->time_base));
+  if (dur <= 0)
+    dur = std::max<int64_t>(1, av_rescale_q(1, av_inv_q(enc_->framerate), enc_->time_base));
   if (last_pts_ != AV_NOPTS_VALUE && pts <= last_pts_) {
     return Status::InvalidArgument(path_ + ": frame " + std::to_string(frame.index) + " pts " +
                                    std::to_string(frame.pts) +
@@ -536,10 +543,9 @@ Status FfmpegWriter::Close() {
 Result<OutputContainer> OutputContainerFor(const std::string& path) {
   const size_t dot = path.find_last_of('.');
   const size_t slash = path.find_last_of('/');
-  const std::string ext =
-      (dot == std::string::npos || (slash != std::string::npos && dot < slash))
-          ? ""
-          : Lower(path.substr(dot + 1));
+  const std::string ext = (dot == std::string::npos || (slash != std::string::npos && dot < slash))
+                              ? ""
+                              : Lower(path.substr(dot + 1));
   const bool pattern = IsPattern(path);
   if (ext == "png") return pattern ? OutputContainer::kPngSequence : OutputContainer::kPngImage;
   if (!pattern) {

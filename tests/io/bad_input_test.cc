@@ -87,8 +87,8 @@ TEST(BadInputTest, AudioOnlyIsUnsupported) {
 // comes out and the end is clean.
 TEST(BadInputTest, StartBeforeKeyFrameIsNotDamage) {
   VRSEG_REQUIRE_FFMPEG();
-  const std::string ts = MakeClip("gop.ts", "25", 30,
-                                  "-c:v libx264 -preset ultrafast -g 10 -bf 0 -f mpegts");
+  const std::string ts =
+      MakeClip("gop.ts", "25", 30, "-c:v libx264 -preset ultrafast -g 10 -bf 0 -f mpegts");
   // Cut the transport stream in its 188-byte packets, a little after the start, so that the first
   // key frame is lost.
   const auto bytes = ReadBytes(ts);
@@ -99,8 +99,10 @@ TEST(BadInputTest, StartBeforeKeyFrameIsNotDamage) {
   Status end;
   const auto got = ReadUntilEnd(cut, &end);
   EXPECT_TRUE(end.ok()) << end.ToString();
-  const std::string probed = Ffprobe("-count_frames -select_streams v:0 -show_entries "
-                                     "stream=nb_read_frames -of csv=p=0 '" + cut + "'");
+  const std::string probed = Ffprobe(
+      "-count_frames -select_streams v:0 -show_entries "
+      "stream=nb_read_frames -of csv=p=0 '" +
+      cut + "'");
   EXPECT_GE(got.size(), 19u);
   EXPECT_LE(got.size(), std::stoul(probed));
 }
@@ -157,8 +159,10 @@ TEST_P(CutInHalfTest, DeliversCleanFramesThenDataLoss) {
   EXPECT_LT(got.size(), 40u);
   // FFmpeg itself decodes this many frames from the cut file; we deliver the same clean ones
   // (at most the one damaged frame fewer).
-  const std::string probed = Ffprobe("-count_frames -select_streams v:0 -show_entries "
-                                     "stream=nb_read_frames -of csv=p=0 '" + half + "'");
+  const std::string probed = Ffprobe(
+      "-count_frames -select_streams v:0 -show_entries "
+      "stream=nb_read_frames -of csv=p=0 '" +
+      half + "'");
   const size_t ffmpeg_frames = std::stoul(probed);
   EXPECT_GE(got.size() + 1, ffmpeg_frames);
   EXPECT_LE(got.size(), ffmpeg_frames);
@@ -172,13 +176,13 @@ TEST_P(CutInHalfTest, DeliversCleanFramesThenDataLoss) {
 
 INSTANTIATE_TEST_SUITE_P(
     Containers, CutInHalfTest,
-    ::testing::Values(
-        CutCase{"moov_at_end.mp4", "-c:v libx264 -preset ultrafast", true},
-        CutCase{"faststart.mp4", "-c:v libx264 -preset ultrafast -movflags +faststart", false},
-        CutCase{"h264.mkv", "-c:v libx264 -preset ultrafast", false},
-        CutCase{"ffv1.mkv", "-c:v ffv1 -level 3 -slicecrc 1", false},
-        CutCase{"vp9.webm", "-c:v libvpx-vp9 -deadline realtime -cpu-used 8", false},
-        CutCase{"prores.mov", "-c:v prores_ks -movflags +faststart", false}),
+    ::testing::Values(CutCase{"moov_at_end.mp4", "-c:v libx264 -preset ultrafast", true},
+                      CutCase{"faststart.mp4",
+                              "-c:v libx264 -preset ultrafast -movflags +faststart", false},
+                      CutCase{"h264.mkv", "-c:v libx264 -preset ultrafast", false},
+                      CutCase{"ffv1.mkv", "-c:v ffv1 -level 3 -slicecrc 1", false},
+                      CutCase{"vp9.webm", "-c:v libvpx-vp9 -deadline realtime -cpu-used 8", false},
+                      CutCase{"prores.mov", "-c:v prores_ks -movflags +faststart", false}),
     [](const auto& info) {
       std::string out;
       for (const char* p = info.param.name; *p; ++p) out += std::isalnum(*p) ? *p : '_';

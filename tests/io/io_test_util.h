@@ -23,10 +23,10 @@ inline const std::string kFfmpeg = VRSEG_FFMPEG;
 inline const std::string kFfprobe = VRSEG_FFPROBE;
 inline const std::string kTestData = VRSEG_TESTDATA_DIR;
 
-#define VRSEG_REQUIRE_FFMPEG()                                                              \
-  do {                                                                                      \
-    if (::vrseg::testing::kFfmpeg.empty() || ::vrseg::testing::kFfprobe.empty())            \
-      GTEST_SKIP() << "the ffmpeg/ffprobe CLIs were not found at configure time; the io "   \
+#define VRSEG_REQUIRE_FFMPEG()                                                            \
+  do {                                                                                    \
+    if (::vrseg::testing::kFfmpeg.empty() || ::vrseg::testing::kFfprobe.empty())          \
+      GTEST_SKIP() << "the ffmpeg/ffprobe CLIs were not found at configure time; the io " \
                       "tests need them to make media and to check results";               \
   } while (0)
 
@@ -90,7 +90,8 @@ inline std::vector<std::string> Lines(const std::string& s) {
 
 inline std::vector<uint8_t> ReadBytes(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
-  return std::vector<uint8_t>((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  return std::vector<uint8_t>((std::istreambuf_iterator<char>(f)),
+                              std::istreambuf_iterator<char>());
 }
 
 inline void WriteBytes(const std::string& path, const uint8_t* data, size_t size) {
@@ -200,8 +201,8 @@ inline std::vector<Frame> ReadAll(const std::string& path, PixelFormat format,
 // Frame pts as ffprobe reports them for the first video stream.
 inline std::vector<int64_t> ProbePts(const std::string& path) {
   std::vector<int64_t> out;
-  for (const auto& l : Lines(Ffprobe("-select_streams v:0 -show_entries frame=pts -of csv=p=0 '" +
-                                     path + "'"))) {
+  for (const auto& l :
+       Lines(Ffprobe("-select_streams v:0 -show_entries frame=pts -of csv=p=0 '" + path + "'"))) {
     out.push_back(std::stoll(l));
   }
   return out;
@@ -224,8 +225,8 @@ inline std::string MakeClip(const std::string& name, const std::string& rate, in
   const std::string w = size.substr(0, x), h = size.substr(x + 1);
   Ffmpeg("-loop 1 -framerate " + rate + " -i '" + kTestData + "/" + photo + "' " + extra_inputs +
          " -vf \"crop=" + w + ":" + h + ":'mod(n*7,512-" + w + ")':'mod(n*3,512-" + h +
-         ")',format=yuv420p\" -frames:v " + std::to_string(frames) + " " + codec_args + " '" +
-         out + "'");
+         ")',format=yuv420p\" -frames:v " + std::to_string(frames) + " " + codec_args + " '" + out +
+         "'");
   return out;
 }
 

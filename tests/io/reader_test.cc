@@ -17,11 +17,11 @@ constexpr int kH = 240;
 
 // A 24000/1001 H.264 clip tagged BT.709 limited range, with an AAC track.
 const std::string& H264Clip() {
-  static const std::string path = MakeClip(
-      "h264_2398.mp4", "24000/1001", 24,
-      "-c:v libx264 -preset ultrafast -pix_fmt yuv420p -color_range tv -colorspace bt709 "
-      "-color_primaries bt709 -color_trc bt709 -map 0:v -map 1:a -c:a aac -shortest",
-      "320x240", "-f lavfi -i sine=frequency=440:sample_rate=48000:duration=1");
+  static const std::string path =
+      MakeClip("h264_2398.mp4", "24000/1001", 24,
+               "-c:v libx264 -preset ultrafast -pix_fmt yuv420p -color_range tv -colorspace bt709 "
+               "-color_primaries bt709 -color_trc bt709 -map 0:v -map 1:a -c:a aac -shortest",
+               "320x240", "-f lavfi -i sine=frequency=440:sample_rate=48000:duration=1");
   return path;
 }
 
@@ -59,8 +59,8 @@ TEST(VideoReaderTest, H264FramesMatchFfmpegRgbAndTimestamps) {
   ASSERT_EQ(ref.size(), frames.size());
   ASSERT_EQ(pts.size(), frames.size());
   // The same frames with the BT.601 matrix: our output must be far closer to the BT.709 truth.
-  const auto wrong = FfmpegDecode(H264Clip(), "rgb24", kW * kH * 3, "",
-                                  "scale=in_color_matrix=bt601:in_range=tv");
+  const auto wrong =
+      FfmpegDecode(H264Clip(), "rgb24", kW * kH * 3, "", "scale=in_color_matrix=bt601:in_range=tv");
   ASSERT_EQ(wrong.size(), frames.size());
   for (size_t i = 0; i < frames.size(); ++i) {
     const Frame& f = frames[i];

@@ -3,9 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <map>
-#include <tuple>
-
 #include <nlohmann/json.hpp>
+#include <tuple>
 
 #include "io_test_util.h"
 #include "vrseg/io.h"
@@ -20,24 +19,33 @@ constexpr int kH = 240;
 constexpr int kFrames = 10;
 
 struct RateCase {
-  const char* rate;       // ffmpeg -framerate value
+  const char* rate;  // ffmpeg -framerate value
   Rational rational;
-  const char* tags;       // colour tags of the source clip
-  ColorInfo color;        // what those tags are
-  const char* range_name; // ffprobe's names for them
+  const char* tags;        // colour tags of the source clip
+  ColorInfo color;         // what those tags are
+  const char* range_name;  // ffprobe's names for them
   const char* matrix_name;
 };
 
 const RateCase kRates[] = {
-    {"24000/1001", {24000, 1001},
-     "-color_range tv -colorspace bt709 -color_primaries bt709 -color_trc bt709", {1, 1, 1, 1},
-     "tv", "bt709"},
-    {"30000/1001", {30000, 1001},
+    {"24000/1001",
+     {24000, 1001},
+     "-color_range tv -colorspace bt709 -color_primaries bt709 -color_trc bt709",
+     {1, 1, 1, 1},
+     "tv",
+     "bt709"},
+    {"30000/1001",
+     {30000, 1001},
      "-color_range tv -colorspace smpte170m -color_primaries smpte170m -color_trc smpte170m",
-     {1, 6, 6, 6}, "tv", "smpte170m"},
-    {"25", {25, 1},
-     "-color_range pc -colorspace bt709 -color_primaries bt709 -color_trc bt709", {2, 1, 1, 1},
-     "pc", "bt709"},
+     {1, 6, 6, 6},
+     "tv",
+     "smpte170m"},
+    {"25",
+     {25, 1},
+     "-color_range pc -colorspace bt709 -color_primaries bt709 -color_trc bt709",
+     {2, 1, 1, 1},
+     "pc",
+     "bt709"},
 };
 
 // A source clip per rate (H.264 in MP4), made once.
@@ -57,9 +65,12 @@ const std::string& Source(const RateCase& r) {
 
 PixelFormat FormatFor(OutputContent c) {
   switch (c) {
-    case OutputContent::kMask: return PixelFormat::kGray8;
-    case OutputContent::kAlpha: return PixelFormat::kRGBA;
-    case OutputContent::kComposite: return PixelFormat::kRGB24;
+    case OutputContent::kMask:
+      return PixelFormat::kGray8;
+    case OutputContent::kAlpha:
+      return PixelFormat::kRGBA;
+    case OutputContent::kComposite:
+      return PixelFormat::kRGB24;
   }
   return PixelFormat::kUnknown;
 }
@@ -76,14 +87,14 @@ void PaintAlpha(Frame* f) {
 }
 
 struct ContainerCase {
-  const char* ext;           // output name suffix
+  const char* ext;  // output name suffix
   OutputContent content;
   bool lossless;
-  double min_psnr;           // for lossy ones, per frame, every channel
-  const char* ref_fmt;       // ffmpeg -pix_fmt for the reference decode
-  const char* decoder;       // arguments before -i (libvpx-vp9 keeps VP9 alpha)
-  bool rgb_coded;            // stored as RGB/gray (matrix tag gbr, full range)
-  bool has_tags;             // container stores colour tags (PNG does not)
+  double min_psnr;      // for lossy ones, per frame, every channel
+  const char* ref_fmt;  // ffmpeg -pix_fmt for the reference decode
+  const char* decoder;  // arguments before -i (libvpx-vp9 keeps VP9 alpha)
+  bool rgb_coded;       // stored as RGB/gray (matrix tag gbr, full range)
+  bool has_tags;        // container stores colour tags (PNG does not)
 };
 
 const ContainerCase kContainers[] = {
@@ -104,8 +115,7 @@ const char* ContentName(OutputContent c) {
   return c == OutputContent::kMask ? "mask" : c == OutputContent::kAlpha ? "alpha" : "composite";
 }
 
-class RoundTripTest
-    : public ::testing::TestWithParam<std::tuple<ContainerCase, RateCase>> {};
+class RoundTripTest : public ::testing::TestWithParam<std::tuple<ContainerCase, RateCase>> {};
 
 TEST_P(RoundTripTest, KeepsCountRateTimestampsColourAndPixels) {
   VRSEG_REQUIRE_FFMPEG();
@@ -163,17 +173,19 @@ TEST_P(RoundTripTest, KeepsCountRateTimestampsColourAndPixels) {
   }
   // Frame count, rate and timestamps as ffprobe sees them.
   EXPECT_EQ(Ffprobe("-count_frames -select_streams v:0 -show_entries stream=nb_read_frames "
-                    "-of csv=p=0 '" + out + "'"),
+                    "-of csv=p=0 '" +
+                    out + "'"),
             std::to_string(kFrames));
-  EXPECT_EQ(ProbeStream(out, "avg_frame_rate"),
-            "avg_frame_rate=" + std::to_string(r.rational.num) + "/" +
-                std::to_string(r.rational.den));
-  const auto times = Lines(Ffprobe("-select_streams v:0 -show_entries frame=pts_time -of "
-                                   "csv=p=0 '" + out + "'"));
+  EXPECT_EQ(ProbeStream(out, "avg_frame_rate"), "avg_frame_rate=" + std::to_string(r.rational.num) +
+                                                    "/" + std::to_string(r.rational.den));
+  const auto times =
+      Lines(Ffprobe("-select_streams v:0 -show_entries frame=pts_time -of "
+                    "csv=p=0 '" +
+                    out + "'"));
   ASSERT_EQ(times.size(), frames.size());
   for (size_t i = 0; i < frames.size(); ++i) {
-    const double want = frames[i].pts * static_cast<double>(info.time_base.num) /
-                        info.time_base.den;
+    const double want =
+        frames[i].pts * static_cast<double>(info.time_base.num) / info.time_base.den;
     EXPECT_NEAR(std::stod(times[i]), want, 0.0006) << out << " frame " << i;
   }
   if (c.has_tags) {
@@ -183,14 +195,18 @@ TEST_P(RoundTripTest, KeepsCountRateTimestampsColourAndPixels) {
     const bool prores = std::string(c.ext) == ".mov";
     const bool full = !prores && (c.rgb_coded || c.content == OutputContent::kMask);
     const char* range = full ? "pc" : prores ? "tv" : r.range_name;
-    EXPECT_NE(tags.find(std::string("color_range=") + range),
-              std::string::npos) << out << "\n" << tags;
+    EXPECT_NE(tags.find(std::string("color_range=") + range), std::string::npos) << out << "\n"
+                                                                                 << tags;
     EXPECT_NE(tags.find(std::string("color_space=") + (c.rgb_coded ? "gbr" : r.matrix_name)),
-              std::string::npos) << out << "\n" << tags;
+              std::string::npos)
+        << out << "\n"
+        << tags;
     EXPECT_NE(tags.find(std::string("color_primaries=") + r.matrix_name), std::string::npos)
-        << out << "\n" << tags;
+        << out << "\n"
+        << tags;
     EXPECT_NE(tags.find(std::string("color_transfer=") + r.matrix_name), std::string::npos)
-        << out << "\n" << tags;
+        << out << "\n"
+        << tags;
   }
 }
 
@@ -211,16 +227,17 @@ std::vector<std::tuple<ContainerCase, RateCase>> RoundTripCases() {
   return out;
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Containers, RoundTripTest, ::testing::ValuesIn(RoundTripCases()),
-    [](const auto& info) {
-      const ContainerCase& c = std::get<0>(info.param);
-      const RateCase& r = std::get<1>(info.param);
-      std::string n = std::string(c.ext) + "_" + ContentName(c.content) + "_" + r.rate;
-      std::string out;
-      for (char ch : n) out += std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
-      return out;
-    });
+INSTANTIATE_TEST_SUITE_P(Containers, RoundTripTest, ::testing::ValuesIn(RoundTripCases()),
+                         [](const auto& info) {
+                           const ContainerCase& c = std::get<0>(info.param);
+                           const RateCase& r = std::get<1>(info.param);
+                           std::string n =
+                               std::string(c.ext) + "_" + ContentName(c.content) + "_" + r.rate;
+                           std::string out;
+                           for (char ch : n)
+                             out += std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
+                           return out;
+                         });
 
 // A single still in, a single PNG out; a second frame is refused.
 TEST(VideoWriterTest, SinglePngFromStill) {
@@ -258,8 +275,10 @@ TEST(VideoWriterTest, DestructorFinalises) {
       for (int i = 0; i < 7; ++i) ASSERT_TRUE((*w)->Write(frames[i]).ok());
     }  // no Close()
     EXPECT_EQ(Ffprobe("-count_frames -select_streams v:0 -show_entries stream=nb_read_frames "
-                      "-of csv=p=0 '" + out + "'"),
-              "7") << out;
+                      "-of csv=p=0 '" +
+                      out + "'"),
+              "7")
+        << out;
   }
 }
 
@@ -270,9 +289,10 @@ struct AudioPacket {
 };
 std::vector<AudioPacket> AudioPackets(const std::string& path) {
   std::vector<AudioPacket> out;
-  const std::string text = Ffprobe("-select_streams a:0 -show_data_hash MD5 -show_entries "
-                                   "packet=pts_time,duration_time,size,data_hash -of json '" +
-                                   path + "'");
+  const std::string text = Ffprobe(
+      "-select_streams a:0 -show_data_hash MD5 -show_entries "
+      "packet=pts_time,duration_time,size,data_hash -of json '" +
+      path + "'");
   const auto json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (json.is_discarded() || !json.contains("packets")) {
     ADD_FAILURE() << "ffprobe said: " << text;
@@ -286,8 +306,10 @@ std::vector<AudioPacket> AudioPackets(const std::string& path) {
 }
 
 double FirstVideoTime(const std::string& path) {
-  const auto t = Lines(Ffprobe("-select_streams v:0 -show_entries frame=pts_time -read_intervals "
-                               "%+#1 -of csv=p=0 '" + path + "'"));
+  const auto t =
+      Lines(Ffprobe("-select_streams v:0 -show_entries frame=pts_time -read_intervals "
+                    "%+#1 -of csv=p=0 '" +
+                    path + "'"));
   return t.empty() ? 0.0 : std::stod(t[0]);
 }
 
@@ -323,7 +345,7 @@ struct AudioCase {
   const char* input_ext;
   const char* output_ext;
   OutputContent content;
-  double audio_s;          // input audio length; video is 24 frames at 24000/1001 (1.001 s)
+  double audio_s;  // input audio length; video is 24 frames at 24000/1001 (1.001 s)
   // Timing tolerance. Opus in Matroska: FFmpeg 5.1 moves Opus packets by the codec delay
   // (312 samples, 6.5 ms) when it remuxes them, exactly as `ffmpeg -i in.mkv -c copy out.mkv`
   // does; AAC keeps Matroska's 1 ms precision.
@@ -337,8 +359,7 @@ TEST_P(AudioCopyTest, CopiesPacketsUpToTheLastVideoFrame) {
   const AudioCase& c = GetParam();
   const std::string in = MakeClip(
       std::string("audio_in_") + c.name + c.input_ext, "24000/1001", 24,
-      std::string("-c:v libx264 -preset ultrafast -map 0:v -map 1:a ") + c.audio_args,
-      "320x240",
+      std::string("-c:v libx264 -preset ultrafast -map 0:v -map 1:a ") + c.audio_args, "320x240",
       "-f lavfi -i sine=frequency=440:sample_rate=48000:duration=" + std::to_string(c.audio_s));
   VideoInfo info;
   const auto frames = ReadAll(in, FormatFor(c.content), &info);
@@ -352,8 +373,8 @@ TEST_P(AudioCopyTest, CopiesPacketsUpToTheLastVideoFrame) {
   for (const Frame& f : frames) ASSERT_TRUE((*w)->Write(f).ok());
   ASSERT_TRUE((*w)->Close().ok());
   const Frame& last = frames.back();
-  const double end_s = (last.pts + last.duration) * static_cast<double>(info.time_base.num) /
-                       info.time_base.den;
+  const double end_s =
+      (last.pts + last.duration) * static_cast<double>(info.time_base.num) / info.time_base.den;
   ExpectSameAudio(in, out, end_s, c.tolerance_s);
 }
 
@@ -363,8 +384,7 @@ INSTANTIATE_TEST_SUITE_P(
         AudioCase{"aac_mkv", "-c:a aac", ".mp4", ".mkv", OutputContent::kMask, 1.0},
         AudioCase{"aac_mp4", "-c:a aac", ".mp4", ".mp4", OutputContent::kComposite, 1.0},
         AudioCase{"aac_mov", "-c:a aac", ".mp4", ".mov", OutputContent::kAlpha, 1.0},
-        AudioCase{"opus_webm", "-c:a libopus", ".mkv", ".webm", OutputContent::kAlpha, 1.0,
-                  0.0075},
+        AudioCase{"opus_webm", "-c:a libopus", ".mkv", ".webm", OutputContent::kAlpha, 1.0, 0.0075},
         // Audio twice as long as the video: only what lies under the video is copied.
         AudioCase{"long_aac_mkv", "-c:a aac", ".mkv", ".mkv", OutputContent::kMask, 2.0}),
     [](const auto& info) { return std::string(info.param.name); });
@@ -372,9 +392,9 @@ INSTANTIATE_TEST_SUITE_P(
 // AAC cannot go into WebM: the output has no audio (and a log line says so).
 TEST(VideoWriterTest, AudioThatDoesNotFitIsLeftOut) {
   VRSEG_REQUIRE_FFMPEG();
-  const std::string in = MakeClip(
-      "audio_aac_for_webm.mp4", "25", 5, "-c:v libx264 -preset ultrafast -map 0:v -map 1:a -c:a aac",
-      "320x240", "-f lavfi -i sine=duration=1");
+  const std::string in = MakeClip("audio_aac_for_webm.mp4", "25", 5,
+                                  "-c:v libx264 -preset ultrafast -map 0:v -map 1:a -c:a aac",
+                                  "320x240", "-f lavfi -i sine=duration=1");
   VideoInfo info;
   const auto frames = ReadAll(in, PixelFormat::kGray8, &info);
   ASSERT_TRUE(info.has_audio);
@@ -385,7 +405,8 @@ TEST(VideoWriterTest, AudioThatDoesNotFitIsLeftOut) {
   ASSERT_TRUE((*w)->Close().ok());
   EXPECT_EQ(Ffprobe("-select_streams a -show_entries stream=index -of csv=p=0 '" + out + "'"), "");
   EXPECT_EQ(Ffprobe("-count_frames -select_streams v:0 -show_entries stream=nb_read_frames "
-                    "-of csv=p=0 '" + out + "'"),
+                    "-of csv=p=0 '" +
+                    out + "'"),
             "5");
 }
 
