@@ -45,9 +45,9 @@ struct PreprocessOptions {
   int out_width = 0;   // model input width (> 0)
   int out_height = 0;  // model input height (> 0)
   TensorLayout layout = TensorLayout::kNHWC;
-  bool bgr = false;                            // channel order of the output
-  std::array<float, 3> mean{0.f, 0.f, 0.f};    // value = (pixel/255 - mean) / std
-  std::array<float, 3> std{1.f, 1.f, 1.f};     //   (mean/std indexed in the output's order)
+  bool bgr = false;                          // channel order of the output
+  std::array<float, 3> mean{0.f, 0.f, 0.f};  // value = (pixel/255 - mean) / std
+  std::array<float, 3> std{1.f, 1.f, 1.f};   //   (mean/std indexed in the output's order)
   // false: TF.js resizeBilinear (align_corners=false, half_pixel_centers=false):
   //        src = dst * in/out. true: src = (dst + 0.5) * in/out - 0.5.
   bool half_pixel = false;
@@ -55,7 +55,8 @@ struct PreprocessOptions {
 };
 
 // Options that feed `info`'s model (size, layout, channel order, mean/std, resize convention).
-PreprocessOptions PreprocessOptionsFor(const ModelInfo& info, ResizeMode mode = ResizeMode::kStretch);
+PreprocessOptions PreprocessOptionsFor(const ModelInfo& info,
+                                       ResizeMode mode = ResizeMode::kStretch);
 
 // Where the image lies inside the model input (the whole input unless letterboxed).
 struct LetterboxRect {
@@ -74,8 +75,9 @@ LetterboxRect LetterboxFor(int in_width, int in_height, const PreprocessOptions&
 //    chroma interpolation) and converted in float, without rounding to integers:
 //      limited range: y' = (Y - 16) / 219,  pb = (U - 128) / 224, pr = (V - 128) / 224
 //      full range:    y' = Y / 255,         pb = (U - 128) / 255, pr = (V - 128) / 255
-//      R = y' + 2(1-Kr) pr;  B = y' + 2(1-Kb) pb;  G = y' - (2 Kb (1-Kb)/Kg) pb - (2 Kr (1-Kr)/Kg) pr
-//      (R, G, B) *= 255, then each clamped to [0, 255]   (Kg = 1 - Kr - Kb)
+//      R = y' + 2(1-Kr) pr;  B = y' + 2(1-Kb) pb;
+//      G = y' - (2 Kb (1-Kb)/Kg) pb - (2 Kr (1-Kr)/Kg) pr   (Kg = 1 - Kr - Kb)
+//      (R, G, B) *= 255, then each clamped to [0, 255]
 //    BT.601 (frame.color.matrix 5 or 6): Kr = 0.299, Kb = 0.114; BT.709 (1): Kr = 0.2126,
 //    Kb = 0.0722; BT.2020 NCL (9): Kr = 0.2627, Kb = 0.0593. Unspecified matrix (0 or 2): BT.601
 //    when height < 720, else BT.709. Range 2 is full, anything else limited. Other matrices are
@@ -164,9 +166,9 @@ struct PostprocessOptions {
   int model_height = 0;
   int channels = 1;
   int person_channel = 0;
-  LetterboxRect roi;           // the part of the output that covers the image (0 size: all);
-                               // for letterboxed input: LetterboxFor(frame size, its PreprocessOptions)
-  bool threshold = false;      // true: hard mask (0/255) at `threshold_value`
+  LetterboxRect roi;       // the part of the output that covers the image (0 size: all);
+                           // for letterboxed input: LetterboxFor(frame size, its PreprocessOptions)
+  bool threshold = false;  // true: hard mask (0/255) at `threshold_value`
   float threshold_value = 0.5f;
 };
 
@@ -247,9 +249,9 @@ enum class GuidanceKind : int {
 };
 
 struct GuidedFilterOptions {
-  int radius = 8;          // r, in full-resolution pixels (>= 1)
-  float eps = 1e-4f;       // regularisation, in squared [0,1] units (> 0)
-  int subsample = 4;       // s (>= 1); 1 is the plain guided filter
+  int radius = 8;     // r, in full-resolution pixels (>= 1)
+  float eps = 1e-4f;  // regularisation, in squared [0,1] units (> 0)
+  int subsample = 4;  // s (>= 1); 1 is the plain guided filter
   GuidanceKind guidance = GuidanceKind::kLuma;
 };
 

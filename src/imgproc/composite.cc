@@ -73,9 +73,15 @@ void BoxHImpl(const uint8_t* src, int64_t spitch, uint8_t* dst, int64_t dpitch, 
 void BoxH(const uint8_t* src, int64_t spitch, uint8_t* dst, int64_t dpitch, int W, int H, int ch,
           int r, const Divider& div) {
   switch (ch) {
-    case 1: BoxHImpl<1>(src, spitch, dst, dpitch, W, H, r, div); break;
-    case 3: BoxHImpl<3>(src, spitch, dst, dpitch, W, H, r, div); break;
-    default: BoxHImpl<4>(src, spitch, dst, dpitch, W, H, r, div); break;
+    case 1:
+      BoxHImpl<1>(src, spitch, dst, dpitch, W, H, r, div);
+      break;
+    case 3:
+      BoxHImpl<3>(src, spitch, dst, dpitch, W, H, r, div);
+      break;
+    default:
+      BoxHImpl<4>(src, spitch, dst, dpitch, W, H, r, div);
+      break;
   }
 }
 
@@ -149,14 +155,15 @@ Status Compositor::Compose(const Frame& rgb, const Frame& mask, Frame* out) {
   const uint8_t* bg = nullptr;  // background rows (pitch bg_pitch) or null for a colour
   int64_t bg_pitch = 0;
   switch (options_.background) {
-    case BackgroundKind::kColor: break;
+    case BackgroundKind::kColor:
+      break;
     case BackgroundKind::kImage: {
       const Frame& img = options_.image;
       VRSEG_RETURN_IF_ERROR(CheckHostFrame(img, PixelFormat::kRGB24, "Compose background image"));
       if (scaled_image_.empty() || scaled_image_.width != W || scaled_image_.height != H) {
         VRSEG_ASSIGN_OR_RETURN(Frame scaled, Frame::Allocate(PixelFormat::kRGB24, W, H));
-        const double s = std::max(static_cast<double>(W) / img.width,
-                                  static_cast<double>(H) / img.height);
+        const double s =
+            std::max(static_cast<double>(W) / img.width, static_cast<double>(H) / img.height);
         const double ox = (img.width - W / s) / 2, oy = (img.height - H / s) / 2;
         std::vector<int> x0(W), x1(W), y0(H), y1(H);
         std::vector<float> wx(W), wy(H);
@@ -186,10 +193,10 @@ Status Compositor::Compose(const Frame& rgb, const Frame& mask, Frame* out) {
     case BackgroundKind::kBlur: {
       int r = options_.blur_radius;
       if (r <= 0) {
-        r = std::max(1, static_cast<int>(std::floor(
-                            std::sqrt(static_cast<double>(W) * W + static_cast<double>(H) * H) /
-                                40.0 +
-                            0.5)));
+        r = std::max(
+            1,
+            static_cast<int>(std::floor(
+                std::sqrt(static_cast<double>(W) * W + static_cast<double>(H) * H) / 40.0 + 0.5)));
       }
       if (blurred_.empty() || blurred_.width != W || blurred_.height != H) {
         VRSEG_ASSIGN_OR_RETURN(blurred_, Frame::Allocate(PixelFormat::kRGB24, W, H));

@@ -52,11 +52,13 @@ inline uint16_t FloatToHalfInline(float v) {
     // Round to nearest, ties to even; a carry into the exponent is correct.
     return static_cast<uint16_t>(sign | (h + ((rem > 0x1000u) | ((rem == 0x1000u) & h))));
   }
-  if (ax >= 0x7f800000u) return static_cast<uint16_t>(sign | (ax > 0x7f800000u ? 0x7e00u : 0x7c00u));
+  if (ax >= 0x7f800000u)
+    return static_cast<uint16_t>(sign | (ax > 0x7f800000u ? 0x7e00u : 0x7c00u));
   if (ax >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // rounds to infinity
   // Subnormal half (or zero): a multiple of 2^-24; scaling by 2^24 is exact and nearbyint rounds
   // to nearest even in the default floating-point environment.
-  return static_cast<uint16_t>(sign | static_cast<uint32_t>(std::nearbyint(std::fabs(v) * 16777216.0f)));
+  return static_cast<uint16_t>(sign |
+                               static_cast<uint32_t>(std::nearbyint(std::fabs(v) * 16777216.0f)));
 }
 
 // out[i] = floor(clamp(v[i], 0, 1) * 255 + 0.5) (NaN → 0), vectorised where SSE2 is available.

@@ -32,28 +32,39 @@ namespace {
 // depend on (only core).
 const char* KindName(OutputKind k) {
   switch (k) {
-    case OutputKind::kSigmoidProbability: return "sigmoid_probability";
-    case OutputKind::kSigmoidLogit: return "sigmoid_logit";
-    case OutputKind::kTwoClassLogits: return "two_class_logits";
-    case OutputKind::kClassLogits: return "class_logits";
-    case OutputKind::kAlphaMatte: return "alpha_matte";
+    case OutputKind::kSigmoidProbability:
+      return "sigmoid_probability";
+    case OutputKind::kSigmoidLogit:
+      return "sigmoid_logit";
+    case OutputKind::kTwoClassLogits:
+      return "two_class_logits";
+    case OutputKind::kClassLogits:
+      return "class_logits";
+    case OutputKind::kAlphaMatte:
+      return "alpha_matte";
   }
   return "unknown";
 }
 
 Status CheckPostOptions(const PostprocessOptions& o) {
   if (o.model_width <= 0 || o.model_height <= 0) {
-    return Status::InvalidArgument("PostprocessOptions: model_width/model_height must be > 0, got " +
-                                   std::to_string(o.model_width) + "x" +
-                                   std::to_string(o.model_height));
+    return Status::InvalidArgument(
+        "PostprocessOptions: model_width/model_height must be > 0, got " +
+        std::to_string(o.model_width) + "x" + std::to_string(o.model_height));
   }
   bool ok_channels = false;
   switch (o.kind) {
     case OutputKind::kSigmoidProbability:
     case OutputKind::kSigmoidLogit:
-    case OutputKind::kAlphaMatte: ok_channels = o.channels == 1; break;
-    case OutputKind::kTwoClassLogits: ok_channels = o.channels == 2; break;
-    case OutputKind::kClassLogits: ok_channels = o.channels >= 2; break;
+    case OutputKind::kAlphaMatte:
+      ok_channels = o.channels == 1;
+      break;
+    case OutputKind::kTwoClassLogits:
+      ok_channels = o.channels == 2;
+      break;
+    case OutputKind::kClassLogits:
+      ok_channels = o.channels >= 2;
+      break;
   }
   if (!ok_channels) {
     return Status::InvalidArgument(std::string("PostprocessOptions: channels = ") +
@@ -72,7 +83,8 @@ Status CheckPostOptions(const PostprocessOptions& o) {
 void SoftRow(const float* top, const float* bot, float w, uint8_t* out, int n) {
   int x = 0;
 #if defined(__SSE2__)
-  // The compiler does not vectorise the clamps itself (-ftrapping-math); max_ps(v, 0) gives 0 for NaN.
+  // The compiler does not vectorise the clamps itself (-ftrapping-math); max_ps(v, 0) gives 0 for
+  // NaN.
   const __m128 zero = _mm_setzero_ps(), one = _mm_set1_ps(1.f), k255 = _mm_set1_ps(255.f),
                half = _mm_set1_ps(0.5f), wv = _mm_set1_ps(w);
   auto quad = [&](int i) {
@@ -120,7 +132,8 @@ Status ProbabilityFromOutput(const float* slot, const PostprocessOptions& option
         for (int x = 0; x < W; ++x) out[x] = in[x * pstride + pc * cstride];
         break;
       case OutputKind::kSigmoidLogit:
-        for (int x = 0; x < W; ++x) out[x] = 1.f / (1.f + std::exp(-in[x * pstride + pc * cstride]));
+        for (int x = 0; x < W; ++x)
+          out[x] = 1.f / (1.f + std::exp(-in[x * pstride + pc * cstride]));
         break;
       case OutputKind::kTwoClassLogits: {
         const int64_t other = (1 - pc) * cstride, person = pc * cstride;
@@ -161,7 +174,8 @@ Status UpsampleMask(const Frame& prob, const PostprocessOptions& options, Frame*
   // Tables; small (W + H entries), allocated per call.
   std::vector<int> x0(W), x1(W), y0(H), y1(H);
   std::vector<float> wx(W), wy(H);
-  HalfPixelTable(W, r.width, static_cast<double>(r.width) / W, 0.0, x0.data(), x1.data(), wx.data());
+  HalfPixelTable(W, r.width, static_cast<double>(r.width) / W, 0.0, x0.data(), x1.data(),
+                 wx.data());
   HalfPixelTable(H, r.height, static_cast<double>(r.height) / H, 0.0, y0.data(), y1.data(),
                  wy.data());
   // Separable: each needed source row is interpolated horizontally once (cached in two rows),
@@ -169,7 +183,8 @@ Status UpsampleMask(const Frame& prob, const PostprocessOptions& options, Frame*
   std::vector<float> hrow_a(W), hrow_b(W);
   int row_a = -1, row_b = -1;
   auto horizontal = [&](int sy, float* dst) {
-    const float* src = reinterpret_cast<const float*>(prob.data[0] + (r.y + sy) * prob.pitch[0]) + r.x;
+    const float* src =
+        reinterpret_cast<const float*>(prob.data[0] + (r.y + sy) * prob.pitch[0]) + r.x;
     for (int x = 0; x < W; ++x) {
       const float a = src[x0[x]], b = src[x1[x]];
       dst[x] = a + (b - a) * wx[x];

@@ -30,7 +30,8 @@ LetterboxRect LetterboxFor(int in_width, int in_height, const PreprocessOptions&
   const int ow = options.out_width, oh = options.out_height;
   if (in_width <= 0 || in_height <= 0 || ow <= 0 || oh <= 0) return {};
   if (options.mode == ResizeMode::kStretch) return {0, 0, ow, oh};
-  const double s = std::min(static_cast<double>(ow) / in_width, static_cast<double>(oh) / in_height);
+  const double s =
+      std::min(static_cast<double>(ow) / in_width, static_cast<double>(oh) / in_height);
   LetterboxRect r;
   r.width = std::clamp(static_cast<int>(std::floor(in_width * s + 0.5)), 1, ow);
   r.height = std::clamp(static_cast<int>(std::floor(in_height * s + 0.5)), 1, oh);
@@ -50,13 +51,20 @@ Result<YuvCoefficients> YuvCoefficientsFor(const ColorInfo& color, int height) {
         kr = 0.2126, kb = 0.0722;
       }
       break;
-    case 1: kr = 0.2126, kb = 0.0722; break;
+    case 1:
+      kr = 0.2126, kb = 0.0722;
+      break;
     case 5:
-    case 6: kr = 0.299, kb = 0.114; break;
-    case 9: kr = 0.2627, kb = 0.0593; break;
+    case 6:
+      kr = 0.299, kb = 0.114;
+      break;
+    case 9:
+      kr = 0.2627, kb = 0.0593;
+      break;
     default:
-      return Status::Unsupported("YUV matrix code " + std::to_string(color.matrix) +
-                                 " (supported: 1 BT.709, 5/6 BT.601, 9 BT.2020 NCL, 0/2 unspecified)");
+      return Status::Unsupported(
+          "YUV matrix code " + std::to_string(color.matrix) +
+          " (supported: 1 BT.709, 5/6 BT.601, 9 BT.2020 NCL, 0/2 unspecified)");
   }
   const double kg = 1.0 - kr - kb;
   const bool full = color.range == 2;
@@ -139,7 +147,8 @@ inline void YuvToRgb(const YuvCoefficients& k, int y, int u, int v, float* rgb) 
 // YUV of the four taps (lanes) → per-tap RGB vectors, as YuvToRgb.
 inline void Yuv4ToTaps(const YuvCoefficients& k, __m128i y, __m128i u, __m128i v, __m128* a,
                        __m128* b, __m128* c, __m128* d) {
-  const __m128 yf = _mm_mul_ps(_mm_set1_ps(k.cy), _mm_sub_ps(_mm_cvtepi32_ps(y), _mm_set1_ps(k.y_off)));
+  const __m128 yf =
+      _mm_mul_ps(_mm_set1_ps(k.cy), _mm_sub_ps(_mm_cvtepi32_ps(y), _mm_set1_ps(k.y_off)));
   const __m128 c128 = _mm_set1_ps(128.f);
   const __m128 uf = _mm_sub_ps(_mm_cvtepi32_ps(u), c128);
   const __m128 vf = _mm_sub_ps(_mm_cvtepi32_ps(v), c128);
@@ -175,7 +184,8 @@ struct Nv12Src {
     const int c0 = (x0 >> 1) * 2, c1 = (x1 >> 1) * 2;
     Yuv4ToTaps(k, _mm_setr_epi32(r0.y[x0], r0.y[x1], r1.y[x0], r1.y[x1]),
                _mm_setr_epi32(r0.uv[c0], r0.uv[c1], r1.uv[c0], r1.uv[c1]),
-               _mm_setr_epi32(r0.uv[c0 + 1], r0.uv[c1 + 1], r1.uv[c0 + 1], r1.uv[c1 + 1]), a, b, c, d);
+               _mm_setr_epi32(r0.uv[c0 + 1], r0.uv[c1 + 1], r1.uv[c0 + 1], r1.uv[c1 + 1]), a, b, c,
+               d);
   }
 #endif
 };
@@ -315,7 +325,8 @@ void FillPadding(const LetterboxRect& r, const Norm& n, const PreprocessOptions&
 Status CheckOptions(const PreprocessOptions& o) {
   if (o.out_width <= 0 || o.out_height <= 0) {
     return Status::InvalidArgument("PreprocessOptions: out_width/out_height must be > 0, got " +
-                                   std::to_string(o.out_width) + "x" + std::to_string(o.out_height));
+                                   std::to_string(o.out_width) + "x" +
+                                   std::to_string(o.out_height));
   }
   for (int c = 0; c < 3; ++c) {
     if (!(std::isfinite(o.std[c]) && o.std[c] != 0.f) || !std::isfinite(o.mean[c])) {
@@ -399,9 +410,9 @@ Status Preprocessor::RunImpl(const Frame& in, T* out) {
         Dispatch(Nv12Src{in.data[0], in.data[1], in.pitch[0], in.pitch[1], *k}, t, n, options_,
                  out);
       } else {
-        Dispatch(I420Src{in.data[0], in.data[1], in.data[2], in.pitch[0], in.pitch[1], in.pitch[2],
-                         *k},
-                 t, n, options_, out);
+        Dispatch(
+            I420Src{in.data[0], in.data[1], in.data[2], in.pitch[0], in.pitch[1], in.pitch[2], *k},
+            t, n, options_, out);
       }
       break;
     }
@@ -421,13 +432,13 @@ Status Preprocessor::RunToTensor(const Frame& in, const Tensor& tensor, int64_t 
   const std::vector<int64_t> want = options_.layout == TensorLayout::kNCHW
                                         ? std::vector<int64_t>{3, H, W}
                                         : std::vector<int64_t>{H, W, 3};
-  const bool shape_ok = tensor.shape.size() == 4 &&
-                        std::equal(want.begin(), want.end(), tensor.shape.begin() + 1);
+  const bool shape_ok =
+      tensor.shape.size() == 4 && std::equal(want.begin(), want.end(), tensor.shape.begin() + 1);
   if (!shape_ok) {
-    return Status::InvalidArgument("Preprocess: tensor shape " + ShapeToString(tensor.shape) +
-                                   " does not match the options (" + std::to_string(W) + "x" +
-                                   std::to_string(H) + ", " +
-                                   (options_.layout == TensorLayout::kNCHW ? "NCHW" : "NHWC") + ")");
+    return Status::InvalidArgument(
+        "Preprocess: tensor shape " + ShapeToString(tensor.shape) +
+        " does not match the options (" + std::to_string(W) + "x" + std::to_string(H) + ", " +
+        (options_.layout == TensorLayout::kNCHW ? "NCHW" : "NHWC") + ")");
   }
   if (tensor.data == nullptr || tensor.memory == MemoryKind::kDevice) {
     return Status::InvalidArgument("Preprocess: tensor is null or on the device");
@@ -437,8 +448,10 @@ Status Preprocessor::RunToTensor(const Frame& in, const Tensor& tensor, int64_t 
                                    " out of range for shape " + ShapeToString(tensor.shape));
   }
   switch (tensor.dtype) {
-    case DType::kFloat32: return Run(in, static_cast<float*>(tensor.slot(slot)));
-    case DType::kFloat16: return RunF16(in, static_cast<uint16_t*>(tensor.slot(slot)));
+    case DType::kFloat32:
+      return Run(in, static_cast<float*>(tensor.slot(slot)));
+    case DType::kFloat16:
+      return RunF16(in, static_cast<uint16_t*>(tensor.slot(slot)));
     default:
       return Status::InvalidArgument(std::string("Preprocess: tensor dtype ") +
                                      DTypeName(tensor.dtype) + " (expected float32 or float16)");

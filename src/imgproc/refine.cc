@@ -23,7 +23,8 @@ Status SmoothTemporal(const Frame& current, const Frame& previous, const Tempora
                       Frame* out) {
   if (!(options.factor > 0.f && options.factor <= 1.f) ||
       !(options.hysteresis >= 0.f && options.hysteresis < 1.f)) {
-    return Status::InvalidArgument("TemporalOptions: factor must be in (0,1] and hysteresis in [0,1)");
+    return Status::InvalidArgument(
+        "TemporalOptions: factor must be in (0,1] and hysteresis in [0,1)");
   }
   if (out == nullptr) return Status::InvalidArgument("SmoothTemporal: null output");
   VRSEG_RETURN_IF_ERROR(CheckHostFrameAnyFormat(current, "SmoothTemporal current"));
@@ -184,7 +185,8 @@ inline float Guidance(const uint8_t* p, GuidanceKind g) {
 Status GuidedFilterRefine(const Frame& rgb, const Frame& mask, const GuidedFilterOptions& options,
                           Frame* out) {
   if (options.radius < 1 || options.subsample < 1 || !(options.eps > 0.f)) {
-    return Status::InvalidArgument("GuidedFilterOptions: radius >= 1, subsample >= 1, eps > 0 required");
+    return Status::InvalidArgument(
+        "GuidedFilterOptions: radius >= 1, subsample >= 1, eps > 0 required");
   }
   VRSEG_RETURN_IF_ERROR(CheckHostFrame(rgb, PixelFormat::kRGB24, "GuidedFilterRefine guide"));
   VRSEG_RETURN_IF_ERROR(CheckHostFrame(mask, PixelFormat::kGray8, "GuidedFilterRefine mask"));

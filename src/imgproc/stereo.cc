@@ -52,8 +52,7 @@ Status SplitStereo(const Frame& frame, StereoLayout layout, Frame* left, Frame* 
   const int half = n / 2;
   if (IsPlanar(frame.format) && half % 2 != 0) {
     return Status::InvalidArgument("SplitStereo: " + Describe(frame) + " splits at " +
-                                   std::to_string(half) +
-                                   ", which must be even for 4:2:0 chroma");
+                                   std::to_string(half) + ", which must be even for 4:2:0 chroma");
   }
   if (sbs) {
     *left = View(frame, 0, 0, half, frame.height);
@@ -70,8 +69,7 @@ Status MergeStereo(const Frame& left, const Frame& right, StereoLayout layout, F
   VRSEG_RETURN_IF_ERROR(CheckHostFrameAnyFormat(left, "MergeStereo left"));
   VRSEG_RETURN_IF_ERROR(CheckHostFrameAnyFormat(right, "MergeStereo right"));
   if (IsPlanar(left.format)) {
-    return Status::Unsupported("MergeStereo: planar " + Describe(left) +
-                               " (packed formats only)");
+    return Status::Unsupported("MergeStereo: planar " + Describe(left) + " (packed formats only)");
   }
   if (left.format != right.format) {
     return Status::InvalidArgument("MergeStereo: left " + Describe(left) + " and right " +
@@ -80,7 +78,8 @@ Status MergeStereo(const Frame& left, const Frame& right, StereoLayout layout, F
   const bool sbs = layout == StereoLayout::kSideBySide;
   if (sbs ? left.height != right.height : left.width != right.width) {
     return Status::InvalidArgument("MergeStereo: left " + Describe(left) + " and right " +
-                                   Describe(right) + (sbs ? " differ in height" : " differ in width"));
+                                   Describe(right) +
+                                   (sbs ? " differ in height" : " differ in width"));
   }
   const int W = sbs ? left.width + right.width : left.width;
   const int H = sbs ? left.height : left.height + right.height;

@@ -40,7 +40,8 @@ std::vector<int> NaiveBlur3(const Frame& f, int r) {
   const int ch = BytesPerPixel(f.format);
   std::vector<int> v(size_t(f.width) * f.height * ch);
   for (int y = 0; y < f.height; ++y) {
-    for (int x = 0; x < f.width * ch; ++x) v[size_t(y) * f.width * ch + x] = f.data[0][y * f.pitch[0] + x];
+    for (int x = 0; x < f.width * ch; ++x)
+      v[size_t(y) * f.width * ch + x] = f.data[0][y * f.pitch[0] + x];
   }
   for (int pass = 0; pass < 3; ++pass) {
     v = NaiveBoxPass(v, f.width, f.height, ch, r, true);
@@ -54,9 +55,9 @@ TEST(BoxBlur3, MatchesNaiveWindowSumsExactly) {
     PixelFormat f;
     int w, h, r;
   };
-  const C cases[] = {{PixelFormat::kRGB24, 23, 17, 1},  {PixelFormat::kRGB24, 23, 17, 4},
+  const C cases[] = {{PixelFormat::kRGB24, 23, 17, 1}, {PixelFormat::kRGB24, 23, 17, 4},
                      {PixelFormat::kGray8, 9, 31, 20},  // radius larger than the frame
-                     {PixelFormat::kBGRA, 16, 5, 2},    {PixelFormat::kRGB24, 1, 1, 3},
+                     {PixelFormat::kBGRA, 16, 5, 2},   {PixelFormat::kRGB24, 1, 1, 3},
                      {PixelFormat::kGray8, 40, 3, 7}};
   uint32_t seed = 1;
   for (const C& c : cases) {
@@ -75,7 +76,8 @@ TEST(BoxBlur3, MatchesNaiveWindowSumsExactly) {
     // In place (out aliases in) gives the same.
     ASSERT_TRUE(BoxBlur3(in, c.r, &in, &scratch).ok());
     for (int y = 0; y < c.h; ++y) {
-      ASSERT_EQ(std::memcmp(in.data[0] + y * in.pitch[0], out.data[0] + y * out.pitch[0], c.w * ch), 0);
+      ASSERT_EQ(std::memcmp(in.data[0] + y * in.pitch[0], out.data[0] + y * out.pitch[0], c.w * ch),
+                0);
     }
   }
 }
@@ -142,18 +144,22 @@ TEST(Compositor, ImageBackgroundScaledToCover) {
     const double s = std::max(double(W) / img.width, double(H) / img.height);
     for (int y = 0; y < H; ++y) {
       for (int x = 0; x < W; ++x) {
-        const double sx = std::clamp((img.width - W / s) / 2 + (x + 0.5) / s - 0.5, 0.0, img.width - 1.0);
-        const double sy = std::clamp((img.height - H / s) / 2 + (y + 0.5) / s - 0.5, 0.0, img.height - 1.0);
+        const double sx =
+            std::clamp((img.width - W / s) / 2 + (x + 0.5) / s - 0.5, 0.0, img.width - 1.0);
+        const double sy =
+            std::clamp((img.height - H / s) / 2 + (y + 0.5) / s - 0.5, 0.0, img.height - 1.0);
         const int x0 = int(sx), y0 = int(sy);
         const int x1 = std::min(x0 + 1, img.width - 1), y1 = std::min(y0 + 1, img.height - 1);
         const double wx = sx - x0, wy = sy - y0;
         for (int c = 0; c < 3; ++c) {
-          const double v = At(img, x0, y0, c) * (1 - wx) * (1 - wy) + At(img, x1, y0, c) * wx * (1 - wy) +
-                           At(img, x0, y1, c) * (1 - wx) * wy + At(img, x1, y1, c) * wx * wy;
+          const double v = At(img, x0, y0, c) * (1 - wx) * (1 - wy) +
+                           At(img, x1, y0, c) * wx * (1 - wy) + At(img, x0, y1, c) * (1 - wx) * wy +
+                           At(img, x1, y1, c) * wx * wy;
           const int bg = int(std::floor(v + 0.5));
           // The background byte may differ by one (float vs double at .5); the blend then by one.
           const int want = NaiveBlend(At(mask, x, y), At(rgb, x, y, c), bg);
-          ASSERT_LE(std::abs(At(out, x, y, c) - want), 1) << W << "x" << H << " at " << x << "," << y;
+          ASSERT_LE(std::abs(At(out, x, y, c) - want), 1)
+              << W << "x" << H << " at " << x << "," << y;
         }
       }
     }
@@ -238,7 +244,8 @@ TEST(RgbToNv12, MatchesNaiveReferenceAndStandardColours) {
     auto luma = [](double r, double g, double b) { return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
     for (int y = 0; y < H; ++y) {
       for (int x = 0; x < W; ++x) {
-        const double Y = 16 + 219 * luma(At(rgb, x, y, 0), At(rgb, x, y, 1), At(rgb, x, y, 2)) / 255;
+        const double Y =
+            16 + 219 * luma(At(rgb, x, y, 0), At(rgb, x, y, 1), At(rgb, x, y, 2)) / 255;
         ASSERT_LE(std::abs(nv12.data[0][y * nv12.pitch[0] + x] - std::floor(Y + 0.5)), 1);
       }
     }
@@ -265,9 +272,9 @@ TEST(RgbToNv12, MatchesNaiveReferenceAndStandardColours) {
   struct K {
     uint8_t r, g, b, y, u, v;
   };
-  for (const K& k : {K{255, 255, 255, 235, 128, 128}, K{0, 0, 0, 16, 128, 128},
-                     K{255, 0, 0, 63, 102, 240}, K{0, 255, 0, 173, 42, 26},
-                     K{0, 0, 255, 32, 240, 118}}) {
+  for (const K& k :
+       {K{255, 255, 255, 235, 128, 128}, K{0, 0, 0, 16, 128, 128}, K{255, 0, 0, 63, 102, 240},
+        K{0, 255, 0, 173, 42, 26}, K{0, 0, 255, 32, 240, 118}}) {
     auto rgb = Frame::Allocate(PixelFormat::kRGB24, 2, 2);
     auto nv = Frame::Allocate(PixelFormat::kNV12, 2, 2);
     ASSERT_TRUE(rgb.ok() && nv.ok());
@@ -317,7 +324,8 @@ TEST(RgbToNv12, RoundTripThroughPreprocess) {
     for (int x = 0; x < W; ++x) {
       for (int c = 0; c < 3; ++c) {
         // Y, U, V each rounded (±0.5 code) → at most about 2.5 in R, G or B.
-        ASSERT_NEAR(back[(size_t(y) * W + x) * 3 + c] * 255, At(rgb, x, y, c), 2.6) << x << "," << y << "," << c;
+        ASSERT_NEAR(back[(size_t(y) * W + x) * 3 + c] * 255, At(rgb, x, y, c), 2.6)
+            << x << "," << y << "," << c;
       }
     }
   }

@@ -74,21 +74,30 @@ inline uint8_t At(const Frame& f, int x, int y, int c = 0) {
 inline void RefKrKb(const Frame& f, double* kr, double* kb) {
   int m = f.color.matrix;
   if (m == 0 || m == 2) m = f.height < 720 ? 6 : 1;
-  if (m == 1) *kr = 0.2126, *kb = 0.0722;
-  else if (m == 9) *kr = 0.2627, *kb = 0.0593;
-  else *kr = 0.299, *kb = 0.114;
+  if (m == 1)
+    *kr = 0.2126, *kb = 0.0722;
+  else if (m == 9)
+    *kr = 0.2627, *kb = 0.0593;
+  else
+    *kr = 0.299, *kb = 0.114;
 }
 
 // Source RGB of pixel (x, y) in [0,255], in double (step 1 of the header).
 inline std::array<double, 3> RefRgb(const Frame& f, int x, int y) {
   const uint8_t* r0 = f.data[0] + y * f.pitch[0];
   switch (f.format) {
-    case PixelFormat::kRGB24: return {double(r0[3 * x]), double(r0[3 * x + 1]), double(r0[3 * x + 2])};
-    case PixelFormat::kBGR24: return {double(r0[3 * x + 2]), double(r0[3 * x + 1]), double(r0[3 * x])};
-    case PixelFormat::kRGBA: return {double(r0[4 * x]), double(r0[4 * x + 1]), double(r0[4 * x + 2])};
-    case PixelFormat::kBGRA: return {double(r0[4 * x + 2]), double(r0[4 * x + 1]), double(r0[4 * x])};
-    case PixelFormat::kGray8: return {double(r0[x]), double(r0[x]), double(r0[x])};
-    default: break;
+    case PixelFormat::kRGB24:
+      return {double(r0[3 * x]), double(r0[3 * x + 1]), double(r0[3 * x + 2])};
+    case PixelFormat::kBGR24:
+      return {double(r0[3 * x + 2]), double(r0[3 * x + 1]), double(r0[3 * x])};
+    case PixelFormat::kRGBA:
+      return {double(r0[4 * x]), double(r0[4 * x + 1]), double(r0[4 * x + 2])};
+    case PixelFormat::kBGRA:
+      return {double(r0[4 * x + 2]), double(r0[4 * x + 1]), double(r0[4 * x])};
+    case PixelFormat::kGray8:
+      return {double(r0[x]), double(r0[x]), double(r0[x])};
+    default:
+      break;
   }
   double Y = r0[x], U, V;
   if (f.format == PixelFormat::kNV12) {
@@ -167,7 +176,8 @@ inline std::vector<double> RefPreprocess(const Frame& f, const PreprocessOptions
 
 inline std::vector<uint8_t> ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)),
+                              std::istreambuf_iterator<char>());
 }
 
 inline std::vector<float> ReadF32(const std::string& path) {
@@ -177,6 +187,8 @@ inline std::vector<float> ReadF32(const std::string& path) {
   return v;
 }
 
-inline std::string ImgprocDataDir() { return std::string(VRSEG_TESTDATA_DIR) + "/../tests/imgproc/data"; }
+inline std::string ImgprocDataDir() {
+  return std::string(VRSEG_TESTDATA_DIR) + "/../tests/imgproc/data";
+}
 
 }  // namespace vrseg::testing

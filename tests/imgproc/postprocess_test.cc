@@ -31,8 +31,10 @@ double RefProb(const std::vector<float>& slot, const PostprocessOptions& o, int 
   };
   switch (o.kind) {
     case OutputKind::kSigmoidProbability:
-    case OutputKind::kAlphaMatte: return at(o.person_channel);
-    case OutputKind::kSigmoidLogit: return 1 / (1 + std::exp(-at(o.person_channel)));
+    case OutputKind::kAlphaMatte:
+      return at(o.person_channel);
+    case OutputKind::kSigmoidLogit:
+      return 1 / (1 + std::exp(-at(o.person_channel)));
     case OutputKind::kTwoClassLogits:
     case OutputKind::kClassLogits: {
       double sum = 0;
@@ -110,9 +112,12 @@ TEST(Postprocess, UpsampleSoftAndThresholdWithRoi) {
     LetterboxRect roi;
     int W, H;
   };
-  const C cases[] = {{16, 16, {}, 37, 23},           {16, 16, {0, 3, 16, 9}, 64, 36},
-                     {9, 13, {2, 0, 5, 13}, 11, 29},  {5, 4, {}, 5, 4},  // identity
-                     {7, 7, {}, 3, 2},                {1, 1, {}, 6, 5}};
+  const C cases[] = {{16, 16, {}, 37, 23},
+                     {16, 16, {0, 3, 16, 9}, 64, 36},
+                     {9, 13, {2, 0, 5, 13}, 11, 29},
+                     {5, 4, {}, 5, 4},  // identity
+                     {7, 7, {}, 3, 2},
+                     {1, 1, {}, 6, 5}};
   uint32_t seed = 50;
   for (const C& c : cases) {
     Frame prob = testing::RandomFloatFrame(c.pw, c.ph, 3, -0.2f, 1.2f, seed++);

@@ -39,11 +39,11 @@ TEST(Preprocess, MatchesNaiveReferenceForEveryFormat) {
   const Case cases[] = {
       {37, 23, 16, 16, TensorLayout::kNHWC, false, false, ResizeMode::kStretch},
       {37, 23, 16, 16, TensorLayout::kNCHW, true, false, ResizeMode::kStretch},
-      {13, 9, 31, 17, TensorLayout::kNHWC, false, true, ResizeMode::kStretch},   // upscale
+      {13, 9, 31, 17, TensorLayout::kNHWC, false, true, ResizeMode::kStretch},      // upscale
       {64, 21, 25, 25, TensorLayout::kNCHW, false, false, ResizeMode::kLetterbox},  // pad rows
       {15, 40, 24, 14, TensorLayout::kNHWC, true, true, ResizeMode::kLetterbox},    // pad cols
-      {1, 1, 5, 3, TensorLayout::kNHWC, false, false, ResizeMode::kStretch},      // 1x1 source
-      {33, 19, 33, 19, TensorLayout::kNHWC, false, false, ResizeMode::kStretch},  // identity
+      {1, 1, 5, 3, TensorLayout::kNHWC, false, false, ResizeMode::kStretch},        // 1x1 source
+      {33, 19, 33, 19, TensorLayout::kNHWC, false, false, ResizeMode::kStretch},    // identity
   };
   uint32_t seed = 1;
   for (PixelFormat f : kFormats) {
@@ -104,13 +104,13 @@ TEST(Preprocess, KnownYuvColours) {
     double r, g, b;
   };
   const Known known[] = {
-      {6, 1, 81, 90, 240, 255, 0, 0},      // BT.601 limited red
-      {1, 1, 63, 102, 240, 255, 0, 0},     // BT.709 limited red
+      {6, 1, 81, 90, 240, 255, 0, 0},        // BT.601 limited red
+      {1, 1, 63, 102, 240, 255, 0, 0},       // BT.709 limited red
       {6, 1, 235, 128, 128, 255, 255, 255},  // white
-      {1, 1, 16, 128, 128, 0, 0, 0},       // black
-      {6, 2, 76, 85, 255, 254, 0, 0},      // BT.601 full (JPEG) red
-      {1, 1, 173, 42, 26, 0, 255, 0},      // BT.709 limited green
-      {6, 1, 145, 54, 34, 0, 255, 0},      // BT.601 limited green
+      {1, 1, 16, 128, 128, 0, 0, 0},         // black
+      {6, 2, 76, 85, 255, 254, 0, 0},        // BT.601 full (JPEG) red
+      {1, 1, 173, 42, 26, 0, 255, 0},        // BT.709 limited green
+      {6, 1, 145, 54, 34, 0, 255, 0},        // BT.601 limited green
   };
   for (const Known& k : known) {
     for (PixelFormat f : {PixelFormat::kNV12, PixelFormat::kI420}) {

@@ -133,7 +133,8 @@ Grid NaiveBox(const Grid& g, int w, int h, int r) {
       double s = 0;
       int n = 0;
       for (int y = std::max(0, j - r); y <= std::min(h - 1, j + r); ++y) {
-        for (int x = std::max(0, i - r); x <= std::min(w - 1, i + r); ++x, ++n) s += g[size_t(y) * w + x];
+        for (int x = std::max(0, i - r); x <= std::min(w - 1, i + r); ++x, ++n)
+          s += g[size_t(y) * w + x];
       }
       out[size_t(j) * w + i] = s / n;
     }
@@ -147,7 +148,7 @@ std::vector<int> NaiveGuided(const Frame& rgb, const Frame& mask, const GuidedFi
   auto guide = [&](int x, int y) {
     const double r = At(rgb, x, y, 0), g = At(rgb, x, y, 1), b = At(rgb, x, y, 2);
     return o.guidance == GuidanceKind::kLuma ? (0.299 * r + 0.587 * g + 0.114 * b) / 255
-                                              : (r + g + b) / (3 * 255.0);
+                                             : (r + g + b) / (3 * 255.0);
   };
   const int w = (W + s - 1) / s, h = (H + s - 1) / s;
   Grid Is(size_t(w) * h), ps(size_t(w) * h);
@@ -190,8 +191,9 @@ std::vector<int> NaiveGuided(const Frame& rgb, const Frame& mask, const GuidedFi
       axis(x, w, &x0, &x1, &tx);
       axis(y, h, &y0, &y1, &ty);
       auto bil = [&](const Grid& g) {
-        return g[size_t(y0) * w + x0] * (1 - tx) * (1 - ty) + g[size_t(y0) * w + x1] * tx * (1 - ty) +
-               g[size_t(y1) * w + x0] * (1 - tx) * ty + g[size_t(y1) * w + x1] * tx * ty;
+        return g[size_t(y0) * w + x0] * (1 - tx) * (1 - ty) +
+               g[size_t(y0) * w + x1] * tx * (1 - ty) + g[size_t(y1) * w + x0] * (1 - tx) * ty +
+               g[size_t(y1) * w + x1] * tx * ty;
       };
       const double q = bil(ma) * guide(x, y) + bil(mb);
       out[size_t(y) * W + x] = int(std::floor(std::clamp(q, 0.0, 1.0) * 255 + 0.5));
@@ -228,9 +230,9 @@ TEST(GuidedFilter, MatchesNaiveDoubleImplementation) {
   };
   const C cases[] = {{61, 47, {8, 1e-4f, 4, GuidanceKind::kLuma}},
                      {61, 47, {8, 1e-2f, 4, GuidanceKind::kMean}},
-                     {33, 29, {3, 1e-3f, 1, GuidanceKind::kLuma}},   // plain guided filter
-                     {50, 20, {2, 1e-3f, 3, GuidanceKind::kLuma}},   // rl clamps to 1
-                     {7, 5, {16, 1e-3f, 8, GuidanceKind::kMean}}};   // one low-res cell
+                     {33, 29, {3, 1e-3f, 1, GuidanceKind::kLuma}},  // plain guided filter
+                     {50, 20, {2, 1e-3f, 3, GuidanceKind::kLuma}},  // rl clamps to 1
+                     {7, 5, {16, 1e-3f, 8, GuidanceKind::kMean}}};  // one low-res cell
   uint32_t seed = 1;
   for (const C& c : cases) {
     Frame rgb, mask;

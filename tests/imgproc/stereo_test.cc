@@ -13,7 +13,9 @@ namespace {
 using testing::RandomFrame;
 
 // Byte (x, y, channel byte b) of plane p.
-uint8_t PlaneByte(const Frame& f, int p, int64_t xb, int y) { return f.data[p][y * f.pitch[p] + xb]; }
+uint8_t PlaneByte(const Frame& f, int p, int64_t xb, int y) {
+  return f.data[p][y * f.pitch[p] + xb];
+}
 
 TEST(Stereo, SplitIsAViewOfEveryPlane) {
   struct C {
@@ -45,8 +47,8 @@ TEST(Stereo, SplitIsAViewOfEveryPlane) {
       // Right view pixel (x, y) of plane p is source pixel (x + dx, y + dy).
       const int dx = sbs ? c.w / 2 : 0, dy = sbs ? 0 : c.h / 2;
       const int sub = p == 0 ? 1 : 2;
-      const int64_t bytes_dx = p == 0 ? int64_t(dx) * BytesPerPixel(c.f)
-                                      : (c.f == PixelFormat::kNV12 ? dx : dx / 2);
+      const int64_t bytes_dx =
+          p == 0 ? int64_t(dx) * BytesPerPixel(c.f) : (c.f == PixelFormat::kNV12 ? dx : dx / 2);
       for (int y = 0; y < PlaneRows(c.f, r.height, p); ++y) {
         for (int64_t xb = 0; xb < PlaneRowBytes(c.f, r.width, p); ++xb) {
           ASSERT_EQ(PlaneByte(r, p, xb, y), PlaneByte(f, p, xb + bytes_dx, y + dy / sub))
@@ -61,8 +63,8 @@ TEST(Stereo, SplitIsAViewOfEveryPlane) {
     }
     // Writing through a view writes the source.
     r.data[0][0] ^= 0xff;
-    EXPECT_EQ(r.data[0][0], PlaneByte(f, 0, sbs ? int64_t(c.w / 2) * BytesPerPixel(c.f) : 0,
-                                      sbs ? 0 : c.h / 2));
+    EXPECT_EQ(r.data[0][0],
+              PlaneByte(f, 0, sbs ? int64_t(c.w / 2) * BytesPerPixel(c.f) : 0, sbs ? 0 : c.h / 2));
   }
 }
 
@@ -100,7 +102,8 @@ TEST(Stereo, BadInputs) {
   EXPECT_EQ(SplitStereo(Frame{}, StereoLayout::kSideBySide, &l, &r).code(),
             StatusCode::kInvalidArgument);
   Frame one = RandomFrame(PixelFormat::kRGB24, 1, 8, 0, 1);
-  EXPECT_EQ(SplitStereo(one, StereoLayout::kSideBySide, &l, &r).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(SplitStereo(one, StereoLayout::kSideBySide, &l, &r).code(),
+            StatusCode::kInvalidArgument);
   EXPECT_TRUE(SplitStereo(one, StereoLayout::kTopBottom, &l, &r).ok());
   Frame nv12 = RandomFrame(PixelFormat::kNV12, 18, 8, 0, 2);  // splits at 9: odd for chroma
   Status s = SplitStereo(nv12, StereoLayout::kSideBySide, &l, &r);
@@ -111,13 +114,15 @@ TEST(Stereo, BadInputs) {
   Frame a = RandomFrame(PixelFormat::kGray8, 8, 8, 0, 3);
   Frame b = RandomFrame(PixelFormat::kGray8, 8, 7, 0, 4);
   Frame c = RandomFrame(PixelFormat::kRGB24, 8, 8, 0, 5);
-  EXPECT_EQ(MergeStereo(a, b, StereoLayout::kSideBySide, &out).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(MergeStereo(a, b, StereoLayout::kSideBySide, &out).code(),
+            StatusCode::kInvalidArgument);
   EXPECT_TRUE(MergeStereo(a, b, StereoLayout::kTopBottom, &out).ok());
   EXPECT_EQ(out.height, 15);
   EXPECT_EQ(MergeStereo(a, c, StereoLayout::kTopBottom, &out).code(), StatusCode::kInvalidArgument);
   Frame p1 = RandomFrame(PixelFormat::kI420, 8, 8, 0, 6);
   EXPECT_EQ(MergeStereo(p1, p1, StereoLayout::kTopBottom, &out).code(), StatusCode::kUnsupported);
-  EXPECT_EQ(MergeStereo(a, a, StereoLayout::kTopBottom, nullptr).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(MergeStereo(a, a, StereoLayout::kTopBottom, nullptr).code(),
+            StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -39,7 +39,8 @@ void ExpectMatchesTfjs(const std::string& raw, PixelFormat format, const std::st
   std::vector<float> got(want.size());
   ASSERT_TRUE(Preprocess(in, o, got.data()).ok());
   double max_diff = 0;
-  for (size_t i = 0; i < got.size(); ++i) max_diff = std::max(max_diff, double(std::abs(got[i] - want[i])));
+  for (size_t i = 0; i < got.size(); ++i)
+    max_diff = std::max(max_diff, double(std::abs(got[i] - want[i])));
   EXPECT_LE(max_diff, 1e-5) << fixture;
   // The same through the float16 path: within half an ulp of binary16 (2^-11 relative) plus that.
   std::vector<uint16_t> half(want.size());
@@ -54,8 +55,8 @@ TEST(TfjsFixtures, SelfieInputAstronautRgb) {
                     256, 256);
 }
 TEST(TfjsFixtures, MeetInputAstronautRgb) {
-  ExpectMatchesTfjs("astronaut_512x512.rgb24", PixelFormat::kRGB24, "meet_astronaut_input.f32",
-                    256, 144);
+  ExpectMatchesTfjs("astronaut_512x512.rgb24", PixelFormat::kRGB24, "meet_astronaut_input.f32", 256,
+                    144);
 }
 // camera.png is grey: TF.js was fed the grey value replicated to R, G, B.
 TEST(TfjsFixtures, SelfieInputCameraGray) {
