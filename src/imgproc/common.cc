@@ -67,6 +67,23 @@ void UnitFloatsToU8(const float* v, uint8_t* out, int n) {
   }
 }
 
+void RoundU8Row(const float* v, uint8_t* out, int n) {
+  int i = 0;
+#if defined(__SSE2__)
+  const __m128 zero = _mm_setzero_ps(), k255 = _mm_set1_ps(255.f), half = _mm_set1_ps(0.5f);
+  auto quad = [&](int k) {
+    const __m128 x = _mm_min_ps(_mm_max_ps(_mm_loadu_ps(v + k), zero), k255);
+    return _mm_cvttps_epi32(_mm_add_ps(x, half));
+  };
+  for (; i + 16 <= n; i += 16) {
+    const __m128i a = _mm_packs_epi32(quad(i), quad(i + 4));
+    const __m128i b = _mm_packs_epi32(quad(i + 8), quad(i + 12));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), _mm_packus_epi16(a, b));
+  }
+#endif
+  for (; i < n; ++i) out[i] = RoundU8(v[i]);
+}
+
 void HalfPixelTable(int out_n, int in_n, double ratio, double offset, int* i0, int* i1, float* w) {
   for (int d = 0; d < out_n; ++d) {
     double s = offset + (d + 0.5) * ratio - 0.5;

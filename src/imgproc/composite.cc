@@ -265,31 +265,40 @@ Status RgbToNv12(const Frame& rgb, Frame* out) {
   constexpr float ky = 219.f / 255.f;
   constexpr float ku = 224.f / (1.8556f * 255.f), kv = 224.f / (1.5748f * 255.f);
   const int W = rgb.width, H = rgb.height;
+  // Luma: a float row chunk (on the stack), then vectorised rounding.
+  constexpr int kChunk = 256;
+  float lum[kChunk];
+  for (int y = 0; y < H; ++y) {
+    const uint8_t* src = rgb.data[0] + y * rgb.pitch[0];
+    uint8_t* dst = out->data[0] + y * out->pitch[0];
+    for (int x0 = 0; x0 < W; x0 += kChunk) {
+      const int n = std::min(kChunk, W - x0);
+      const uint8_t* p = src + 3 * x0;
+      for (int i = 0; i < n; ++i) {
+        const float r = p[3 * i], g = p[3 * i + 1], b = p[3 * i + 2];
+        lum[i] = 16.f + ky * (kr * r + kg * g + kb * b);
+      }
+      imgproc_internal::RoundU8Row(lum, dst + x0, n);
+    }
+  }
+  // Chroma per 2x2 block (sums of at most four bytes: exact in float in any order).
   for (int y = 0; y < H; y += 2) {
     const uint8_t* s0 = rgb.data[0] + y * rgb.pitch[0];
     const bool two_rows = y + 1 < H;
     const uint8_t* s1 = two_rows ? s0 + rgb.pitch[0] : s0;
-    uint8_t* y0 = out->data[0] + y * out->pitch[0];
-    uint8_t* y1 = two_rows ? y0 + out->pitch[0] : nullptr;
     uint8_t* uv = out->data[1] + (y / 2) * out->pitch[1];
     for (int x = 0; x < W; x += 2) {
       const bool two_cols = x + 1 < W;
-      float sr = 0.f, sg = 0.f, sb = 0.f;
-      int n = 0;
-      auto pixel = [&](const uint8_t* row, uint8_t* yrow, int xx) {
-        const float r = row[3 * xx], g = row[3 * xx + 1], b = row[3 * xx + 2];
-        yrow[xx] = RoundU8(16.f + ky * (kr * r + kg * g + kb * b));
-        sr += r, sg += g, sb += b;
-        ++n;
-      };
-      pixel(s0, y0, x);
-      if (two_cols) pixel(s0, y0, x + 1);
+      int sr = s0[3 * x], sg = s0[3 * x + 1], sb = s0[3 * x + 2];
+      int n = 1;
+      if (two_cols) sr += s0[3 * x + 3], sg += s0[3 * x + 4], sb += s0[3 * x + 5], ++n;
       if (two_rows) {
-        pixel(s1, y1, x);
-        if (two_cols) pixel(s1, y1, x + 1);
+        sr += s1[3 * x], sg += s1[3 * x + 1], sb += s1[3 * x + 2], ++n;
+        if (two_cols) sr += s1[3 * x + 3], sg += s1[3 * x + 4], sb += s1[3 * x + 5], ++n;
       }
-      const float inv = 1.f / n;
-      const float r = sr * inv, g = sg * inv, b = sb * inv;
+      const float inv = 1.f / static_cast<float>(n);
+      const float r = static_cast<float>(sr) * inv, g = static_cast<float>(sg) * inv,
+                  b = static_cast<float>(sb) * inv;
       const float yl = kr * r + kg * g + kb * b;
       uv[x] = RoundU8(128.f + ku * (b - yl));
       uv[x + 1] = RoundU8(128.f + kv * (r - yl));

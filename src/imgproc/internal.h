@@ -63,6 +63,8 @@ inline uint16_t FloatToHalfInline(float v) {
 
 // out[i] = floor(clamp(v[i], 0, 1) * 255 + 0.5) (NaN → 0), vectorised where SSE2 is available.
 void UnitFloatsToU8(const float* v, uint8_t* out, int n);
+// out[i] = RoundU8(v[i]), vectorised where SSE2 is available.
+void RoundU8Row(const float* v, uint8_t* out, int n);
 
 // Bilinear sampling tables with half-pixel centres, as used by UpsampleMask and Compositor:
 // src = clamp(offset + (dst + 0.5) * ratio - 0.5, 0, n - 1).
