@@ -50,7 +50,9 @@ struct ReaderOptions {
 // Conversion: frames are converted with swscale to ReaderOptions::format using the stream's
 // matrix and range (BT.601/709/2020, limited/full; an unspecified matrix means BT.709 from 720
 // rows up, BT.601 below). YUV outputs (I420, NV12) keep the source's range and matrix (no range
-// conversion); RGB and gray outputs are full range. Frame::color always describes the source.
+// conversion); RGB and gray outputs are full range. Frame::color always describes the source;
+// an RGB-coded source (PNG, FFV1 RGB) with no matrix tag is described as matrix 0 ("rgb"), full
+// range.
 //
 // Buffers: Read() hands out frames whose pixels come from a pool owned by the reader. A frame's
 // pixels stay valid and unchanged for as long as any copy of that Frame (its `storage`) is alive,
@@ -107,7 +109,8 @@ enum class OutputContent : int {
 // transfer and matrix (an unspecified range is written, and tagged, as limited); masks keep the
 // input's primaries/transfer/matrix but are tagged full range, since mask values use the whole
 // 0-255 scale (except ProRes: limited); RGB-coded outputs (FFV1 bgra/bgr0) are tagged full range
-// with the RGB matrix.
+// with the RGB matrix. An RGB source (matrix "rgb") going to YUV is converted to, and tagged as,
+// limited range BT.709 (720 rows or more) or BT.601 (SMPTE 170M) below.
 enum class OutputContainer : int {
   kMkvFfv1 = 0,    // .mkv: FFV1, lossless (gray8, or bgra for alpha)
   kMp4H264,        // .mp4: H.264 (libx264), yuv420p

@@ -277,6 +277,13 @@ Status FfmpegReader::Init() {
   DejpegFormat(static_cast<AVPixelFormat>(par->format), &full);
   info_.color = ColorFrom(full ? AVCOL_RANGE_JPEG : par->color_range, par->color_primaries,
                           par->color_trc, par->color_space);
+  // RGB-coded sources (PNG, FFV1 bgr0, ...) say so: matrix "rgb", full range.
+  const AVPixFmtDescriptor* src_desc = av_pix_fmt_desc_get(static_cast<AVPixelFormat>(par->format));
+  if (src_desc && (src_desc->flags & AV_PIX_FMT_FLAG_RGB) &&
+      info_.color.matrix == AVCOL_SPC_UNSPECIFIED) {
+    info_.color.matrix = AVCOL_SPC_RGB;
+    info_.color.range = AVCOL_RANGE_JPEG;
+  }
   info_.codec = avcodec_get_name(par->codec_id);
   // The stated duration of the video, to tell a cut file from a clean end where no frame count
   // is stored: Matroska's per-track DURATION tag (FFmpeg writes it), else the Matroska segment's
@@ -413,8 +420,10 @@ Result<bool> FfmpegReader::Read(Frame* out) {
         av_frame_move_ref(frame_.get(), held_[held_next_++].get());
         Status s = Convert(out);
         av_frame_unref(frame_.get());
-        if (!s.ok()) sticky_ = s;
-        if (!s.ok()) return s;
+        if (!s.ok()) {
+          sticky_ = s;
+          return s;
+        }
         return true;
       }
       held_.clear();

@@ -186,8 +186,14 @@ Status FfmpegWriter::Init() {
   // mask values on the full 0-255 scale, so they are tagged full range; RGB-coded outputs are
   // tagged with the RGB matrix.
   out_color_ = input_.color;
-  yuv_matrix_ = SwsMatrixFor(input_.color, input_.height);
-  yuv_full_ = IsFullRange(input_.color);
+  if (input_.color.matrix == AVCOL_SPC_RGB && !IsRgbOrGray(choice_.pix_fmt)) {
+    // An RGB source (PNG, ...) going to YUV: the usual video convention, said explicitly:
+    // limited range, BT.709 from 720 rows up, BT.601 below.
+    out_color_.matrix = input_.height >= 720 ? AVCOL_SPC_BT709 : AVCOL_SPC_SMPTE170M;
+    out_color_.range = AVCOL_RANGE_MPEG;
+  }
+  yuv_matrix_ = SwsMatrixFor(out_color_, input_.height);
+  yuv_full_ = IsFullRange(out_color_);
   if (container_ == OutputContainer::kMovProRes4444) {
     // ProRes has no range flag: it is always limited range, so convert to that.
     out_color_.range = AVCOL_RANGE_MPEG;
