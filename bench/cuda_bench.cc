@@ -187,6 +187,17 @@ int main(int argc, char** argv) {
 
   std::vector<Row> rows;
 
+  // ---- practical floors for small operations: the fixed cost of one stream operation, and a
+  // plain fill of a 1080p Gray8 plane (what any kernel writing a 1080p mask must at least take) ----
+  {
+    void* tiny = DevAlloc(1 << 22);
+    double sec = TimePerCall(reps, [&](int) { CK(cudaMemsetAsync(tiny, 0, 1, s)); }, s);
+    rows.push_back({"reference: cudaMemsetAsync of 1 byte (fixed cost per op)", sec, 1});
+    sec = TimePerCall(reps, [&](int) { CK(cudaMemsetAsync(tiny, 0, 1920 * 1080, s)); }, s);
+    rows.push_back({"reference: cudaMemsetAsync of 1920x1080 bytes", sec, 1920.0 * 1080});
+    cudaFree(tiny);
+  }
+
   // ---- preprocessing ----
   auto pre = [&](const char* name, PixelFormat f, int w, int h, int ow, int oh, int batch) {
     const int64_t frame_bytes = [&] {

@@ -37,7 +37,7 @@ __device__ __forceinline__ float Load(const void* base, int fp16, int64_t i) {
 }
 
 // Person probability at model pixel (x, y), as imgproc's ProbabilityFromOutput computes it.
-__device__ float Prob(const Params& p, const void* slot, int x, int y) {
+__device__ __forceinline__ float Prob(const Params& p, const void* slot, int x, int y) {
   const int64_t plane = static_cast<int64_t>(p.mw) * p.mh;
   const int64_t pix = static_cast<int64_t>(y) * p.mw + x;
   const int64_t cstride = p.nchw ? plane : 1;
@@ -77,95 +77,123 @@ __device__ __forceinline__ uint8_t RoundU8(float v) {
   return static_cast<uint8_t>(static_cast<int>(v + 0.5f));
 }
 
-constexpr int kTileX = 32, kTileY = 32, kThreadsY = 8;  // a block covers 32x32 mask pixels
-constexpr int kProbCache = 1024;  // model pixels a block may cache (4 KiB of shared memory)
+// A block of 32x8 threads covers 128x32 mask pixels: each thread writes 4 adjacent pixels (one
+// 32-bit store where the row allows it) in each of 4 rows.
+constexpr int kThreadsX = 32, kThreadsY = 8, kPix = 4;
+constexpr int kTileX = kThreadsX * kPix, kTileY = 32;
+constexpr int kProbCache = 2048;  // model pixels a block may cache (8 KiB of shared memory)
 
-// The per-column and per-row sampling tables of a 32x32 tile are computed once per block (in
-// double, as the reference) and shared; each thread then writes 4 pixels of one column.
-__global__ void __launch_bounds__(kTileX * kThreadsY) PostprocessKernel(const __grid_constant__ Params p) {
+__device__ __forceinline__ uint8_t MaskValue(const Params& p, float v) {
+  if (p.threshold) return v >= p.threshold_value ? 255 : 0;
+  v = v > 0.f ? (v < 1.f ? v : 1.f) : 0.f;  // NaN → 0
+  return static_cast<uint8_t>(static_cast<int>(v * 255.f + 0.5f));
+}
+
+__device__ __forceinline__ uint8_t Smooth(const Params& p, uint8_t m, uint8_t prev) {
+  const float pv = prev;
+  const float e = pv + p.factor * (static_cast<float>(m) - pv);
+  return RoundU8(fabsf(e - pv) <= p.band ? pv : e);
+}
+
+// The per-column and per-row sampling tables of a tile are computed once per block (in double, as
+// the reference) and shared; so are the probabilities of the model pixels the tile samples.
+__global__ void PostprocessKernel(const __grid_constant__ Params p) {
   // This block's job, copied once from parameter space to shared memory: a dynamically indexed
   // parameter is otherwise read through generic loads by every thread.
   __shared__ Job sj;
   __shared__ int sx0[kTileX], sx1[kTileX], sy0[kTileY], sy1[kTileY];
   __shared__ float swx[kTileX], swy[kTileY];
-  const int tx = threadIdx.x, ty = threadIdx.y;
-  static_assert(sizeof(Job) % 4 == 0 && sizeof(Job) / 4 <= kTileX * kThreadsY, "Job copy");
-  if (const int t = ty * kTileX + tx; t < static_cast<int>(sizeof(Job) / 4)) {
+  __shared__ float sprob[kProbCache];
+  const int tx = threadIdx.x, ty = threadIdx.y, t = ty * kThreadsX + tx;
+  static_assert(sizeof(Job) % 4 == 0 && sizeof(Job) / 4 <= kThreadsX * kThreadsY, "Job copy");
+  if (t < static_cast<int>(sizeof(Job) / 4)) {
     reinterpret_cast<uint32_t*>(&sj)[t] = reinterpret_cast<const uint32_t*>(&p.j[blockIdx.z])[t];
   }
   __syncthreads();
   const Job& j = sj;
   const int bx = blockIdx.x * kTileX, by = blockIdx.y * kTileY;
-  if (ty == 0 && bx + tx < j.w) {
-    int a, b;
-    float w;
-    Axis(bx + tx, j.ratio_x, j.roi_w, &a, &b, &w);
-    sx0[tx] = a + j.roi_x;
-    sx1[tx] = b + j.roi_x;
-    swx[tx] = w;
-  } else if (ty == 1 && by + tx < j.h) {
-    int a, b;
-    float w;
-    Axis(by + tx, j.ratio_y, j.roi_h, &a, &b, &w);
-    sy0[tx] = a + j.roi_y;
-    sy1[tx] = b + j.roi_y;
-    swy[tx] = w;
+  if (t < kTileX) {
+    if (bx + t < j.w) {
+      int a, b;
+      float w;
+      Axis(bx + t, j.ratio_x, j.roi_w, &a, &b, &w);
+      sx0[t] = a + j.roi_x;
+      sx1[t] = b + j.roi_x;
+      swx[t] = w;
+    }
+  } else if (t < kTileX + kTileY) {
+    const int r = t - kTileX;
+    if (by + r < j.h) {
+      int a, b;
+      float w;
+      Axis(by + r, j.ratio_y, j.roi_h, &a, &b, &w);
+      sy0[r] = a + j.roi_y;
+      sy1[r] = b + j.roi_y;
+      swy[r] = w;
+    }
   }
   __syncthreads();
-  // The model pixels this tile samples form a small rectangle when upsampling: compute their
-  // probabilities once into shared memory (one exp each instead of four per mask pixel).
-  __shared__ float sprob[kProbCache];
   const int last_x = min(kTileX, j.w - bx) - 1, last_y = min(kTileY, j.h - by) - 1;
   const int min_x = last_x >= 0 ? sx0[0] : 0, min_y = last_y >= 0 ? sy0[0] : 0;
   const int rw = last_x >= 0 ? sx1[last_x] - min_x + 1 : 0;
   const int rh = last_y >= 0 ? sy1[last_y] - min_y + 1 : 0;
   const bool cached = rw > 0 && rh > 0 && rw * rh <= kProbCache;
   if (cached) {
-    for (int k = ty * kTileX + tx; k < rw * rh; k += kTileX * kThreadsY) {
+    for (int k = t; k < rw * rh; k += kThreadsX * kThreadsY) {
       sprob[k] = Prob(p, j.slot, min_x + k % rw, min_y + k / rw);
     }
   }
   __syncthreads();
-  const int x = bx + tx;
+  const int lx = tx * kPix, x = bx + lx;
   if (x >= j.w) return;
-  const int x0 = sx0[tx], x1 = sx1[tx];
-  const float wx = swx[tx];
-#pragma unroll
+  const int n = min(kPix, j.w - x);
+#pragma unroll 1
   for (int r = 0; r < kTileY / kThreadsY; ++r) {
     const int ly = ty + r * kThreadsY, y = by + ly;
     if (y >= j.h) break;
     const int y0 = sy0[ly], y1 = sy1[ly];
     const float wy = swy[ly];
-    float a, b, c, d;
-    if (cached) {
-      const float* r0 = sprob + (y0 - min_y) * rw - min_x;
-      const float* r1 = sprob + (y1 - min_y) * rw - min_x;
-      a = r0[x0];
-      b = r0[x1];
-      c = r1[x0];
-      d = r1[x1];
+    uint8_t m[kPix];
+#pragma unroll
+    for (int k = 0; k < kPix; ++k) {
+      const int c = min(lx + k, last_x);  // past the edge: computed, not stored
+      const int x0 = sx0[c], x1 = sx1[c];
+      const float wx = swx[c];
+      float a, b, cc, d;
+      if (cached) {
+        const float* r0 = sprob + (y0 - min_y) * rw - min_x;
+        const float* r1 = sprob + (y1 - min_y) * rw - min_x;
+        a = r0[x0];
+        b = r0[x1];
+        cc = r1[x0];
+        d = r1[x1];
+      } else {
+        a = Prob(p, j.slot, x0, y0);
+        b = Prob(p, j.slot, x1, y0);
+        cc = Prob(p, j.slot, x0, y1);
+        d = Prob(p, j.slot, x1, y1);
+      }
+      const float top = a + (b - a) * wx;
+      const float bot = cc + (d - cc) * wx;
+      m[k] = MaskValue(p, top + (bot - top) * wy);
+    }
+    uint8_t* out = j.mask + static_cast<int64_t>(y) * j.mask_pitch + x;
+    const uint8_t* prev = (p.temporal && j.prev) ? j.prev + static_cast<int64_t>(y) * j.prev_pitch + x : nullptr;
+    const bool word = n == kPix && (reinterpret_cast<uintptr_t>(out) & 3) == 0 &&
+                      (!prev || (reinterpret_cast<uintptr_t>(prev) & 3) == 0);
+    if (word) {
+      if (prev) {
+        const uint32_t pw = *reinterpret_cast<const uint32_t*>(prev);
+#pragma unroll
+        for (int k = 0; k < kPix; ++k) m[k] = Smooth(p, m[k], static_cast<uint8_t>(pw >> (8 * k)));
+      }
+      *reinterpret_cast<uint32_t*>(out) = m[0] | (m[1] << 8) | (m[2] << 16) | (uint32_t{m[3]} << 24);
     } else {
-      a = Prob(p, j.slot, x0, y0);
-      b = Prob(p, j.slot, x1, y0);
-      c = Prob(p, j.slot, x0, y1);
-      d = Prob(p, j.slot, x1, y1);
+#pragma unroll
+      for (int k = 0; k < kPix; ++k) {  // constant indices: m stays in registers
+        if (k < n) out[k] = prev ? Smooth(p, m[k], prev[k]) : m[k];
+      }
     }
-    const float top = a + (b - a) * wx;
-    const float bot = c + (d - c) * wx;
-    float v = top + (bot - top) * wy;
-    uint8_t m;
-    if (p.threshold) {
-      m = v >= p.threshold_value ? 255 : 0;
-    } else {
-      v = v > 0.f ? (v < 1.f ? v : 1.f) : 0.f;  // NaN → 0
-      m = static_cast<uint8_t>(static_cast<int>(v * 255.f + 0.5f));
-    }
-    if (p.temporal && j.prev) {
-      const float pv = j.prev[static_cast<int64_t>(y) * j.prev_pitch + x];
-      const float e = pv + p.factor * (static_cast<float>(m) - pv);
-      m = RoundU8(fabsf(e - pv) <= p.band ? pv : e);
-    }
-    j.mask[static_cast<int64_t>(y) * j.mask_pitch + x] = m;
   }
 }
 
@@ -239,7 +267,7 @@ Status PostprocessBatch(const std::vector<PostprocessJob>& jobs,
   p.band = options.temporal_options.hysteresis * 255.f;
   LetterboxRect roi = o.roi;
   if (roi.width <= 0 || roi.height <= 0) roi = {0, 0, o.model_width, o.model_height};
-  const dim3 block(kTileX, kThreadsY);
+  const dim3 block(kThreadsX, kThreadsY);
   int n = 0, max_w = 0, max_h = 0;
   for (size_t i = 0; i < jobs.size(); ++i) {
     const PostprocessJob& job = jobs[i];
