@@ -312,6 +312,9 @@ TEST(VideoWriterTest, DestructorFinalises) {
                       out + "'"),
               "7")
         << out;
+    Status end;
+    EXPECT_EQ(ReadAll(out, PixelFormat::kGray8, nullptr, &end).size(), 7u) << out;
+    EXPECT_TRUE(end.ok()) << end.ToString();  // a clean end, not a cut file
   }
 }
 
