@@ -294,6 +294,34 @@ TEST(VideoWriterTest, RgbStillToH264IsTaggedLimited601) {
   EXPECT_GT(psnr, Compare(Packed(frames[0]), as709[0]).psnr + 1.0);
 }
 
+// VP9 alpha read back by VideoReader (which picks libvpx for it) matches FFmpeg's libvpx decode,
+// alpha included.
+TEST(VideoWriterTest, WebmAlphaReadsBackWithAlpha) {
+  VRSEG_REQUIRE_FFMPEG();
+  VideoInfo info;
+  auto frames = ReadAll(Source(kRates[2]), PixelFormat::kRGBA, &info);
+  ASSERT_EQ(frames.size(), static_cast<size_t>(kFrames));
+  for (Frame& f : frames) PaintAlpha(&f);
+  const std::string out = Scratch("alpha_back.webm");
+  WriterOptions wo;
+  wo.content = OutputContent::kAlpha;
+  {
+    auto w = VideoWriter::Open(out, info, wo);
+    ASSERT_TRUE(w.ok()) << w.status().ToString();
+    for (const Frame& f : frames) ASSERT_TRUE((*w)->Write(f).ok());
+  }
+  Status end;
+  const auto back = ReadAll(out, PixelFormat::kRGBA, nullptr, &end);
+  EXPECT_TRUE(end.ok()) << end.ToString();
+  const auto ref = FfmpegDecode(out, "rgba", kW * kH * 4, "-c:v libvpx-vp9");
+  ASSERT_EQ(back.size(), frames.size());
+  ASSERT_EQ(ref.size(), frames.size());
+  for (size_t i = 0; i < back.size(); ++i) {
+    EXPECT_LE(Compare(Packed(back[i]), ref[i]).max_abs, 2) << "frame " << i;
+    EXPECT_GT(Compare(Packed(back[i]), Packed(frames[i]), 4, 3).psnr, 30) << "alpha " << i;
+  }
+}
+
 // Destroying a writer without Close() still finalises the file.
 TEST(VideoWriterTest, DestructorFinalises) {
   VRSEG_REQUIRE_FFMPEG();
