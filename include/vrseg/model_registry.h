@@ -29,7 +29,8 @@ const std::vector<std::string>& KnownModelNames();
 Result<std::string> ResolveModelPath(const std::string& name_or_path);
 
 // Reads the vrseg metadata of an ONNX file. kNotFound: no such file; kIoError: unreadable;
-// kInvalidModel: not an ONNX model, or without (or with bad) vrseg metadata. Messages name the file.
+// kInvalidModel: not an ONNX model, or without (or with bad) vrseg metadata. Messages name the
+// file.
 Result<ModelInfo> ReadModelInfo(const std::string& onnx_path);
 
 struct InstalledModel {

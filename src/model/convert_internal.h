@@ -10,7 +10,8 @@ namespace vrseg::model {
 
 // ConvertTfjsToOnnx; with any_io the input may have any channel count and the output any shape
 // (ModelInfo then holds only names and input size). Tests use it to check single ops.
-Result<ConvertReport> ConvertTfjsToOnnxImpl(const std::string& model_json, const std::string& onnx_out,
+Result<ConvertReport> ConvertTfjsToOnnxImpl(const std::string& model_json,
+                                            const std::string& onnx_out,
                                             const ConvertOptions& options, bool any_io);
 
 }  // namespace vrseg::model

@@ -5,8 +5,6 @@
 // (a rank-4 NHWC tensor of TF stored transposed to NCHW). Spatial ops produce kNchw; elementwise
 // ops keep the layout of their inputs; Reshape/MatMul work in kTf. Constants never become nodes:
 // each use materialises the initializer it needs (permuted for NCHW, OIHW for filters), cached.
-#include "vrseg/convert.h"
-
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -16,6 +14,7 @@
 #include "model/convert_internal.h"
 #include "model/onnx_builder.h"
 #include "model/tfjs_graph.h"
+#include "vrseg/convert.h"
 
 namespace vrseg {
 
@@ -37,19 +36,39 @@ constexpr const char* kBatchParam = "N";
 enum class Layout { kTf, kNchw };
 
 struct Val {
-  std::string onnx;             // ONNX value name ("" for a constant)
+  std::string onnx;  // ONNX value name ("" for a constant)
   Layout layout = Layout::kTf;
-  std::vector<int64_t> shape;   // TF shape; kBatch marks the batch dimension
+  std::vector<int64_t> shape;       // TF shape; kBatch marks the batch dimension
   const TfTensor* konst = nullptr;  // set for a TF Const (no ONNX value until used)
   std::string const_name;
 };
 
 const std::set<std::string>& SupportedOps() {
-  static const std::set<std::string> ops = {
-      "Placeholder", "Const",  "Identity", "Conv2D", "DepthwiseConv2dNative", "Conv2DBackpropInput",
-      "AvgPool",     "MaxPool", "ResizeBilinear", "MatMul", "BiasAdd", "Add", "AddV2", "AddN", "Sub",
-      "Mul",         "RealDiv", "Maximum", "Minimum", "Relu", "Relu6", "Sigmoid", "Tanh", "Reshape",
-      "ConcatV2"};
+  static const std::set<std::string> ops = {"Placeholder",
+                                            "Const",
+                                            "Identity",
+                                            "Conv2D",
+                                            "DepthwiseConv2dNative",
+                                            "Conv2DBackpropInput",
+                                            "AvgPool",
+                                            "MaxPool",
+                                            "ResizeBilinear",
+                                            "MatMul",
+                                            "BiasAdd",
+                                            "Add",
+                                            "AddV2",
+                                            "AddN",
+                                            "Sub",
+                                            "Mul",
+                                            "RealDiv",
+                                            "Maximum",
+                                            "Minimum",
+                                            "Relu",
+                                            "Relu6",
+                                            "Sigmoid",
+                                            "Tanh",
+                                            "Reshape",
+                                            "ConcatV2"};
   return ops;
 }
 
@@ -57,7 +76,9 @@ std::string ShapeStr(const std::vector<int64_t>& s) {
   std::string out = "[";
   for (size_t i = 0; i < s.size(); ++i) {
     if (i) out += ',';
-    out += s[i] == kBatch ? std::string("N") : s[i] < 0 ? "N*" + std::to_string(-s[i]) : std::to_string(s[i]);
+    out += s[i] == kBatch ? std::string("N")
+           : s[i] < 0     ? "N*" + std::to_string(-s[i])
+                          : std::to_string(s[i]);
   }
   return out + "]";
 }
@@ -105,7 +126,7 @@ class Converter {
 
   std::string AsNchw(const Val& v, const std::string& hint);
   std::string AsTf(const Val& v, const std::string& hint);
-  std::string ConstInit(const Val& v, Layout layout, const std::string& hint);
+  std::string ConstInit(const Val& v, Layout layout);
   std::string ScalarInit(float v);
 
   Status Convert(const TfNode& n);
@@ -150,18 +171,20 @@ Result<const Val*> Converter::In(const TfNode& n, size_t i) {
   auto [node, k] = model::SplitTensorName(n.inputs[i]);
   if (k != 0) return Unsup(n, "reads output " + std::to_string(k) + " of '" + node + "'");
   auto it = vals_.find(node);
-  if (it == vals_.end()) return Status::Internal("node '" + n.name + "': input '" + node + "' not converted");
+  if (it == vals_.end())
+    return Status::Internal("node '" + n.name + "': input '" + node + "' not converted");
   return &it->second;
 }
 
 Result<const TfTensor*> Converter::ConstIn(const TfNode& n, size_t i) {
   VRSEG_ASSIGN_OR_RETURN(const Val* v, In(n, i));
-  if (!v->konst) return Unsup(n, "input " + std::to_string(i) + " ('" + n.inputs[i] + "') must be a constant");
+  if (!v->konst)
+    return Unsup(n, "input " + std::to_string(i) + " ('" + n.inputs[i] + "') must be a constant");
   return v->konst;
 }
 
 std::string Converter::AsNchw(const Val& v, const std::string& hint) {
-  if (v.konst) return ConstInit(v, Layout::kNchw, hint);
+  if (v.konst) return ConstInit(v, Layout::kNchw);
   if (v.layout == Layout::kNchw) return v.onnx;
   const std::string key = "nchw:" + v.onnx;
   if (const std::string* c = b_.Cached(key)) return *c;
@@ -173,7 +196,7 @@ std::string Converter::AsNchw(const Val& v, const std::string& hint) {
 }
 
 std::string Converter::AsTf(const Val& v, const std::string& hint) {
-  if (v.konst) return ConstInit(v, Layout::kTf, hint);
+  if (v.konst) return ConstInit(v, Layout::kTf);
   if (v.layout == Layout::kTf) return v.onnx;
   const std::string key = "nhwc:" + v.onnx;
   if (const std::string* c = b_.Cached(key)) return *c;
@@ -186,7 +209,7 @@ std::string Converter::AsTf(const Val& v, const std::string& hint) {
 
 // A constant as an initializer. kNchw: left-padded to rank 4 and permuted to NCHW (broadcasts
 // against NCHW activations exactly as the TF constant did against NHWC ones). int32 -> int64.
-std::string Converter::ConstInit(const Val& v, Layout layout, const std::string& hint) {
+std::string Converter::ConstInit(const Val& v, Layout layout) {
   const std::string key = std::string(layout == Layout::kNchw ? "c4:" : "c:") + v.const_name;
   if (const std::string* c = b_.Cached(key)) return *c;
   const TfTensor& t = *v.konst;
@@ -203,7 +226,6 @@ std::string Converter::ConstInit(const Val& v, Layout layout, const std::string&
     std::vector<float> data = model::PermuteData(t.f, dims, {0, 3, 1, 2}, &out_dims);
     name = b_.AddFloatInit(v.const_name + "/nchw", out_dims, data);
   }
-  (void)hint;
   b_.Cache(key, name);
   return name;
 }
@@ -211,7 +233,8 @@ std::string Converter::ConstInit(const Val& v, Layout layout, const std::string&
 std::string Converter::ScalarInit(float v) {
   const std::string key = "scalar:" + std::to_string(v);
   if (const std::string* c = b_.Cached(key)) return *c;
-  const std::string name = b_.AddFloatInit("vrseg/scalar_" + std::to_string(static_cast<int>(v)), {}, {v});
+  const std::string name =
+      b_.AddFloatInit("vrseg/scalar_" + std::to_string(static_cast<int>(v)), {}, {v});
   b_.Cache(key, name);
   return name;
 }
@@ -225,23 +248,28 @@ Status Converter::Placeholder(const TfNode& n) {
   }
   std::vector<int64_t> shape;
   const auto& a = n.attr.contains("shape") ? n.attr["shape"] : nlohmann::json();
-  if (!a.is_object() || !a.contains("shape") || !a["shape"].is_object() || !a["shape"].contains("dim")) {
+  if (!a.is_object() || !a.contains("shape") || !a["shape"].is_object() ||
+      !a["shape"].contains("dim")) {
     return Unsup(n, "input has no static shape");
   }
   for (const auto& dim : a["shape"]["dim"]) {
     int64_t v = -1;
     if (dim.is_object() && dim.contains("size")) {
       const auto& s = dim["size"];
-      if (s.is_string()) v = std::strtoll(s.get<std::string>().c_str(), nullptr, 10);
-      else if (s.is_number_integer()) v = s.get<int64_t>();
+      if (s.is_string())
+        v = std::strtoll(s.get<std::string>().c_str(), nullptr, 10);
+      else if (s.is_number_integer())
+        v = s.get<int64_t>();
     }
     shape.push_back(v);
   }
   if (shape.size() != 4) return Unsup(n, "input shape " + ShapeStr(shape) + " is not [N,H,W,C]");
   for (size_t i = 1; i < 4; ++i) {
-    if (shape[i] <= 0) return Unsup(n, "input shape " + ShapeStr(shape) + " has a dynamic H, W or C");
+    if (shape[i] <= 0)
+      return Unsup(n, "input shape " + ShapeStr(shape) + " has a dynamic H, W or C");
   }
-  if (shape[0] != 1 && shape[0] != -1) return Unsup(n, "input batch " + std::to_string(shape[0]) + " (expected 1 or -1)");
+  if (shape[0] != 1 && shape[0] != -1)
+    return Unsup(n, "input batch " + std::to_string(shape[0]) + " (expected 1 or -1)");
   if (opt_.dynamic_batch || shape[0] == -1) shape[0] = kBatch;
   // The graph input keeps the TF name (without ":0") and NHWC; NCHW inside.
   OnnxBuilder::SetFloatType(b_.graph()->add_input(), n.name, shape, kBatchParam);
@@ -252,16 +280,21 @@ Status Converter::Placeholder(const TfNode& n) {
 }
 
 // Broadcast of two TF shapes (right-aligned).
-bool Broadcast(const std::vector<int64_t>& a, const std::vector<int64_t>& b, std::vector<int64_t>* out) {
+bool Broadcast(const std::vector<int64_t>& a, const std::vector<int64_t>& b,
+               std::vector<int64_t>* out) {
   const size_t r = std::max(a.size(), b.size());
   out->assign(r, 1);
   for (size_t i = 0; i < r; ++i) {
     const int64_t x = i < r - a.size() ? 1 : a[i - (r - a.size())];
     const int64_t y = i < r - b.size() ? 1 : b[i - (r - b.size())];
-    if (x == y) (*out)[i] = x;
-    else if (x == 1) (*out)[i] = y;
-    else if (y == 1) (*out)[i] = x;
-    else return false;
+    if (x == y)
+      (*out)[i] = x;
+    else if (x == 1)
+      (*out)[i] = y;
+    else if (y == 1)
+      (*out)[i] = x;
+    else
+      return false;
   }
   return true;
 }
@@ -292,7 +325,8 @@ Status Converter::Elementwise(const TfNode& n, const std::string& onnx_op) {
     shape = s;
   }
   if (n.op == "BiasAdd" && (ins[1]->shape.size() != 1 || ins[1]->shape[0] != shape.back())) {
-    return Fail(n, "bias shape " + ShapeStr(ins[1]->shape) + " does not match " + ShapeStr(ins[0]->shape));
+    return Fail(
+        n, "bias shape " + ShapeStr(ins[1]->shape) + " does not match " + ShapeStr(ins[0]->shape));
   }
   if (!any_value) return Unsup(n, "all inputs are constants (constant folding is not implemented)");
   if (onnx_op == "Add" && FoldBias(n, ins)) return Status::Ok();
@@ -334,7 +368,8 @@ bool Converter::FoldBias(const TfNode& n, const std::vector<const Val*>& ins) {
   for (size_t i = 0; i + 1 < bs.size(); ++i) {
     if (bs[i] != 1) return false;
   }
-  it->second.first->add_input(b_.AddFloatInit(bias->const_name + "/bias", {bs.back()}, bias->konst->f));
+  it->second.first->add_input(
+      b_.AddFloatInit(bias->const_name + "/bias", {bs.back()}, bias->konst->f));
   biasable_.erase(it);
   vals_[n.name] = *conv;
   return true;
@@ -424,7 +459,8 @@ Status Converter::Conv(const TfNode& n) {
   VRSEG_ASSIGN_OR_RETURN(const TfTensor* f, ConstIn(n, 1));
   VRSEG_ASSIGN_OR_RETURN(Spatial s, ReadSpatial(n, true, fail, unsup));
   if (f->dtype != TfDType::kFloat32 || f->shape.size() != 4) {
-    return fail("filter '" + n.inputs[1] + "' must be float32 [kh,kw,cin,cout], is " + ShapeStr(f->shape));
+    return fail("filter '" + n.inputs[1] + "' must be float32 [kh,kw,cin,cout], is " +
+                ShapeStr(f->shape));
   }
   const bool depthwise = n.op == "DepthwiseConv2dNative";
   const int64_t kh = f->shape[0], kw = f->shape[1], fi = f->shape[2], fo = f->shape[3];
@@ -472,7 +508,8 @@ Status Converter::Conv(const TfNode& n) {
   if (const std::string* cached = b_.Cached(key)) {
     wname = *cached;
   } else {
-    wname = b_.AddFloatInit(StripSuffix(n.inputs[1]) + (depthwise ? "/dw_oihw" : "/oihw"), wdims, w);
+    wname =
+        b_.AddFloatInit(StripSuffix(n.inputs[1]) + (depthwise ? "/dw_oihw" : "/oihw"), wdims, w);
     b_.Cache(key, wname);
   }
   const std::string out = b_.Unique(n.name);
@@ -506,16 +543,19 @@ Status Converter::ConvTranspose(const TfNode& n) {
   const int64_t oh = sizes->i[1], ow = sizes->i[2];
   if (ci != x->shape[3]) {
     return fail("filter " + ShapeStr(f->shape) + " expects " + std::to_string(ci) +
-                " input channels, input " + ShapeStr(x->shape) + " has " + std::to_string(x->shape[3]));
+                " input channels, input " + ShapeStr(x->shape) + " has " +
+                std::to_string(x->shape[3]));
   }
-  if (sizes->i[3] != co) return fail("input_sizes channels differ from the filter's " + std::to_string(co));
+  if (sizes->i[3] != co)
+    return fail("input_sizes channels differ from the filter's " + std::to_string(co));
   if (oh < 1 || ow < 1) return fail("bad input_sizes");
   // The forward conv maps [oh, ow] to the input's [h, w]; its padding is the transpose's crop.
   const Pad1 fh = ForwardPad(oh, kh, s.sh, s.dh, s.same);
   const Pad1 fw = ForwardPad(ow, kw, s.sw, s.dw, s.same);
   if (fh.out != x->shape[1] || fw.out != x->shape[2]) {
-    return fail("input_sizes " + ShapeStr({sizes->i[0], oh, ow, co}) + " is inconsistent with input " +
-                ShapeStr(x->shape) + " under these strides and padding");
+    return fail("input_sizes " + ShapeStr({sizes->i[0], oh, ow, co}) +
+                " is inconsistent with input " + ShapeStr(x->shape) +
+                " under these strides and padding");
   }
   const int64_t full_h = (x->shape[1] - 1) * s.sh + (kh - 1) * s.dh + 1 - fh.before - fh.after;
   const int64_t full_w = (x->shape[2] - 1) * s.sw + (kw - 1) * s.dw + 1 - fw.before - fw.after;
@@ -524,7 +564,8 @@ Status Converter::ConvTranspose(const TfNode& n) {
     return fail("output size " + std::to_string(oh) + "x" + std::to_string(ow) + " not reachable");
   }
   std::vector<int64_t> wdims;
-  std::vector<float> w = model::PermuteData(f->f, f->shape, {3, 2, 0, 1}, &wdims);  // -> [ci,co,kh,kw]
+  std::vector<float> w =
+      model::PermuteData(f->f, f->shape, {3, 2, 0, 1}, &wdims);  // -> [ci,co,kh,kw]
   const std::string wname = b_.AddFloatInit(StripSuffix(n.inputs[1]) + "/iohw", wdims, w);
   const std::string out = b_.Unique(n.name);
   auto* node = b_.AddNode("ConvTranspose", {AsNchw(*x, n.name), wname}, {out}, n.name);
@@ -551,7 +592,8 @@ Status Converter::Pool(const TfNode& n) {
   }
   const Pad1 ph = ForwardPad(x->shape[1], k[1], s.sh, 1, s.same);
   const Pad1 pw = ForwardPad(x->shape[2], k[2], s.sw, 1, s.same);
-  if (ph.out < 1 || pw.out < 1) return fail("window " + ShapeStr(k) + " does not fit input " + ShapeStr(x->shape));
+  if (ph.out < 1 || pw.out < 1)
+    return fail("window " + ShapeStr(k) + " does not fit input " + ShapeStr(x->shape));
   const std::string out = b_.Unique(n.name);
   const bool avg = n.op == "AvgPool";
   auto* node = b_.AddNode(avg ? "AveragePool" : "MaxPool", {AsNchw(*x, n.name)}, {out}, n.name);
@@ -588,27 +630,33 @@ Status Converter::Resize(const TfNode& n) {
   };
   std::string scales, sizes;
   if (exact(x->shape[1], size->i[0]) && exact(x->shape[2], size->i[1])) {
-    scales = b_.AddFloatInit(n.name + "/scales", {4},
-                             {1.f, 1.f, static_cast<float>(size->i[0]) / static_cast<float>(x->shape[1]),
-                              static_cast<float>(size->i[1]) / static_cast<float>(x->shape[2])});
+    scales =
+        b_.AddFloatInit(n.name + "/scales", {4},
+                        {1.f, 1.f, static_cast<float>(size->i[0]) / static_cast<float>(x->shape[1]),
+                         static_cast<float>(size->i[1]) / static_cast<float>(x->shape[2])});
   } else {
     const std::string shp = b_.Unique(n.name + "/shape");
     b_.AddNode("Shape", {xin}, {shp}, shp);
     const std::string nc = b_.Unique(n.name + "/nc");
-    b_.AddNode("Slice", {shp, b_.AddInt64Init(n.name + "/start", {1}, {0}),
-                        b_.AddInt64Init(n.name + "/end", {1}, {2})}, {nc}, nc);
+    b_.AddNode("Slice",
+               {shp, b_.AddInt64Init(n.name + "/start", {1}, {0}),
+                b_.AddInt64Init(n.name + "/end", {1}, {2})},
+               {nc}, nc);
     sizes = b_.Unique(n.name + "/sizes");
-    auto* cat = b_.AddNode("Concat", {nc, b_.AddInt64Init(n.name + "/hw", {2}, {size->i[0], size->i[1]})},
-                           {sizes}, sizes);
+    auto* cat =
+        b_.AddNode("Concat", {nc, b_.AddInt64Init(n.name + "/hw", {2}, {size->i[0], size->i[1]})},
+                   {sizes}, sizes);
     OnnxBuilder::SetInt(cat, "axis", 0);
   }
   const std::string out = b_.Unique(n.name);
-  auto* node = b_.AddNode("Resize", scales.empty() ? std::vector<std::string>{xin, "", "", sizes}
-                                                   : std::vector<std::string>{xin, "", scales},
+  auto* node = b_.AddNode("Resize",
+                          scales.empty() ? std::vector<std::string>{xin, "", "", sizes}
+                                         : std::vector<std::string>{xin, "", scales},
                           {out}, n.name);
   OnnxBuilder::SetString(node, "mode", "linear");
   OnnxBuilder::SetString(node, "coordinate_transformation_mode", mode);
-  return Set(n, Val{out, Layout::kNchw, {x->shape[0], size->i[0], size->i[1], x->shape[3]}, nullptr, ""});
+  return Set(
+      n, Val{out, Layout::kNchw, {x->shape[0], size->i[0], size->i[1], x->shape[3]}, nullptr, ""});
 }
 
 Status Converter::MatMul(const TfNode& n) {
@@ -618,7 +666,8 @@ Status Converter::MatMul(const TfNode& n) {
   VRSEG_ASSIGN_OR_RETURN(bool ta, model::AttrBool(n, "transpose_a", false));
   VRSEG_ASSIGN_OR_RETURN(bool tb, model::AttrBool(n, "transpose_b", false));
   if (a->shape.size() != 2 || bv->shape.size() != 2) {
-    return Fail(n, "operands " + ShapeStr(a->shape) + " and " + ShapeStr(bv->shape) + " are not matrices");
+    return Fail(
+        n, "operands " + ShapeStr(a->shape) + " and " + ShapeStr(bv->shape) + " are not matrices");
   }
   if (a->konst) return Unsup(n, "constant left operand");
   const int64_t k_a = ta ? a->shape[0] : a->shape[1];
@@ -641,7 +690,7 @@ Status Converter::MatMul(const TfNode& n) {
       std::vector<float> data = model::PermuteData(bv->konst->f, bv->shape, {1, 0}, &d);
       bn = b_.AddFloatInit(bv->const_name + "/t", d, data);
     } else {
-      bn = ConstInit(*bv, Layout::kTf, n.name);
+      bn = ConstInit(*bv, Layout::kTf);
     }
   } else if (tb) {
     bn = b_.Unique(n.name + "/b_t");
@@ -659,7 +708,8 @@ Status Converter::Reshape(const TfNode& n) {
   VRSEG_ASSIGN_OR_RETURN(const Val* x, In(n, 0));
   VRSEG_ASSIGN_OR_RETURN(const TfTensor* st, ConstIn(n, 1));
   if (x->konst) return Unsup(n, "constant input (constant folding is not implemented)");
-  if (st->dtype != TfDType::kInt32 || st->shape.size() != 1) return Fail(n, "shape must be an int32 vector");
+  if (st->dtype != TfDType::kInt32 || st->shape.size() != 1)
+    return Fail(n, "shape must be an int32 vector");
   std::vector<int64_t> target(st->i.begin(), st->i.end());
   // x holds N * known elements when batched (a negative dim -k is "batch times k"), else known.
   bool batched = false;
@@ -695,8 +745,8 @@ Status Converter::Reshape(const TfNode& n) {
       target[0] = -1;
     } else if (minus_at != 0) {
       if (target[0] != 1 || x->shape.empty() || x->shape[0] != kBatch) {
-        return Unsup(n, "cannot tell where the batch goes in reshape of " + ShapeStr(x->shape) + " to " +
-                            ShapeStr(target));
+        return Unsup(n, "cannot tell where the batch goes in reshape of " + ShapeStr(x->shape) +
+                            " to " + ShapeStr(target));
       }
       target[0] = 0;
     }
@@ -704,21 +754,26 @@ Status Converter::Reshape(const TfNode& n) {
   }
   // A rank-4 tensor with H = W = 1 has the same memory order in NHWC and NCHW: read an NCHW
   // input as it is, and give a [N,1,1,C] result as NCHW [N,C,1,1] (no Transpose either way).
-  auto unit_hw = [](const std::vector<int64_t>& s) { return s.size() == 4 && s[1] == 1 && s[2] == 1; };
-  const std::string in = x->layout == Layout::kNchw && unit_hw(x->shape) ? x->onnx : AsTf(*x, n.name);
+  auto unit_hw = [](const std::vector<int64_t>& s) {
+    return s.size() == 4 && s[1] == 1 && s[2] == 1;
+  };
+  const std::string in =
+      x->layout == Layout::kNchw && unit_hw(x->shape) ? x->onnx : AsTf(*x, n.name);
   const bool out_nchw = unit_hw(out_shape);
   if (out_nchw) target = {target[0], target[3], 1, 1};
   const std::string out = b_.Unique(n.name);
-  b_.AddNode("Reshape",
-             {in, b_.AddInt64Init(n.name + "/shape", {static_cast<int64_t>(target.size())}, target)},
-             {out}, n.name);
+  b_.AddNode(
+      "Reshape",
+      {in, b_.AddInt64Init(n.name + "/shape", {static_cast<int64_t>(target.size())}, target)},
+      {out}, n.name);
   return Set(n, Val{out, out_nchw ? Layout::kNchw : Layout::kTf, out_shape, nullptr, ""});
 }
 
 Status Converter::Concat(const TfNode& n) {
   if (n.inputs.size() < 2) return Fail(n, "needs at least one value and an axis");
   VRSEG_ASSIGN_OR_RETURN(const TfTensor* ax, ConstIn(n, n.inputs.size() - 1));
-  if (ax->dtype != TfDType::kInt32 || ax->NumElements() != 1) return Fail(n, "axis must be an int32 scalar");
+  if (ax->dtype != TfDType::kInt32 || ax->NumElements() != 1)
+    return Fail(n, "axis must be an int32 scalar");
   std::vector<const Val*> ins;
   bool nchw = false;
   for (size_t i = 0; i + 1 < n.inputs.size(); ++i) {
@@ -730,20 +785,24 @@ Status Converter::Concat(const TfNode& n) {
   const int64_t rank = static_cast<int64_t>(ins[0]->shape.size());
   int64_t axis = ax->i[0];
   if (axis < 0) axis += rank;
-  if (axis < 0 || axis >= rank) return Fail(n, "axis " + std::to_string(ax->i[0]) + " out of range");
+  if (axis < 0 || axis >= rank)
+    return Fail(n, "axis " + std::to_string(ax->i[0]) + " out of range");
   std::vector<int64_t> shape = ins[0]->shape;
   for (size_t i = 1; i < ins.size(); ++i) {
     const auto& s = ins[i]->shape;
     bool ok = static_cast<int64_t>(s.size()) == rank;
     for (int64_t d = 0; ok && d < rank; ++d) ok = d == axis || s[d] == shape[d];
     if (!ok || s[axis] < 0) {
-      return Fail(n, "operand shapes " + ShapeStr(shape) + " and " + ShapeStr(s) + " differ off the axis");
+      return Fail(
+          n, "operand shapes " + ShapeStr(shape) + " and " + ShapeStr(s) + " differ off the axis");
     }
     shape[axis] += s[axis];
   }
-  if (shape[axis] < 0 || (ins.size() > 0 && ins[0]->shape[axis] < 0)) return Unsup(n, "concat along the batch");
+  if (shape[axis] < 0 || (ins.size() > 0 && ins[0]->shape[axis] < 0))
+    return Unsup(n, "concat along the batch");
   std::vector<std::string> names;
-  for (const Val* v : ins) names.push_back(nchw && rank == 4 ? AsNchw(*v, n.name) : AsTf(*v, n.name));
+  for (const Val* v : ins)
+    names.push_back(nchw && rank == 4 ? AsNchw(*v, n.name) : AsTf(*v, n.name));
   static const int64_t kToNchw[4] = {0, 2, 3, 1};
   const bool as_nchw = nchw && rank == 4;
   const std::string out = b_.Unique(n.name);
@@ -769,8 +828,10 @@ Status Converter::Convert(const TfNode& n) {
         for (const auto& d : ts["dim"]) {
           int64_t v = 1;
           if (d.is_object() && d.contains("size")) {
-            if (d["size"].is_string()) v = std::strtoll(d["size"].get<std::string>().c_str(), nullptr, 10);
-            else if (d["size"].is_number_integer()) v = d["size"].get<int64_t>();
+            if (d["size"].is_string())
+              v = std::strtoll(d["size"].get<std::string>().c_str(), nullptr, 10);
+            else if (d["size"].is_number_integer())
+              v = d["size"].get<int64_t>();
           }
           declared.push_back(v);
         }
@@ -809,8 +870,8 @@ Status Converter::Run(ModelInfo* info, std::vector<std::string>* ops_used) {
   // 1. Refuse unsupported ops up front: the first one in file order is named.
   for (const TfNode& n : g_.nodes) {
     if (!SupportedOps().count(n.op)) {
-      return Status::Unsupported("TF.js model '" + g_.path + "': op '" + n.op + "' (node '" + n.name +
-                                 "') is not supported by vrseg's converter");
+      return Status::Unsupported("TF.js model '" + g_.path + "': op '" + n.op + "' (node '" +
+                                 n.name + "') is not supported by vrseg's converter");
     }
   }
   // 2. Outputs: the signature's, else the nodes nobody reads (Const excluded).
@@ -822,16 +883,19 @@ Status Converter::Run(ModelInfo* info, std::vector<std::string>* ops_used) {
       for (const auto& in : n.inputs) read.insert(model::SplitTensorName(in).first);
     }
     for (const TfNode& n : g_.nodes) {
-      if (!read.count(n.name) && n.op != "Const" && n.op != "Placeholder") outputs.push_back(n.name);
+      if (!read.count(n.name) && n.op != "Const" && n.op != "Placeholder")
+        outputs.push_back(n.name);
     }
   }
   if (outputs.size() != 1) {
-    return Status::Unsupported("TF.js model '" + g_.path + "' has " + std::to_string(outputs.size()) +
-                               " outputs; vrseg converts models with exactly one output (the mask)");
+    return Status::Unsupported(
+        "TF.js model '" + g_.path + "' has " + std::to_string(outputs.size()) +
+        " outputs; vrseg converts models with exactly one output (the mask)");
   }
   for (const auto& t : outputs) {
     if (model::SplitTensorName(t).second != 0) {
-      return Status::Unsupported("TF.js model '" + g_.path + "': output '" + t + "' is not output 0 of its node");
+      return Status::Unsupported("TF.js model '" + g_.path + "': output '" + t +
+                                 "' is not output 0 of its node");
     }
   }
   // 3. Topological order of the nodes the outputs need (iterative DFS, cycle-checked).
@@ -850,7 +914,8 @@ Status Converter::Run(ModelInfo* info, std::vector<std::string>* ops_used) {
       if (next < n.inputs.size()) {
         const int child = g_.node_index.at(StripSuffix(n.inputs[next++]));
         if (state[child] == 1) {
-          return Status::InvalidModel("TF.js model '" + g_.path + "': the graph has a cycle through node '" +
+          return Status::InvalidModel("TF.js model '" + g_.path +
+                                      "': the graph has a cycle through node '" +
                                       g_.nodes[child].name + "'");
         }
         if (state[child] == 0) stack.push_back({child, 0});
@@ -877,15 +942,18 @@ Status Converter::Run(ModelInfo* info, std::vector<std::string>* ops_used) {
   }
   ops_used->assign(ops.begin(), ops.end());
   if (input_nodes_.size() != 1) {
-    return Status::Unsupported("TF.js model '" + g_.path + "' has " + std::to_string(input_nodes_.size()) +
+    return Status::Unsupported("TF.js model '" + g_.path + "' has " +
+                               std::to_string(input_nodes_.size()) +
                                " inputs; vrseg converts models with exactly one image input");
   }
   // 4. The output: back to NHWC under the TF name.
   const std::string out_name = StripSuffix(outputs[0]);
   const Val& ov = vals_.at(out_name);
-  if (ov.konst) return Status::Unsupported("TF.js model '" + g_.path + "': the output is a constant");
+  if (ov.konst)
+    return Status::Unsupported("TF.js model '" + g_.path + "': the output is a constant");
   if (ov.layout == Layout::kNchw) {
-    OnnxBuilder::SetInts(b_.AddNode("Transpose", {ov.onnx}, {out_name}, out_name), "perm", {0, 2, 3, 1});
+    OnnxBuilder::SetInts(b_.AddNode("Transpose", {ov.onnx}, {out_name}, out_name), "perm",
+                         {0, 2, 3, 1});
   } else {
     b_.AddNode("Identity", {ov.onnx}, {out_name}, out_name);
   }
@@ -899,17 +967,14 @@ Status Converter::Run(ModelInfo* info, std::vector<std::string>* ops_used) {
   info->input_width = static_cast<int>(iv.shape[2]);
   if (any_io_) return Status::Ok();
   if (iv.shape[3] != 3) {
-    return Status::Unsupported("TF.js model '" + g_.path + "': input '" + input_nodes_[0] + "' has " +
-                               std::to_string(iv.shape[3]) + " channels (expected 3, RGB)");
+    return Status::Unsupported("TF.js model '" + g_.path + "': input '" + input_nodes_[0] +
+                               "' has " + std::to_string(iv.shape[3]) +
+                               " channels (expected 3, RGB)");
   }
   if (ov.shape.size() != 4) {
-    return Status::Unsupported("TF.js model '" + g_.path + "': output '" + out_name + "' has shape " +
-                               ShapeStr(ov.shape) + " (expected [N,H,W,C])");
+    return Status::Unsupported("TF.js model '" + g_.path + "': output '" + out_name +
+                               "' has shape " + ShapeStr(ov.shape) + " (expected [N,H,W,C])");
   }
-  info->input_name = input_nodes_[0];
-  info->output_name = out_name;
-  info->input_height = static_cast<int>(iv.shape[1]);
-  info->input_width = static_cast<int>(iv.shape[2]);
   info->input_layout = TensorLayout::kNHWC;
   info->output_layout = TensorLayout::kNHWC;
   info->input_bgr = false;
@@ -923,15 +988,17 @@ Status Converter::Run(ModelInfo* info, std::vector<std::string>* ops_used) {
     last = &g_.nodes[g_.node_index.at(StripSuffix(last->inputs[0]))];
   }
   if (ov.shape[3] == 1) {
-    info->output_kind = last->op == "Sigmoid" ? OutputKind::kSigmoidProbability : OutputKind::kSigmoidLogit;
+    info->output_kind =
+        last->op == "Sigmoid" ? OutputKind::kSigmoidProbability : OutputKind::kSigmoidLogit;
     info->person_channel = 0;
   } else if (ov.shape[3] == 2) {
     info->output_kind = OutputKind::kTwoClassLogits;
     info->person_channel = 1;
   } else {
-    return Status::Unsupported("TF.js model '" + g_.path + "': output '" + out_name + "' has " +
-                               std::to_string(ov.shape[3]) +
-                               " channels; vrseg cannot tell which is the person (expected 1 or 2)");
+    return Status::Unsupported(
+        "TF.js model '" + g_.path + "': output '" + out_name + "' has " +
+        std::to_string(ov.shape[3]) +
+        " channels; vrseg cannot tell which is the person (expected 1 or 2)");
   }
   return Status::Ok();
 }
@@ -945,7 +1012,8 @@ Result<ConvertReport> ConvertTfjsToOnnx(const std::string& model_json, const std
 
 namespace model {
 
-Result<ConvertReport> ConvertTfjsToOnnxImpl(const std::string& model_json, const std::string& onnx_out,
+Result<ConvertReport> ConvertTfjsToOnnxImpl(const std::string& model_json,
+                                            const std::string& onnx_out,
                                             const ConvertOptions& options, bool any_io) {
   VRSEG_ASSIGN_OR_RETURN(TfGraph g, model::ReadTfjsGraph(model_json));
   onnx::ModelProto m;
@@ -962,7 +1030,7 @@ Result<ConvertReport> ConvertTfjsToOnnxImpl(const std::string& model_json, const
   VRSEG_RETURN_IF_ERROR(conv.Run(&info, &report.ops_used));
   info.name = !options.name.empty() ? options.name : fs::path(model_json).stem().string();
   info.licence = options.licence;
-  info.source = !options.source.empty() ? options.source
+  info.source = !options.source.empty()   ? options.source
                 : !g.generated_by.empty() ? g.generated_by
                                           : model_json;
   m.mutable_graph()->set_name(info.name);

@@ -1,11 +1,11 @@
 #include "vrseg/model_registry.h"
 
+#include <onnx/onnx_pb.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-
-#include <onnx/onnx_pb.h>
 
 #ifndef VRSEG_MODEL_DIR
 #define VRSEG_MODEL_DIR "models"
@@ -59,14 +59,16 @@ Result<std::string> ResolveModelPath(const std::string& name_or_path) {
                             "`vrseg convert`)");
   }
   if (fs::is_regular_file(name_or_path, ec)) return name_or_path;
-  return Status::NotFound("model '" + name_or_path + "' is neither a known model name (" + KnownList() +
-                          "; installed in '" + dir + "') nor an existing file");
+  return Status::NotFound("model '" + name_or_path + "' is neither a known model name (" +
+                          KnownList() + "; installed in '" + dir + "') nor an existing file");
 }
 
 Result<ModelInfo> ReadModelInfo(const std::string& onnx_path) {
   std::error_code ec;
-  if (!fs::exists(onnx_path, ec)) return Status::NotFound("ONNX model '" + onnx_path + "' does not exist");
-  if (!fs::is_regular_file(onnx_path, ec)) return Status::IoError("ONNX model '" + onnx_path + "' is not a file");
+  if (!fs::exists(onnx_path, ec))
+    return Status::NotFound("ONNX model '" + onnx_path + "' does not exist");
+  if (!fs::is_regular_file(onnx_path, ec))
+    return Status::IoError("ONNX model '" + onnx_path + "' is not a file");
   std::ifstream f(onnx_path, std::ios::binary);
   if (!f) return Status::IoError("cannot open ONNX model '" + onnx_path + "'");
   onnx::ModelProto m;

@@ -29,7 +29,8 @@ void OnnxBuilder::SetInt(onnx::NodeProto* n, const std::string& name, int64_t v)
   a->set_i(v);
 }
 
-void OnnxBuilder::SetInts(onnx::NodeProto* n, const std::string& name, const std::vector<int64_t>& v) {
+void OnnxBuilder::SetInts(onnx::NodeProto* n, const std::string& name,
+                          const std::vector<int64_t>& v) {
   auto* a = n->add_attribute();
   a->set_name(name);
   a->set_type(onnx::AttributeProto::INTS);
@@ -89,8 +90,10 @@ void OnnxBuilder::SetFloatType(onnx::ValueInfoProto* v, const std::string& name,
   auto* shape = tt->mutable_shape();
   for (int64_t d : dims) {
     auto* dim = shape->add_dim();
-    if (d < 0) dim->set_dim_param(dim_param);
-    else dim->set_dim_value(d);
+    if (d < 0)
+      dim->set_dim_param(dim_param);
+    else
+      dim->set_dim_value(d);
   }
 }
 

@@ -1,13 +1,13 @@
 // onnx_builder.h (private to src/model) — small helpers to assemble an ONNX GraphProto.
 #pragma once
 
+#include <onnx/onnx_pb.h>
+
 #include <cstdint>
 #include <map>
 #include <set>
 #include <string>
 #include <vector>
-
-#include <onnx/onnx_pb.h>
 
 namespace vrseg::model {
 

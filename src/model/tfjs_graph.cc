@@ -119,7 +119,8 @@ Result<std::string> ReadFile(const std::string& path, const std::string& what) {
   return s.str();
 }
 
-Result<TfDType> ParseDType(const std::string& s, const std::string& path, const std::string& weight) {
+Result<TfDType> ParseDType(const std::string& s, const std::string& path,
+                           const std::string& weight) {
   if (s == "float32") return TfDType::kFloat32;
   if (s == "int32") return TfDType::kInt32;
   if (s == "bool") return TfDType::kBool;
@@ -133,7 +134,8 @@ bool HasAttr(const TfNode& n, const std::string& key) { return n.attr.contains(k
 
 Result<std::vector<int64_t>> AttrInts(const TfNode& n, const std::string& key) {
   auto bad = [&](const std::string& why) {
-    return Status::InvalidModel("node '" + n.name + "' (" + n.op + "): attribute '" + key + "' " + why);
+    return Status::InvalidModel("node '" + n.name + "' (" + n.op + "): attribute '" + key + "' " +
+                                why);
   };
   if (!n.attr.contains(key)) return bad("is missing");
   const json& a = n.attr[key];
@@ -152,7 +154,8 @@ Result<std::vector<int64_t>> AttrInts(const TfNode& n, const std::string& key) {
 
 Result<std::string> AttrString(const TfNode& n, const std::string& key) {
   auto bad = [&](const std::string& why) {
-    return Status::InvalidModel("node '" + n.name + "' (" + n.op + "): attribute '" + key + "' " + why);
+    return Status::InvalidModel("node '" + n.name + "' (" + n.op + "): attribute '" + key + "' " +
+                                why);
   };
   if (!n.attr.contains(key)) return bad("is missing");
   const json& a = n.attr[key];
@@ -193,7 +196,9 @@ Result<TfGraph> ParseTfjsModelJson(const std::string& text, const std::string& p
   }
   const json& topo = j["modelTopology"];
   if (!topo.contains("node") || !topo["node"].is_array()) {
-    return Bad(path, "'modelTopology' has no 'node' array (a layers model? only graph models are supported)");
+    return Bad(
+        path,
+        "'modelTopology' has no 'node' array (a layers model? only graph models are supported)");
   }
   int idx = 0;
   for (const json& jn : topo["node"]) {
@@ -207,7 +212,8 @@ Result<TfGraph> ParseTfjsModelJson(const std::string& text, const std::string& p
     n.op = jn["op"].get<std::string>();
     if (n.name.empty()) return Bad(path, where + " has an empty name");
     if (jn.contains("input")) {
-      if (!jn["input"].is_array()) return Bad(path, "node '" + n.name + "': 'input' is not an array");
+      if (!jn["input"].is_array())
+        return Bad(path, "node '" + n.name + "': 'input' is not an array");
       for (const json& in : jn["input"]) {
         if (!in.is_string()) return Bad(path, "node '" + n.name + "': an input is not a string");
         std::string s = in.get<std::string>();
@@ -216,7 +222,8 @@ Result<TfGraph> ParseTfjsModelJson(const std::string& text, const std::string& p
       }
     }
     if (jn.contains("attr")) {
-      if (!jn["attr"].is_object()) return Bad(path, "node '" + n.name + "': 'attr' is not an object");
+      if (!jn["attr"].is_object())
+        return Bad(path, "node '" + n.name + "': 'attr' is not an object");
       n.attr = jn["attr"];
     } else {
       n.attr = json::object();
@@ -232,10 +239,12 @@ Result<TfGraph> ParseTfjsModelJson(const std::string& text, const std::string& p
     for (const char* part : {"inputs", "outputs"}) {
       const json& sig = j["signature"];
       if (!sig.contains(part)) continue;
-      if (!sig[part].is_object()) return Bad(path, std::string("signature.") + part + " is not an object");
+      if (!sig[part].is_object())
+        return Bad(path, std::string("signature.") + part + " is not an object");
       for (auto it = sig[part].begin(); it != sig[part].end(); ++it) {
         std::string name = it.key();
-        if (it.value().is_object() && it.value().contains("name") && it.value()["name"].is_string()) {
+        if (it.value().is_object() && it.value().contains("name") &&
+            it.value()["name"].is_string()) {
           name = it.value()["name"].get<std::string>();
         }
         (std::string(part) == "inputs" ? g.inputs : g.outputs).push_back(name);
@@ -263,7 +272,7 @@ Result<TfGraph> ParseTfjsModelJson(const std::string& text, const std::string& p
 Result<TfGraph> ReadTfjsGraph(const std::string& model_json) {
   VRSEG_ASSIGN_OR_RETURN(std::string text, ReadFile(model_json, "TF.js model"));
   VRSEG_ASSIGN_OR_RETURN(TfGraph g, ParseTfjsModelJson(text, model_json));
-  json j = json::parse(text, nullptr, false);  // parsed fine above
+  json j = json::parse(text, nullptr, false);    // parsed fine above
   if (!j.contains("weightsManifest")) return g;  // a graph without weights
   const json& wm = j["weightsManifest"];
   if (!wm.is_array()) return Bad(model_json, "'weightsManifest' is not an array");
@@ -304,7 +313,8 @@ Result<TfGraph> ReadTfjsGraph(const std::string& model_json) {
         }
         t.shape.push_back(v);
         count *= v;
-        if (count > (int64_t{1} << 31)) return Bad(model_json, "weight '" + name + "' is too large");
+        if (count > (int64_t{1} << 31))
+          return Bad(model_json, "weight '" + name + "' is too large");
       }
       // Storage: the dtype itself, or a quantised form.
       std::string qdtype;
@@ -325,7 +335,8 @@ Result<TfGraph> ReadTfjsGraph(const std::string& model_json) {
           min = q["min"].get<double>();
         } else if (qdtype == "float16") {
           if (t.dtype != TfDType::kFloat32) {
-            return Bad(model_json, "weight '" + name + "': float16 quantization of a non-float weight");
+            return Bad(model_json,
+                       "weight '" + name + "': float16 quantization of a non-float weight");
           }
         } else {
           return Status::Unsupported("TF.js model '" + model_json + "': weight '" + name +
@@ -336,10 +347,10 @@ Result<TfGraph> ReadTfjsGraph(const std::string& model_json) {
           return Bad(model_json, "weight '" + name + "': quantized bool weight");
         }
       }
-      const size_t elem = qdtype == "uint8" ? 1
+      const size_t elem = qdtype == "uint8"                             ? 1
                           : (qdtype == "uint16" || qdtype == "float16") ? 2
-                          : t.dtype == TfDType::kBool ? 1
-                                                      : 4;
+                          : t.dtype == TfDType::kBool                   ? 1
+                                                                        : 4;
       const size_t bytes = static_cast<size_t>(count) * elem;
       if (offset + bytes > data.size()) {
         return Status::DataLoss("TF.js model '" + model_json + "': weight shard(s) " + shard_names +
@@ -348,16 +359,21 @@ Result<TfGraph> ReadTfjsGraph(const std::string& model_json) {
                                 std::to_string(offset + bytes) + " (truncated shard?)");
       }
       const unsigned char* p = reinterpret_cast<const unsigned char*>(data.data()) + offset;
-      if (t.dtype == TfDType::kFloat32) t.f.resize(count);
-      else t.i.resize(count);
+      if (t.dtype == TfDType::kFloat32)
+        t.f.resize(count);
+      else
+        t.i.resize(count);
       for (int64_t k = 0; k < count; ++k) {
         if (qdtype == "float16") {
           t.f[k] = HalfToFloat(static_cast<uint16_t>(p[2 * k] | (p[2 * k + 1] << 8)));
         } else if (qdtype == "uint8" || qdtype == "uint16") {
-          const uint32_t q = qdtype == "uint8" ? p[k] : static_cast<uint32_t>(p[2 * k] | (p[2 * k + 1] << 8));
+          const uint32_t q =
+              qdtype == "uint8" ? p[k] : static_cast<uint32_t>(p[2 * k] | (p[2 * k + 1] << 8));
           const double v = q * scale + min;
-          if (t.dtype == TfDType::kFloat32) t.f[k] = static_cast<float>(v);
-          else t.i[k] = static_cast<int32_t>(std::lround(v));
+          if (t.dtype == TfDType::kFloat32)
+            t.f[k] = static_cast<float>(v);
+          else
+            t.i[k] = static_cast<int32_t>(std::lround(v));
         } else if (t.dtype == TfDType::kFloat32) {
           std::memcpy(&t.f[k], p + 4 * k, 4);  // little-endian host assumed (x86-64, aarch64)
         } else if (t.dtype == TfDType::kInt32) {
@@ -372,7 +388,8 @@ Result<TfGraph> ReadTfjsGraph(const std::string& model_json) {
       }
     }
     if (offset != data.size()) {
-      return Bad(model_json, "weight shard(s) " + shard_names + " hold " + std::to_string(data.size()) +
+      return Bad(model_json, "weight shard(s) " + shard_names + " hold " +
+                                 std::to_string(data.size()) +
                                  " bytes but the manifest describes " + std::to_string(offset) +
                                  " (wrong shard for this model.json?)");
     }

@@ -3,10 +3,9 @@
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "vrseg/status.h"
 
@@ -34,10 +33,10 @@ struct TfGraph {
   std::string path;          // the model.json path (for messages)
   std::string generated_by;  // "generatedBy", may be empty
   std::vector<TfNode> nodes;
-  std::map<std::string, int> node_index;   // name -> index in nodes
+  std::map<std::string, int> node_index;    // name -> index in nodes
   std::map<std::string, TfTensor> weights;  // Const node name -> value
-  std::vector<std::string> inputs;          // signature input tensor names ("input_1:0"), may be empty
-  std::vector<std::string> outputs;         // signature output tensor names, may be empty
+  std::vector<std::string> inputs;   // signature input tensor names ("input_1:0"), may be empty
+  std::vector<std::string> outputs;  // signature output tensor names, may be empty
 };
 
 // Parses model.json text (no weights). `path` only names the file in messages.

@@ -12,16 +12,15 @@
 // probability near 0.75 by ~1e-4. A conversion mistake (padding, layout, resize mode) shows up as
 // differences of 1e-2 or more.
 #include <gtest/gtest.h>
+#include <onnx/checker.h>
+#include <onnx/onnx_pb.h>
+#include <onnx/shape_inference/implementation.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <set>
-
-#include <onnx/checker.h>
-#include <onnx/onnx_pb.h>
-#include <onnx/shape_inference/implementation.h>
 
 #include "model_test_util.h"
 #include "vrseg/convert.h"
@@ -34,12 +33,13 @@ using testing::ReadF32;
 using testing::RunOrt;
 using testing::TempDir;
 
-constexpr float kStrictTol = 1e-4f;        // the bound for almost all pixels
-constexpr float kMaxTol = 2e-4f;           // the bound for every pixel
-constexpr double kMaxOverStrict = 1e-4;    // fraction of pixels allowed above kStrictTol
+constexpr float kStrictTol = 1e-4f;      // the bound for almost all pixels
+constexpr float kMaxTol = 2e-4f;         // the bound for every pixel
+constexpr double kMaxOverStrict = 1e-4;  // fraction of pixels allowed above kStrictTol
 
 // Checks `got` against `ref` under the bounds above; prints the max difference.
-void ExpectClose(const std::vector<float>& got, const std::vector<float>& ref, const std::string& tag) {
+void ExpectClose(const std::vector<float>& got, const std::vector<float>& ref,
+                 const std::string& tag) {
   ASSERT_EQ(got.size(), ref.size()) << tag;
   float worst = 0.f;
   size_t over = 0;
@@ -48,8 +48,8 @@ void ExpectClose(const std::vector<float>& got, const std::vector<float>& ref, c
     worst = std::max(worst, d);
     if (!(d <= kStrictTol)) ++over;  // NaN counts as over
   }
-  std::printf("[ %s ] max |ONNX - TF.js| = %.3g, %zu of %zu pixels above %.0e\n", tag.c_str(), worst, over,
-              ref.size(), kStrictTol);
+  std::printf("[ %s ] max |ONNX - TF.js| = %.3g, %zu of %zu pixels above %.0e\n", tag.c_str(),
+              worst, over, ref.size(), kStrictTol);
   EXPECT_LE(worst, kMaxTol) << tag;
   EXPECT_LE(static_cast<double>(over), kMaxOverStrict * ref.size()) << tag;
 }
@@ -59,7 +59,9 @@ const char* kPhotos[] = {"astronaut", "camera", "grace_hopper"};
 std::string TfjsModel(const std::string& name) {
   return std::string(VRSEG_MODEL_DIR) + "/tfjs/" + name + ".json";
 }
-std::string Fixture(const std::string& name) { return std::string(VRSEG_TESTDATA_DIR) + "/fixtures/" + name; }
+std::string Fixture(const std::string& name) {
+  return std::string(VRSEG_TESTDATA_DIR) + "/fixtures/" + name;
+}
 
 // Person probability from the model's raw output (channel-last).
 std::vector<float> PersonProbability(const std::vector<float>& out, int channels) {
@@ -129,10 +131,11 @@ TEST_P(FidelityTest, MatchesTfjsAtBatch1And3) {
   ExpectClose(PersonProbability(out.data, c.channels), batch_ref, std::string(c.tfjs) + " batch 3");
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, FidelityTest,
-                         ::testing::Values(Case{"selfie", 256, 256, 1, OutputKind::kSigmoidProbability, 0},
-                                           Case{"meet", 144, 256, 2, OutputKind::kTwoClassLogits, 1}),
-                         [](const auto& info) { return std::string(info.param.tfjs); });
+INSTANTIATE_TEST_SUITE_P(
+    Models, FidelityTest,
+    ::testing::Values(Case{"selfie", 256, 256, 1, OutputKind::kSigmoidProbability, 0},
+                      Case{"meet", 144, 256, 2, OutputKind::kTwoClassLogits, 1}),
+    [](const auto& info) { return std::string(info.param.tfjs); });
 
 TEST_P(FidelityTest, OnnxCheckerAcceptsTheModelAndTheInsideIsNchw) {
   const Case c = GetParam();
@@ -144,8 +147,9 @@ TEST_P(FidelityTest, OnnxCheckerAcceptsTheModelAndTheInsideIsNchw) {
   ASSERT_TRUE(m.ParseFromIstream(&f));
   try {
     onnx::checker::check_model(m);
-    onnx::shape_inference::InferShapes(m, onnx::OpSchemaRegistry::Instance(),
-                                       onnx::ShapeInferenceOptions(/*check_type=*/true, /*strict=*/1));
+    onnx::shape_inference::InferShapes(
+        m, onnx::OpSchemaRegistry::Instance(),
+        onnx::ShapeInferenceOptions(/*check_type=*/true, /*strict=*/1));
   } catch (const std::exception& e) {
     FAIL() << "ONNX checker / strict shape inference: " << e.what();
   }
@@ -191,15 +195,37 @@ TEST(FidelityTest, RvmIsRefusedNamingTheFirstUnsupportedOp) {
   EXPECT_NE(msg.find("node '"), std::string::npos) << msg;
   EXPECT_FALSE(std::filesystem::exists(dir.File("rvm.onnx")));
   // The named op/node is the first in file order outside the list documented in convert.h.
-  const std::set<std::string> documented = {
-      "Placeholder", "Const", "Identity", "Conv2D", "DepthwiseConv2dNative", "Conv2DBackpropInput",
-      "AvgPool", "MaxPool", "ResizeBilinear", "MatMul", "BiasAdd", "Add", "AddV2", "AddN", "Sub",
-      "Mul", "RealDiv", "Maximum", "Minimum", "Relu", "Relu6", "Sigmoid", "Tanh", "Reshape", "ConcatV2"};
+  const std::set<std::string> documented = {"Placeholder",
+                                            "Const",
+                                            "Identity",
+                                            "Conv2D",
+                                            "DepthwiseConv2dNative",
+                                            "Conv2DBackpropInput",
+                                            "AvgPool",
+                                            "MaxPool",
+                                            "ResizeBilinear",
+                                            "MatMul",
+                                            "BiasAdd",
+                                            "Add",
+                                            "AddV2",
+                                            "AddN",
+                                            "Sub",
+                                            "Mul",
+                                            "RealDiv",
+                                            "Maximum",
+                                            "Minimum",
+                                            "Relu",
+                                            "Relu6",
+                                            "Sigmoid",
+                                            "Tanh",
+                                            "Reshape",
+                                            "ConcatV2"};
   auto j = nlohmann::json::parse(testing::ReadAll(TfjsModel("rvm")));
   std::string first;
   for (const auto& n : j["modelTopology"]["node"]) {
     if (!documented.count(n["op"].get<std::string>())) {
-      first = "op '" + n["op"].get<std::string>() + "' (node '" + n["name"].get<std::string>() + "')";
+      first =
+          "op '" + n["op"].get<std::string>() + "' (node '" + n["name"].get<std::string>() + "')";
       break;
     }
   }

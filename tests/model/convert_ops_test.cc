@@ -4,15 +4,13 @@
 // extra cell at the end; AvgPool averages valid cells only; ResizeBilinear's three coordinate
 // conventions; Conv2DBackpropInput as the adjoint of Conv2D).
 #include <gtest/gtest.h>
+#include <onnx/onnx_pb.h>
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <functional>
 #include <ostream>
-
-#include <onnx/onnx_pb.h>
-
-#include <fstream>
 
 #include "model/convert_internal.h"
 #include "model_test_util.h"
@@ -33,7 +31,8 @@ struct T4 {
   int n = 0, h = 0, w = 0, c = 0;
   std::vector<float> v;
   T4() = default;
-  T4(int n_, int h_, int w_, int c_) : n(n_), h(h_), w(w_), c(c_), v(size_t(n_) * h_ * w_ * c_, 0.f) {}
+  T4(int n_, int h_, int w_, int c_)
+      : n(n_), h(h_), w(w_), c(c_), v(size_t(n_) * h_ * w_ * c_, 0.f) {}
   float& at(int b, int y, int x, int k) { return v[((size_t(b) * h + y) * w + x) * c + k]; }
   float at(int b, int y, int x, int k) const { return v[((size_t(b) * h + y) * w + x) * c + k]; }
 };
@@ -66,7 +65,8 @@ T4 RefConv(const T4& x, const std::vector<float>& f, int kh, int kw, int ci, int
               const int iy = oy * sh + u * dh - ph.before, ix = ox * sw + v * dw - pw.before;
               if (iy < 0 || iy >= x.h || ix < 0 || ix >= x.w) continue;
               for (int i = 0; i < ci; ++i) {
-                acc += double(x.at(b, iy, ix, g * ci + i)) * f[((size_t(u) * kw + v) * ci + i) * co + o];
+                acc += double(x.at(b, iy, ix, g * ci + i)) *
+                       f[((size_t(u) * kw + v) * ci + i) * co + o];
               }
             }
           y.at(b, oy, ox, o) = float(acc);
@@ -75,8 +75,8 @@ T4 RefConv(const T4& x, const std::vector<float>& f, int kh, int kw, int ci, int
 }
 
 // filter [kh][kw][C][M]; output channel c*M+m.
-T4 RefDepthwise(const T4& x, const std::vector<float>& f, int kh, int kw, int m, int sh, int sw, int dh,
-                int dw, bool same) {
+T4 RefDepthwise(const T4& x, const std::vector<float>& f, int kh, int kw, int m, int sh, int sw,
+                int dh, int dw, bool same) {
   const Pad ph = TfPad(x.h, kh, sh, dh, same), pw = TfPad(x.w, kw, sw, dw, same);
   T4 y(x.n, ph.out, pw.out, x.c * m);
   for (int b = 0; b < x.n; ++b)
@@ -96,9 +96,10 @@ T4 RefDepthwise(const T4& x, const std::vector<float>& f, int kh, int kw, int m,
   return y;
 }
 
-// Gradient of Conv2D w.r.t. its input: filter [kh][kw][co][ci], x has ci channels, out [oh, ow, co].
-T4 RefConvBackpropInput(const T4& x, const std::vector<float>& f, int kh, int kw, int co, int oh, int ow,
-                        int s, bool same) {
+// Gradient of Conv2D w.r.t. its input: filter [kh][kw][co][ci], x has ci channels, out [oh, ow,
+// co]. (noinline: inlined, GCC 12 reports a false -Wfree-nonheap-object on the accumulator.)
+[[gnu::noinline]] T4 RefConvBackpropInput(const T4& x, const std::vector<float>& f, int kh, int kw,
+                                          int co, int oh, int ow, int s, bool same) {
   const int ci = x.c;
   const Pad ph = TfPad(oh, kh, s, 1, same), pw = TfPad(ow, kw, s, 1, same);
   EXPECT_EQ(ph.out, x.h);
@@ -184,7 +185,8 @@ void CheckGraph(const TfjsWriter& w, int h, int wd, int c, const std::function<T
     const T4 want = ref(x);
     auto got = RunOrt(onnx, "x", "y", x.v, {batch, h, wd, c});
     ASSERT_TRUE(got.error.empty()) << got.error;
-    ASSERT_EQ(got.shape, (std::vector<int64_t>{want.n, want.h, want.w, want.c})) << "batch " << batch;
+    ASSERT_EQ(got.shape, (std::vector<int64_t>{want.n, want.h, want.w, want.c}))
+        << "batch " << batch;
     float worst = 0.f;  // |got - want| / max(1, |want|)
     for (size_t i = 0; i < want.v.size(); ++i) {
       const float d = std::fabs(got.data[i] - want.v[i]) / std::max(1.f, std::fabs(want.v[i]));
@@ -208,8 +210,8 @@ struct ConvCase {
 };
 
 void PrintTo(const ConvCase& k, std::ostream* os) {
-  *os << k.h << "x" << k.w << "x" << k.c << " k" << k.kh << "x" << k.kw << " co" << k.co << " s" << k.s
-      << " d" << k.d << " " << k.pad;
+  *os << k.h << "x" << k.w << "x" << k.c << " k" << k.kh << "x" << k.kw << " co" << k.co << " s"
+      << k.s << " d" << k.d << " " << k.pad;
 }
 class Conv2DTest : public ::testing::TestWithParam<ConvCase> {};
 
@@ -255,7 +257,8 @@ TEST(ConvertOps, ExplicitPadding) {
   const auto f = RandomVector(3 * 3 * 2 * 3, 9);
   w.Const("f", {3, 3, 2, 3}, f);
   auto attrs = ConvAttrs(1, 1, "EXPLICIT");
-  attrs["explicit_paddings"] = AttrInts({0, 0, 2, 0, 1, 1, 0, 0});  // top 2, bottom 0, left 1, right 1
+  attrs["explicit_paddings"] =
+      AttrInts({0, 0, 2, 0, 1, 1, 0, 0});  // top 2, bottom 0, left 1, right 1
   w.Op("y", "Conv2D", {"x", "f"}, attrs);
   w.Output("y");
   CheckGraph(w, 5, 6, 2, [&](const T4& x) {
@@ -277,7 +280,8 @@ TEST(ConvertOps, DepthwiseSameStride2WithMultiplier) {
     w.Const("f", {3, 3, 3, 2}, f);
     w.Op("y", "DepthwiseConv2dNative", {"x", "f"}, ConvAttrs(2, 2, "SAME"));
     w.Output("y");
-    CheckGraph(w, h, wd, 3, [&](const T4& x) { return RefDepthwise(x, f, 3, 3, 2, 2, 2, 1, 1, true); });
+    CheckGraph(w, h, wd, 3,
+               [&](const T4& x) { return RefDepthwise(x, f, 3, 3, 2, 2, 2, 1, 1, true); });
   }
 }
 
@@ -288,7 +292,8 @@ TEST(ConvertOps, DepthwiseValidDilated) {
   w.Const("f", {3, 3, 4, 1}, f);
   w.Op("y", "DepthwiseConv2dNative", {"x", "f"}, ConvAttrs(1, 1, "VALID", 2, 2));
   w.Output("y");
-  CheckGraph(w, 9, 9, 4, [&](const T4& x) { return RefDepthwise(x, f, 3, 3, 1, 1, 1, 2, 2, false); });
+  CheckGraph(w, 9, 9, 4,
+             [&](const T4& x) { return RefDepthwise(x, f, 3, 3, 1, 1, 1, 2, 2, false); });
 }
 
 struct DeconvCase {
@@ -296,8 +301,8 @@ struct DeconvCase {
   const char* pad;
 };
 void PrintTo(const DeconvCase& k, std::ostream* os) {
-  *os << k.h << "x" << k.w << "x" << k.ci << " -> " << k.oh << "x" << k.ow << "x" << k.co << " k" << k.k
-      << " s" << k.s << " " << k.pad;
+  *os << k.h << "x" << k.w << "x" << k.ci << " -> " << k.oh << "x" << k.ow << "x" << k.co << " k"
+      << k.k << " s" << k.s << " " << k.pad;
 }
 class ConvTransposeTest : public ::testing::TestWithParam<DeconvCase> {};
 
@@ -318,7 +323,8 @@ TEST_P(ConvTransposeTest, MatchesNaiveTf) {
 
 INSTANTIATE_TEST_SUITE_P(
     Cases, ConvTransposeTest,
-    ::testing::Values(DeconvCase{4, 4, 3, 2, 2, 2, 8, 8, "SAME"},   // selfie/meet's final layer shape
+    ::testing::Values(DeconvCase{4, 4, 3, 2, 2, 2, 8, 8,
+                                 "SAME"},  // selfie/meet's final layer shape
                       DeconvCase{4, 5, 3, 2, 3, 2, 8, 10, "SAME"},  // odd kernel: asymmetric crop
                       DeconvCase{4, 5, 3, 2, 3, 2, 7, 9, "SAME"},   // odd output size
                       DeconvCase{3, 3, 2, 2, 3, 2, 7, 7, "VALID"},
@@ -340,17 +346,21 @@ TEST_P(PoolTest, MatchesNaiveTf) {
   TfjsWriter w;
   w.Placeholder("x", {1, k.h, k.w, 3});
   w.Op("y", k.op, {"x"},
-       {{"ksize", AttrInts({1, k.k, k.k, 1})}, {"strides", AttrInts({1, k.s, k.s, 1})},
-        {"padding", AttrStr(k.pad)}, {"data_format", AttrStr("NHWC")}});
+       {{"ksize", AttrInts({1, k.k, k.k, 1})},
+        {"strides", AttrInts({1, k.s, k.s, 1})},
+        {"padding", AttrStr(k.pad)},
+        {"data_format", AttrStr("NHWC")}});
   w.Output("y");
   CheckGraph(w, k.h, k.w, 3, [&](const T4& x) {
-    return RefPool(x, k.k, k.k, k.s, k.s, std::string(k.pad) == "SAME", std::string(k.op) == "AvgPool");
+    return RefPool(x, k.k, k.k, k.s, k.s, std::string(k.pad) == "SAME",
+                   std::string(k.op) == "AvgPool");
   });
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, PoolTest,
                          ::testing::Values(PoolCase{16, 16, 16, 16, "VALID", "AvgPool"},  // global
-                                           PoolCase{7, 9, 3, 2, "SAME", "AvgPool"},   // pads excluded
+                                           PoolCase{7, 9, 3, 2, "SAME",
+                                                    "AvgPool"},  // pads excluded
                                            PoolCase{8, 8, 2, 2, "VALID", "AvgPool"},
                                            PoolCase{7, 9, 3, 2, "SAME", "MaxPool"},
                                            PoolCase{9, 8, 3, 3, "VALID", "MaxPool"}),
@@ -374,18 +384,19 @@ TEST_P(ResizeTest, MatchesTfResizeBilinear) {
   w.Op("y", "ResizeBilinear", {"x", "size"},
        {{"align_corners", AttrBool(k.align)}, {"half_pixel_centers", AttrBool(k.half)}});
   w.Output("y");
-  CheckGraph(w, k.h, k.w, 2, [&](const T4& x) { return RefResize(x, k.oh, k.ow, k.align, k.half); });
+  CheckGraph(w, k.h, k.w, 2,
+             [&](const T4& x) { return RefResize(x, k.oh, k.ow, k.align, k.half); });
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, ResizeTest,
-                         ::testing::Values(ResizeCase{4, 5, 8, 10, false, true},   // 2x half pixel
-                                           ResizeCase{8, 12, 4, 3, false, true},   // 1/2, 1/4
-                                           ResizeCase{3, 3, 12, 24, false, false}, // 4x, 8x legacy
-                                           ResizeCase{3, 3, 7, 7, false, true},    // 7/3: sizes
-                                           ResizeCase{5, 7, 12, 9, false, true},   // odd ratios
-                                           ResizeCase{9, 13, 4, 5, false, true},   // downscale
-                                           ResizeCase{5, 7, 12, 9, false, false},  // legacy
-                                           ResizeCase{5, 7, 12, 9, true, false},   // align corners
+                         ::testing::Values(ResizeCase{4, 5, 8, 10, false, true},    // 2x half pixel
+                                           ResizeCase{8, 12, 4, 3, false, true},    // 1/2, 1/4
+                                           ResizeCase{3, 3, 12, 24, false, false},  // 4x, 8x legacy
+                                           ResizeCase{3, 3, 7, 7, false, true},     // 7/3: sizes
+                                           ResizeCase{5, 7, 12, 9, false, true},    // odd ratios
+                                           ResizeCase{9, 13, 4, 5, false, true},    // downscale
+                                           ResizeCase{5, 7, 12, 9, false, false},   // legacy
+                                           ResizeCase{5, 7, 12, 9, true, false},    // align corners
                                            ResizeCase{9, 13, 4, 6, true, false}),
                          [](const auto& i) { return "case" + std::to_string(i.index); });
 
@@ -449,7 +460,8 @@ TEST(ConvertOps, Activations) {
         T4 y = x;
         for (size_t i = 0; i < x.v.size(); ++i) {
           const double v = 4.0 * x.v[i];
-          y.v[i] = float(std::min(std::max(v, 0.0), 6.0) + 1.0 / (1.0 + std::exp(-v)) + std::tanh(v));
+          y.v[i] =
+              float(std::min(std::max(v, 0.0), 6.0) + 1.0 / (1.0 + std::exp(-v)) + std::tanh(v));
         }
         return y;
       },
@@ -465,12 +477,15 @@ TEST(ConvertOps, TensordotDenseWithBatchOneReshapes) {
   TfjsWriter w;
   w.Placeholder("x", {1, h, wd, c});
   w.Op("pool", "AvgPool", {"x"},
-       {{"ksize", AttrInts({1, h, wd, 1})}, {"strides", AttrInts({1, h, wd, 1})},
-        {"padding", AttrStr("VALID")}, {"data_format", AttrStr("NHWC")}});
+       {{"ksize", AttrInts({1, h, wd, 1})},
+        {"strides", AttrInts({1, h, wd, 1})},
+        {"padding", AttrStr("VALID")},
+        {"data_format", AttrStr("NHWC")}});
   w.ConstInt("rs", {2}, {1, c});
   w.Op("flat", "Reshape", {"pool", "rs"});
   w.Const("kernel", {c, co}, kern);
-  w.Op("mm", "MatMul", {"flat", "kernel"}, {{"transpose_a", AttrBool(false)}, {"transpose_b", AttrBool(false)}});
+  w.Op("mm", "MatMul", {"flat", "kernel"},
+       {{"transpose_a", AttrBool(false)}, {"transpose_b", AttrBool(false)}});
   w.ConstInt("rs2", {4}, {1, 1, 1, co});
   w.Op("back", "Reshape", {"mm", "rs2"});
   w.Const("bias", {co}, bias);
@@ -503,7 +518,8 @@ TEST(ConvertOps, MatMulTransposedWeightAndSpatialReshape) {
   w.ConstInt("rs", {2}, {h * wd, c});
   w.Op("flat", "Reshape", {"r", "rs"});
   w.Const("kt", {co, c}, kern_t);
-  w.Op("mm", "MatMul", {"flat", "kt"}, {{"transpose_a", AttrBool(false)}, {"transpose_b", AttrBool(true)}});
+  w.Op("mm", "MatMul", {"flat", "kt"},
+       {{"transpose_a", AttrBool(false)}, {"transpose_b", AttrBool(true)}});
   w.ConstInt("rs2", {4}, {1, h, wd, co});
   w.Op("y", "Reshape", {"mm", "rs2"});
   w.Output("y");
@@ -514,7 +530,8 @@ TEST(ConvertOps, MatMulTransposedWeightAndSpatialReshape) {
         for (int j = 0; j < wd; ++j)
           for (int o = 0; o < co; ++o) {
             double acc = 0;
-            for (int q = 0; q < c; ++q) acc += std::max(x.at(b, i, j, q), 0.f) * double(kern_t[o * c + q]);
+            for (int q = 0; q < c; ++q)
+              acc += std::max(x.at(b, i, j, q), 0.f) * double(kern_t[o * c + q]);
             y.at(b, i, j, o) = float(acc);
           }
     return y;
@@ -550,7 +567,8 @@ TEST(ConvertOps, ConcatOnChannelsAndSpatialAxes) {
 TEST(ConvertOps, QuantisedWeightsAreDequantised) {
   // The same conv with float16, uint8 and uint16 filters; the reference uses the dequantised
   // values computed here from the bytes the writer stored.
-  for (auto q : {TfjsWriter::Quant::kFloat16, TfjsWriter::Quant::kUint8, TfjsWriter::Quant::kUint16}) {
+  for (auto q :
+       {TfjsWriter::Quant::kFloat16, TfjsWriter::Quant::kUint8, TfjsWriter::Quant::kUint16}) {
     std::vector<float> f = RandomVector(3 * 3 * 2 * 2, 40);
     TfjsWriter w;
     w.Placeholder("x", {1, 5, 5, 2});
@@ -568,18 +586,21 @@ TEST(ConvertOps, QuantisedWeightsAreDequantised) {
         deq[i] = float((hbits & 0x8000) ? -mag : mag);
       }
     } else {
-      const float lo = *std::min_element(f.begin(), f.end()), hi = *std::max_element(f.begin(), f.end());
+      const float lo = *std::min_element(f.begin(), f.end()),
+                  hi = *std::max_element(f.begin(), f.end());
       const bool u8 = q == TfjsWriter::Quant::kUint8;
       const float scale = (hi - lo) / (u8 ? 255 : 65535);
       for (size_t i = 0; i < f.size(); ++i) {
-        const unsigned qv = u8 ? uint8_t(raw[i]) : unsigned(uint8_t(raw[2 * i]) | (uint8_t(raw[2 * i + 1]) << 8));
+        const unsigned qv =
+            u8 ? uint8_t(raw[i]) : unsigned(uint8_t(raw[2 * i]) | (uint8_t(raw[2 * i + 1]) << 8));
         deq[i] = float(double(qv) * scale + lo);
       }
     }
     float err = 0.f;
     for (size_t i = 0; i < f.size(); ++i) err = std::max(err, std::fabs(deq[i] - f[i]));
     EXPECT_LT(err, q == TfjsWriter::Quant::kUint8 ? 5e-3f : 1e-3f);  // the quantisation itself
-    CheckGraph(w, 5, 5, 2, [&](const T4& x) { return RefConv(x, deq, 3, 3, 2, 2, 1, 1, 1, 1, true); });
+    CheckGraph(w, 5, 5, 2,
+               [&](const T4& x) { return RefConv(x, deq, 3, 3, 2, 2, 1, 1, 1, 1, true); });
   }
 }
 
@@ -647,14 +668,17 @@ TEST(ConvertOps, BiasAddsFoldIntoConvsOnlyWhenSafe) {
     for (size_t i = 0; i < t.v.size(); ++i) t.v[i] += b[i % b.size()];
     return t;
   };
-  CheckGraph(w, h, wd, c, [&](const T4& x) {
-    const T4 a = add(RefConv(x, f, 3, 3, c, c, 1, 1, 1, 1, true), b1);
-    const T4 b = add(RefConv(a, f, 3, 3, c, c, 1, 1, 1, 1, true), b2);
-    const T4 cc = RefConv(b, f, 3, 3, c, c, 1, 1, 1, 1, true);
-    T4 prod = add(cc, b3);
-    for (size_t i = 0; i < prod.v.size(); ++i) prod.v[i] *= cc.v[i];
-    return add(RefConvBackpropInput(prod, ft, 2, 2, c, 2 * h, 2 * wd, 2, true), b4);
-  }, 1e-4f);  // four layers and a product: float32 cancellation reaches ~2e-5 relative
+  CheckGraph(
+      w, h, wd, c,
+      [&](const T4& x) {
+        const T4 a = add(RefConv(x, f, 3, 3, c, c, 1, 1, 1, 1, true), b1);
+        const T4 b = add(RefConv(a, f, 3, 3, c, c, 1, 1, 1, 1, true), b2);
+        const T4 cc = RefConv(b, f, 3, 3, c, c, 1, 1, 1, 1, true);
+        T4 prod = add(cc, b3);
+        for (size_t i = 0; i < prod.v.size(); ++i) prod.v[i] *= cc.v[i];
+        return add(RefConvBackpropInput(prod, ft, 2, 2, c, 2 * h, 2 * wd, 2, true), b4);
+      },
+      1e-4f);  // four layers and a product: float32 cancellation reaches ~2e-5 relative
   TempDir dir;
   ASSERT_TRUE(model::ConvertTfjsToOnnxImpl(w.Write(dir), dir.File("m.onnx"), {}, true).ok());
   EXPECT_EQ(CountOps(dir.File("m.onnx"), "Conv"), (std::pair<int, int>{3, 2}));

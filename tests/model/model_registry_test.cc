@@ -1,14 +1,14 @@
 // Model metadata (ModelInfo <-> ONNX metadata_props) and the model registry.
+#include "vrseg/model_registry.h"
+
 #include <gtest/gtest.h>
+#include <onnx/onnx_pb.h>
 
 #include <cstdlib>
 #include <fstream>
 
-#include <onnx/onnx_pb.h>
-
 #include "model_test_util.h"
 #include "vrseg/convert.h"
-#include "vrseg/model_registry.h"
 
 namespace vrseg {
 namespace {
@@ -27,8 +27,10 @@ class ScopedModelDir {
     ::setenv("VRSEG_MODEL_DIR", dir.c_str(), 1);
   }
   ~ScopedModelDir() {
-    if (had_) ::setenv("VRSEG_MODEL_DIR", old_.c_str(), 1);
-    else ::unsetenv("VRSEG_MODEL_DIR");
+    if (had_)
+      ::setenv("VRSEG_MODEL_DIR", old_.c_str(), 1);
+    else
+      ::unsetenv("VRSEG_MODEL_DIR");
   }
 
  private:
@@ -42,10 +44,12 @@ ConvertReport MakeModel(const std::string& onnx_path, const std::string& name, i
   TfjsWriter w;
   w.Placeholder("img", {1, 6, 8, 3});
   w.Const("f", {1, 1, 3, channels}, std::vector<float>(3 * channels, 0.25f));
-  w.Op("conv", "Conv2D", {"img", "f"}, {{"strides", AttrInts({1, 1, 1, 1})}, {"padding", AttrStr("SAME")}});
+  w.Op("conv", "Conv2D", {"img", "f"},
+       {{"strides", AttrInts({1, 1, 1, 1})}, {"padding", AttrStr("SAME")}});
   if (channels == 1) w.Op("prob", "Sigmoid", {"conv"});
   w.Output(channels == 1 ? "prob:0" : "conv:0");
-  Result<ConvertReport> r = ConvertTfjsToOnnx(w.Write(src), onnx_path, {name, "CC0", "unit test", true});
+  Result<ConvertReport> r =
+      ConvertTfjsToOnnx(w.Write(src), onnx_path, {name, "CC0", "unit test", true});
   EXPECT_TRUE(r.ok()) << r.status().ToString();
   return r.ok() ? *r : ConvertReport{};
 }
@@ -87,14 +91,17 @@ TEST(ModelInfoMetadata, BadEntriesNameTheKey) {
     const char* key;
     const char* value;  // nullptr: remove the key
   };
-  for (Bad b : {Bad{"vrseg.format", nullptr}, Bad{"vrseg.format", "2"}, Bad{"vrseg.input_width", "0"},
-                Bad{"vrseg.input_width", "12x"}, Bad{"vrseg.input_height", nullptr},
-                Bad{"vrseg.input_layout", "HWC"}, Bad{"vrseg.channel_order", "GRB"},
-                Bad{"vrseg.mean", "1,2"}, Bad{"vrseg.std", "1,0,1"}, Bad{"vrseg.output_kind", "mask"},
-                Bad{"vrseg.person_channel", "1"}, Bad{"vrseg.output_channels", "-3"}}) {
+  for (Bad b :
+       {Bad{"vrseg.format", nullptr}, Bad{"vrseg.format", "2"}, Bad{"vrseg.input_width", "0"},
+        Bad{"vrseg.input_width", "12x"}, Bad{"vrseg.input_height", nullptr},
+        Bad{"vrseg.input_layout", "HWC"}, Bad{"vrseg.channel_order", "GRB"},
+        Bad{"vrseg.mean", "1,2"}, Bad{"vrseg.std", "1,0,1"}, Bad{"vrseg.output_kind", "mask"},
+        Bad{"vrseg.person_channel", "1"}, Bad{"vrseg.output_channels", "-3"}}) {
     auto props = good;
-    if (b.value) props[b.key] = b.value;
-    else props.erase(b.key);
+    if (b.value)
+      props[b.key] = b.value;
+    else
+      props.erase(b.key);
     Result<ModelInfo> r = ModelInfo::FromMetadata(props);
     ASSERT_FALSE(r.ok()) << b.key;
     EXPECT_EQ(r.status().code(), StatusCode::kInvalidModel);
@@ -168,7 +175,8 @@ TEST(ReadModelInfo, Errors) {
   r = ReadModelInfo(dir.File("bare.onnx"));
   EXPECT_EQ(r.status().code(), StatusCode::kInvalidModel);
   EXPECT_NE(r.status().message().find("bare.onnx"), std::string::npos);
-  EXPECT_NE(r.status().message().find("vrseg metadata"), std::string::npos) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("vrseg metadata"), std::string::npos)
+      << r.status().ToString();
 
   // Truncated converted model.
   MakeModel(dir.File("t.onnx"), "t", 1);
@@ -212,14 +220,17 @@ TEST(ModelRegistry, ResolvesKnownNamesAndPaths) {
   for (const char* part : {"other.onnx", "selfie", "landscape", "meet"}) {
     EXPECT_NE(r.status().message().find(part), std::string::npos) << r.status().ToString();
   }
-  EXPECT_NE(r.status().message().find(dir.path().string()), std::string::npos) << r.status().ToString();
+  EXPECT_NE(r.status().message().find(dir.path().string()), std::string::npos)
+      << r.status().ToString();
   EXPECT_EQ(ResolveModelPath("").status().code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(ResolveModelPath(dir.path().string()).status().code(), StatusCode::kNotFound);  // a directory
+  EXPECT_EQ(ResolveModelPath(dir.path().string()).status().code(),
+            StatusCode::kNotFound);  // a directory
 
   std::filesystem::remove(dir.File("landscape.onnx"));
   r = ResolveModelPath("meet");
   EXPECT_EQ(r.status().code(), StatusCode::kNotFound);
-  EXPECT_NE(r.status().message().find("landscape.onnx"), std::string::npos) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("landscape.onnx"), std::string::npos)
+      << r.status().ToString();
   EXPECT_NE(r.status().message().find("not installed"), std::string::npos) << r.status().ToString();
 }
 

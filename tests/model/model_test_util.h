@@ -10,12 +10,11 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace vrseg::testing {
 
@@ -95,7 +94,8 @@ inline uint16_t FloatToHalf(float f) {
   const uint32_t sign = (x >> 16) & 0x8000u;
   const int32_t exp = static_cast<int32_t>((x >> 23) & 0xff) - 127 + 15;
   uint32_t mant = x & 0x7fffffu;
-  if (((x >> 23) & 0xff) == 0xff) return static_cast<uint16_t>(sign | 0x7c00u | (mant ? 0x200u : 0));
+  if (((x >> 23) & 0xff) == 0xff)
+    return static_cast<uint16_t>(sign | 0x7c00u | (mant ? 0x200u : 0));
   if (exp >= 31) return static_cast<uint16_t>(sign | 0x7c00u);
   if (exp <= 0) {
     if (exp < -10) return static_cast<uint16_t>(sign);
@@ -120,12 +120,14 @@ class TfjsWriter {
   void Placeholder(const std::string& name, const std::vector<int64_t>& shape) {
     json dims = json::array();
     for (int64_t d : shape) dims.push_back({{"size", std::to_string(d)}});
-    nodes_.push_back({{"name", name}, {"op", "Placeholder"},
-                      {"attr", {{"dtype", {{"type", "DT_FLOAT"}}}, {"shape", {{"shape", {{"dim", dims}}}}}}}});
+    nodes_.push_back(
+        {{"name", name},
+         {"op", "Placeholder"},
+         {"attr", {{"dtype", {{"type", "DT_FLOAT"}}}, {"shape", {{"shape", {{"dim", dims}}}}}}}});
   }
   // A float constant; quantised storage optional (uint8/uint16 use min/scale from the data).
-  void Const(const std::string& name, const std::vector<int64_t>& shape, const std::vector<float>& v,
-             Quant q = Quant::kNone) {
+  void Const(const std::string& name, const std::vector<int64_t>& shape,
+             const std::vector<float>& v, Quant q = Quant::kNone) {
     json w = {{"name", name}, {"shape", shape}, {"dtype", "float32"}};
     if (q == Quant::kNone) {
       AppendRaw(v.data(), v.size() * 4);
@@ -140,7 +142,9 @@ class TfjsWriter {
       const float hi = *std::max_element(v.begin(), v.end());
       const int levels = q == Quant::kUint8 ? 255 : 65535;
       const float scale = hi > lo ? (hi - lo) / levels : 1.f;
-      w["quantization"] = {{"dtype", q == Quant::kUint8 ? "uint8" : "uint16"}, {"min", lo}, {"scale", scale},
+      w["quantization"] = {{"dtype", q == Quant::kUint8 ? "uint8" : "uint16"},
+                           {"min", lo},
+                           {"scale", scale},
                            {"original_dtype", "float32"}};
       for (float x : v) {
         const uint32_t qv = static_cast<uint32_t>(std::lround((x - lo) / scale));
@@ -156,7 +160,8 @@ class TfjsWriter {
     weights_.push_back(w);
     AddConstNode(name, shape, "DT_FLOAT");
   }
-  void ConstInt(const std::string& name, const std::vector<int64_t>& shape, const std::vector<int32_t>& v) {
+  void ConstInt(const std::string& name, const std::vector<int64_t>& shape,
+                const std::vector<int32_t>& v) {
     AppendRaw(v.data(), v.size() * 4);
     weights_.push_back({{"name", name}, {"shape", shape}, {"dtype", "int32"}});
     AddConstNode(name, shape, "DT_INT32");
@@ -174,7 +179,8 @@ class TfjsWriter {
             {"generatedBy", "vrseg tests"},
             {"convertedBy", "vrseg tests"},
             {"signature", {{"outputs", sig_out}}},
-            {"modelTopology", {{"node", nodes_}, {"library", json::object()}, {"versions", json::object()}}},
+            {"modelTopology",
+             {{"node", nodes_}, {"library", json::object()}, {"versions", json::object()}}},
             {"weightsManifest", json::array({{{"paths", {shard}}, {"weights", weights_}}})}};
   }
   // Writes <dir>/<stem>.json and <dir>/<stem>.bin; returns the json path.
@@ -190,9 +196,12 @@ class TfjsWriter {
   void AddConstNode(const std::string& name, const std::vector<int64_t>& shape, const char* dtype) {
     json dims = json::array();
     for (int64_t d : shape) dims.push_back({{"size", std::to_string(d)}});
-    nodes_.push_back({{"name", name}, {"op", "Const"},
-                      {"attr", {{"value", {{"tensor", {{"dtype", dtype}, {"tensorShape", {{"dim", dims}}}}}}},
-                                {"dtype", {{"type", dtype}}}}}});
+    nodes_.push_back(
+        {{"name", name},
+         {"op", "Const"},
+         {"attr",
+          {{"value", {{"tensor", {{"dtype", dtype}, {"tensorShape", {{"dim", dims}}}}}}},
+           {"dtype", {{"type", dtype}}}}}});
   }
   json nodes_ = json::array();
   json weights_ = json::array();
@@ -223,7 +232,8 @@ inline OrtOutput RunOrt(const std::string& onnx_path, const std::string& input_n
     Ort::Session session(SharedOrtEnv(), onnx_path.c_str(), so);
     auto mem = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
     std::vector<float> in = input;
-    Ort::Value t = Ort::Value::CreateTensor<float>(mem, in.data(), in.size(), shape.data(), shape.size());
+    Ort::Value t =
+        Ort::Value::CreateTensor<float>(mem, in.data(), in.size(), shape.data(), shape.size());
     const char* in_names[] = {input_name.c_str()};
     const char* out_names[] = {output_name.c_str()};
     auto outs = session.Run(Ort::RunOptions{nullptr}, in_names, &t, 1, out_names, 1);

@@ -15,13 +15,13 @@
 namespace vrseg {
 namespace {
 
+using nlohmann::json;
 using testing::AttrInts;
 using testing::AttrStr;
 using testing::ReadAll;
 using testing::TempDir;
 using testing::TfjsWriter;
 using testing::WriteAll;
-using nlohmann::json;
 
 // A valid minimal segmentation model: x [1,4,4,3] -> 1x1 conv to 1 channel -> Sigmoid.
 TfjsWriter TinyModel() {
@@ -29,7 +29,9 @@ TfjsWriter TinyModel() {
   w.Placeholder("x", {1, 4, 4, 3});
   w.Const("f", {1, 1, 3, 1}, {0.5f, -0.25f, 1.f});
   w.Op("conv", "Conv2D", {"x", "f"},
-       {{"strides", AttrInts({1, 1, 1, 1})}, {"padding", AttrStr("VALID")}, {"data_format", AttrStr("NHWC")}});
+       {{"strides", AttrInts({1, 1, 1, 1})},
+        {"padding", AttrStr("VALID")},
+        {"data_format", AttrStr("NHWC")}});
   w.Op("y", "Sigmoid", {"conv"});
   w.Output("y");
   return w;
@@ -42,7 +44,8 @@ Status Convert(const std::string& json_path, const TempDir& dir) {
 void ExpectError(const Status& s, StatusCode code, const std::vector<std::string>& mentions) {
   if (std::getenv("VRSEG_TEST_VERBOSE")) std::printf("  %s\n", s.ToString().c_str());
   EXPECT_EQ(s.code(), code) << s.ToString();
-  for (const auto& m : mentions) EXPECT_NE(s.message().find(m), std::string::npos) << s.ToString() << "\nlacks: " << m;
+  for (const auto& m : mentions)
+    EXPECT_NE(s.message().find(m), std::string::npos) << s.ToString() << "\nlacks: " << m;
 }
 
 TEST(TfjsReader, TinyModelConverts) {
@@ -74,8 +77,10 @@ TEST(TfjsReader, TruncatedAndMalformedJson) {
   }
   for (const char* bad : {"[]", "42", "{\"modelTopology\": 3}", "{\"modelTopology\": {}}",
                           "{\"modelTopology\": {\"node\": [{\"op\": \"Relu\"}]}}",
-                          "{\"modelTopology\": {\"node\": [{\"name\": \"a\", \"op\": \"Relu\", \"input\": [\"b\"]}]}}",
-                          "{\"modelTopology\": {\"node\": [{\"name\": \"a\", \"op\": \"Relu\"}, {\"name\": \"a\", \"op\": \"Relu\"}]}}"}) {
+                          "{\"modelTopology\": {\"node\": [{\"name\": \"a\", \"op\": \"Relu\", "
+                          "\"input\": [\"b\"]}]}}",
+                          "{\"modelTopology\": {\"node\": [{\"name\": \"a\", \"op\": \"Relu\"}, "
+                          "{\"name\": \"a\", \"op\": \"Relu\"}]}}"}) {
     WriteAll(good, bad);
     ExpectError(Convert(good, dir), StatusCode::kInvalidModel, {good});
   }
@@ -83,8 +88,10 @@ TEST(TfjsReader, TruncatedAndMalformedJson) {
 
 TEST(TfjsReader, LayersModelIsUnsupported) {
   TempDir dir;
-  WriteAll(dir.File("layers.json"), R"({"format": "layers-model", "modelTopology": {"class_name": "Model"}})");
-  ExpectError(Convert(dir.File("layers.json"), dir), StatusCode::kUnsupported, {"layers-model", "layers.json"});
+  WriteAll(dir.File("layers.json"),
+           R"({"format": "layers-model", "modelTopology": {"class_name": "Model"}})");
+  ExpectError(Convert(dir.File("layers.json"), dir), StatusCode::kUnsupported,
+              {"layers-model", "layers.json"});
 }
 
 TEST(TfjsReader, MissingShortAndLongShards) {
@@ -103,9 +110,11 @@ TEST(TfjsReader, MissingShortAndLongShards) {
 }
 
 TEST(TfjsReader, RealModelTruncatedOrCorrupted) {
-  // selfie.json/.bin cut or scribbled on: always a clean error (or, for a harmless change, success).
+  // selfie.json/.bin cut or scribbled on: always a clean error (or, for a harmless change,
+  // success).
   const std::string src = std::string(VRSEG_MODEL_DIR) + "/tfjs/selfie";
-  ASSERT_TRUE(std::filesystem::exists(src + ".json")) << "TF.js models are fetched by scripts/setup.sh";
+  ASSERT_TRUE(std::filesystem::exists(src + ".json"))
+      << "TF.js models are fetched by scripts/setup.sh";
   TempDir dir;
   const std::string text = ReadAll(src + ".json"), bin = ReadAll(src + ".bin");
   const std::string json_path = dir.File("selfie.json");
@@ -141,18 +150,21 @@ TEST(TfjsReader, ConstWithoutWeightOrWithWrongShape) {
   json j1 = j;
   j1["weightsManifest"][0]["weights"][0]["name"] = "other";
   WriteAll(dir.File("a.json"), j1.dump());
-  ExpectError(Convert(dir.File("a.json"), dir), StatusCode::kInvalidModel, {"a.json", "'f'", "weightsManifest"});
+  ExpectError(Convert(dir.File("a.json"), dir), StatusCode::kInvalidModel,
+              {"a.json", "'f'", "weightsManifest"});
   // Node declares [1,1,3,1], manifest says [3,1,1,1] (same byte count).
   json j2 = j;
   j2["weightsManifest"][0]["weights"][0]["shape"] = {3, 1, 1, 1};
   WriteAll(dir.File("b.json"), j2.dump());
-  ExpectError(Convert(dir.File("b.json"), dir), StatusCode::kInvalidModel, {"b.json", "'f'", "[1,1,3,1]"});
+  ExpectError(Convert(dir.File("b.json"), dir), StatusCode::kInvalidModel,
+              {"b.json", "'f'", "[1,1,3,1]"});
   // Manifest shape consistent with the node but not with the input's channels.
   json j3 = j;
   j3["weightsManifest"][0]["weights"][0]["shape"] = {1, 1, 1, 3};
   for (auto& n : j3["modelTopology"]["node"]) {
-    if (n["name"] == "f") n["attr"]["value"]["tensor"]["tensorShape"]["dim"] = json::array(
-        {{{"size", "1"}}, {{"size", "1"}}, {{"size", "1"}}, {{"size", "3"}}});
+    if (n["name"] == "f")
+      n["attr"]["value"]["tensor"]["tensorShape"]["dim"] =
+          json::array({{{"size", "1"}}, {{"size", "1"}}, {{"size", "1"}}, {{"size", "3"}}});
   }
   WriteAll(dir.File("c.json"), j3.dump());
   const Status s3 = Convert(dir.File("c.json"), dir);
@@ -162,12 +174,14 @@ TEST(TfjsReader, ConstWithoutWeightOrWithWrongShape) {
   j4["weightsManifest"][0]["weights"][0]["shape"] = {1, 1, 2, 1};
   j4["weightsManifest"][0]["weights"][0]["dtype"] = "float32";
   for (auto& n : j4["modelTopology"]["node"]) {
-    if (n["name"] == "f") n["attr"]["value"]["tensor"]["tensorShape"]["dim"] = json::array(
-        {{{"size", "1"}}, {{"size", "1"}}, {{"size", "2"}}, {{"size", "1"}}});
+    if (n["name"] == "f")
+      n["attr"]["value"]["tensor"]["tensorShape"]["dim"] =
+          json::array({{{"size", "1"}}, {{"size", "1"}}, {{"size", "2"}}, {{"size", "1"}}});
   }
   WriteAll(dir.File("model.bin"), w.data().substr(0, 8));
   WriteAll(dir.File("d.json"), j4.dump());
-  ExpectError(Convert(dir.File("d.json"), dir), StatusCode::kInvalidModel, {"d.json", "'conv'", "input channels"});
+  ExpectError(Convert(dir.File("d.json"), dir), StatusCode::kInvalidModel,
+              {"d.json", "'conv'", "input channels"});
 }
 
 TEST(TfjsReader, BadManifestEntries) {
@@ -181,22 +195,28 @@ TEST(TfjsReader, BadManifestEntries) {
     WriteAll(dir.File("m.json"), k.dump());
     return Convert(dir.File("m.json"), dir);
   };
-  ExpectError(with([](json& k) { k["weightsManifest"] = 3; }), StatusCode::kInvalidModel, {"weightsManifest"});
-  ExpectError(with([](json& k) { k["weightsManifest"][0].erase("paths"); }), StatusCode::kInvalidModel, {"paths"});
+  ExpectError(with([](json& k) { k["weightsManifest"] = 3; }), StatusCode::kInvalidModel,
+              {"weightsManifest"});
+  ExpectError(with([](json& k) { k["weightsManifest"][0].erase("paths"); }),
+              StatusCode::kInvalidModel, {"paths"});
   ExpectError(with([](json& k) { k["weightsManifest"][0]["weights"][0]["dtype"] = "string"; }),
               StatusCode::kUnsupported, {"'f'", "string"});
-  ExpectError(with([](json& k) { k["weightsManifest"][0]["weights"][0]["shape"] = {-1, 3}; }),
+  ExpectError(with([](json& k) {
+                k["weightsManifest"][0]["weights"][0]["shape"] = {-1, 3};
+              }),
               StatusCode::kInvalidModel, {"'f'", "shape"});
   ExpectError(with([](json& k) {
                 k["weightsManifest"][0]["weights"][0]["quantization"] = {{"dtype", "int4"}};
               }),
               StatusCode::kUnsupported, {"'f'", "int4"});
-  ExpectError(with([](json& k) {
-                k["weightsManifest"][0]["weights"][0]["quantization"] = {{"dtype", "uint8"}, {"min", 0}};
-              }),
-              StatusCode::kInvalidModel, {"'f'", "scale"});
-  ExpectError(with([](json& k) { k["weightsManifest"][0]["paths"] = {"../../../no/such/shard.bin"}; }),
-              StatusCode::kNotFound, {"shard.bin"});
+  ExpectError(
+      with([](json& k) {
+        k["weightsManifest"][0]["weights"][0]["quantization"] = {{"dtype", "uint8"}, {"min", 0}};
+      }),
+      StatusCode::kInvalidModel, {"'f'", "scale"});
+  ExpectError(
+      with([](json& k) { k["weightsManifest"][0]["paths"] = {"../../../no/such/shard.bin"}; }),
+      StatusCode::kNotFound, {"shard.bin"});
 }
 
 TEST(TfjsReader, UnsupportedOpsAndShapesAreNamed) {
@@ -207,26 +227,32 @@ TEST(TfjsReader, UnsupportedOpsAndShapesAreNamed) {
     w.Op("sq", "Square", {"x"});
     w.Op("y", "Sigmoid", {"sq"});
     w.Output("y");
-    ExpectError(Convert(w.Write(dir, "a"), dir), StatusCode::kUnsupported, {"a.json", "'Square'", "'sq'"});
+    ExpectError(Convert(w.Write(dir, "a"), dir), StatusCode::kUnsupported,
+                {"a.json", "'Square'", "'sq'"});
   }
   {  // data_format NCHW
     TfjsWriter w;
     w.Placeholder("x", {1, 4, 4, 3});
     w.Const("f", {1, 1, 3, 1}, {1.f, 1.f, 1.f});
     w.Op("conv", "Conv2D", {"x", "f"},
-         {{"strides", AttrInts({1, 1, 1, 1})}, {"padding", AttrStr("VALID")}, {"data_format", AttrStr("NCHW")}});
+         {{"strides", AttrInts({1, 1, 1, 1})},
+          {"padding", AttrStr("VALID")},
+          {"data_format", AttrStr("NCHW")}});
     w.Op("y", "Sigmoid", {"conv"});
     w.Output("y");
-    ExpectError(Convert(w.Write(dir, "b"), dir), StatusCode::kUnsupported, {"b.json", "'conv'", "NCHW"});
+    ExpectError(Convert(w.Write(dir, "b"), dir), StatusCode::kUnsupported,
+                {"b.json", "'conv'", "NCHW"});
   }
   {  // a 4-channel input
     TfjsWriter w;
     w.Placeholder("x", {1, 4, 4, 4});
     w.Const("f", {1, 1, 4, 1}, {1.f, 1.f, 1.f, 1.f});
-    w.Op("conv", "Conv2D", {"x", "f"}, {{"strides", AttrInts({1, 1, 1, 1})}, {"padding", AttrStr("SAME")}});
+    w.Op("conv", "Conv2D", {"x", "f"},
+         {{"strides", AttrInts({1, 1, 1, 1})}, {"padding", AttrStr("SAME")}});
     w.Op("y", "Sigmoid", {"conv"});
     w.Output("y");
-    ExpectError(Convert(w.Write(dir, "c"), dir), StatusCode::kUnsupported, {"c.json", "4 channels"});
+    ExpectError(Convert(w.Write(dir, "c"), dir), StatusCode::kUnsupported,
+                {"c.json", "4 channels"});
   }
   {  // two outputs
     TfjsWriter w = TinyModel();
@@ -238,26 +264,31 @@ TEST(TfjsReader, UnsupportedOpsAndShapesAreNamed) {
     TfjsWriter w;
     w.Placeholder("x", {1, 2, 2, 3});
     w.Const("f", {3, 3, 3, 1}, std::vector<float>(27, 0.1f));
-    w.Op("conv", "Conv2D", {"x", "f"}, {{"strides", AttrInts({1, 1, 1, 1})}, {"padding", AttrStr("VALID")}});
+    w.Op("conv", "Conv2D", {"x", "f"},
+         {{"strides", AttrInts({1, 1, 1, 1})}, {"padding", AttrStr("VALID")}});
     w.Op("y", "Sigmoid", {"conv"});
     w.Output("y");
-    ExpectError(Convert(w.Write(dir, "e"), dir), StatusCode::kInvalidModel, {"e.json", "'conv'", "does not fit"});
+    ExpectError(Convert(w.Write(dir, "e"), dir), StatusCode::kInvalidModel,
+                {"e.json", "'conv'", "does not fit"});
   }
   {  // bad strides attribute
     TfjsWriter w;
     w.Placeholder("x", {1, 4, 4, 3});
     w.Const("f", {1, 1, 3, 1}, {1.f, 1.f, 1.f});
-    w.Op("conv", "Conv2D", {"x", "f"}, {{"strides", AttrInts({2, 2})}, {"padding", AttrStr("VALID")}});
+    w.Op("conv", "Conv2D", {"x", "f"},
+         {{"strides", AttrInts({2, 2})}, {"padding", AttrStr("VALID")}});
     w.Op("y", "Sigmoid", {"conv"});
     w.Output("y");
-    ExpectError(Convert(w.Write(dir, "f"), dir), StatusCode::kInvalidModel, {"f.json", "'conv'", "strides"});
+    ExpectError(Convert(w.Write(dir, "f"), dir), StatusCode::kInvalidModel,
+                {"f.json", "'conv'", "strides"});
   }
   {  // a dynamic spatial input
     TfjsWriter w;
     w.Placeholder("x", {-1, -1, -1, 3});
     w.Op("y", "Sigmoid", {"x"});
     w.Output("y");
-    ExpectError(Convert(w.Write(dir, "g"), dir), StatusCode::kUnsupported, {"g.json", "'x'", "dynamic"});
+    ExpectError(Convert(w.Write(dir, "g"), dir), StatusCode::kUnsupported,
+                {"g.json", "'x'", "dynamic"});
   }
   {  // a cycle
     TfjsWriter w;
@@ -275,7 +306,8 @@ TEST(TfjsReader, UnsupportedOpsAndShapesAreNamed) {
     w.Op("r", "Reshape", {"x", "s"});
     w.Op("y", "Sigmoid", {"r"});
     w.Output("y");
-    ExpectError(Convert(w.Write(dir, "i"), dir), StatusCode::kInvalidModel, {"i.json", "'r'", "reshape"});
+    ExpectError(Convert(w.Write(dir, "i"), dir), StatusCode::kInvalidModel,
+                {"i.json", "'r'", "reshape"});
   }
 }
 
@@ -324,12 +356,21 @@ TEST(TfjsReader, QuantisedWeightsDecodeByTheManifest) {
             {"weightsManifest",
              {{{"paths", {"w.bin"}},
                {"weights",
-                {{{"name", "a"}, {"shape", {4}}, {"dtype", "float32"},
+                {{{"name", "a"},
+                  {"shape", {4}},
+                  {"dtype", "float32"},
                   {"quantization", {{"dtype", "uint8"}, {"min", -1.0}, {"scale", 0.5}}}},
-                 {{"name", "b"}, {"shape", {2, 2}}, {"dtype", "float32"},
+                 {{"name", "b"},
+                  {"shape", {2, 2}},
+                  {"dtype", "float32"},
                   {"quantization", {{"dtype", "uint16"}, {"min", 2.0}, {"scale", 0.001}}}},
-                 {{"name", "c"}, {"shape", {4}}, {"dtype", "float32"}, {"quantization", {{"dtype", "float16"}}}},
-                 {{"name", "d"}, {"shape", {3}}, {"dtype", "int32"},
+                 {{"name", "c"},
+                  {"shape", {4}},
+                  {"dtype", "float32"},
+                  {"quantization", {{"dtype", "float16"}}}},
+                 {{"name", "d"},
+                  {"shape", {3}},
+                  {"dtype", "int32"},
                   {"quantization", {{"dtype", "uint8"}, {"min", -0.4}, {"scale", 0.3}}}},
                  {{"name", "e"}, {"shape", {2}}, {"dtype", "int32"}},
                  {{"name", "f"}, {"shape", {3}}, {"dtype", "bool"}}}}}}}};
