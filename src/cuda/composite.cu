@@ -52,6 +52,47 @@ __global__ void BoxHKernel(const uint8_t* src, int64_t sp, uint8_t* dst, int64_t
   }
 }
 
+// One horizontal pass with the row staged in shared memory: block = one row, 256 threads, each
+// thread a run of ceil(W/256) pixels with its own sliding window read from shared memory (the
+// window's start-up taps no longer go to L1/L2). Used when the row fits (W*kCh <= 48 KiB).
+constexpr int kRowThreads = 256;
+constexpr int kMaxRowBytes = 48 * 1024;
+
+template <int kCh>
+__global__ void __launch_bounds__(kRowThreads) BoxHRowKernel(const uint8_t* src, int64_t sp,
+                                                             uint8_t* dst, int64_t dp, int W, int r) {
+  extern __shared__ uint8_t row[];
+  const int y = blockIdx.x;
+  const uint8_t* s = src + y * sp;
+  const int n = W * kCh;
+  for (int i = threadIdx.x; i < n; i += kRowThreads) row[i] = s[i];
+  __syncthreads();
+  const int per = (W + kRowThreads - 1) / kRowThreads;
+  const int x0 = threadIdx.x * per;
+  if (x0 >= W) return;
+  const int x_end = min(x0 + per, W);
+  const uint32_t d = 2 * r + 1;
+  uint32_t sum[kCh];
+#pragma unroll
+  for (int c = 0; c < kCh; ++c) sum[c] = 0;
+  for (int k = -r; k <= r; ++k) {
+    const uint8_t* q = row + min(max(x0 + k, 0), W - 1) * kCh;
+#pragma unroll
+    for (int c = 0; c < kCh; ++c) sum[c] += q[c];
+  }
+  uint8_t* o = dst + y * dp;
+  for (int x = x0; x < x_end; ++x) {
+    const uint8_t* add = row + min(x + r + 1, W - 1) * kCh;
+    const uint8_t* sub = row + max(x - r, 0) * kCh;
+#pragma unroll
+    for (int c = 0; c < kCh; ++c) {
+      o[x * kCh + c] = static_cast<uint8_t>((sum[c] + r) / d);
+      sum[c] += add[c];
+      sum[c] -= sub[c];
+    }
+  }
+}
+
 // One vertical pass: thread = (byte column, segment of kSegment rows).
 __global__ void BoxVKernel(const uint8_t* src, int64_t sp, uint8_t* dst, int64_t dp, int n, int H,
                            int r) {
@@ -69,6 +110,38 @@ __global__ void BoxVKernel(const uint8_t* src, int64_t sp, uint8_t* dst, int64_t
   }
 }
 
+// One vertical pass with a strip of 32 byte-columns staged in shared memory: block = 32 x 8
+// threads; thread (c, t) slides down rows [t*ceil(H/8), ...) of column c, its start-up taps read
+// from shared memory. Used when the strip fits (H*32 bytes <= kMaxStripBytes).
+constexpr int kStrip = 32, kStripThreadsY = 8;
+constexpr int kMaxStripBytes = 160 * 1024;
+
+__global__ void __launch_bounds__(kStrip * kStripThreadsY) BoxVStripKernel(
+    const uint8_t* src, int64_t sp, uint8_t* dst, int64_t dp, int n, int H, int r) {
+  extern __shared__ uint8_t strip[];  // H rows of kStrip bytes
+  const int i0 = blockIdx.x * kStrip;
+  const int cols = min(kStrip, n - i0);
+  for (int k = threadIdx.y * kStrip + threadIdx.x; k < H * kStrip; k += kStrip * kStripThreadsY) {
+    const int y = k / kStrip, c = k % kStrip;
+    if (c < cols) strip[k] = src[y * sp + i0 + c];
+  }
+  __syncthreads();
+  const int c = threadIdx.x;
+  if (c >= cols) return;
+  const int per = (H + kStripThreadsY - 1) / kStripThreadsY;
+  const int y0 = threadIdx.y * per;
+  if (y0 >= H) return;
+  const int y_end = min(y0 + per, H);
+  const uint32_t d = 2 * r + 1;
+  uint32_t sum = 0;
+  for (int k = -r; k <= r; ++k) sum += strip[min(max(y0 + k, 0), H - 1) * kStrip + c];
+  for (int y = y0; y < y_end; ++y) {
+    dst[y * dp + i0 + c] = static_cast<uint8_t>((sum + r) / d);
+    sum += strip[min(y + r + 1, H - 1) * kStrip + c];
+    sum -= strip[max(y - r, 0) * kStrip + c];
+  }
+}
+
 Status BoxBlur3Impl(const uint8_t* src, int64_t sp, uint8_t* out, int64_t op, uint8_t* scratch,
                     int64_t scp, int W, int H, int ch, int r, cudaStream_t stream) {
   const dim3 hb(8, 32), vb(128, 2);
@@ -76,7 +149,16 @@ Status BoxBlur3Impl(const uint8_t* src, int64_t sp, uint8_t* out, int64_t op, ui
   const int n = W * ch;
   const dim3 vg((n + vb.x - 1) / vb.x, (H + kSegment * vb.y - 1) / (kSegment * vb.y));
   for (int pass = 0; pass < 3; ++pass) {
-    if (ch == 1) {
+    const size_t row_bytes = static_cast<size_t>(W) * ch;
+    if (row_bytes <= kMaxRowBytes) {
+      if (ch == 1) {
+        BoxHRowKernel<1><<<H, kRowThreads, row_bytes, stream>>>(src, sp, scratch, scp, W, r);
+      } else if (ch == 3) {
+        BoxHRowKernel<3><<<H, kRowThreads, row_bytes, stream>>>(src, sp, scratch, scp, W, r);
+      } else {
+        BoxHRowKernel<4><<<H, kRowThreads, row_bytes, stream>>>(src, sp, scratch, scp, W, r);
+      }
+    } else if (ch == 1) {
       BoxHKernel<1><<<hg, hb, 0, stream>>>(src, sp, scratch, scp, W, H, r);
     } else if (ch == 3) {
       BoxHKernel<3><<<hg, hb, 0, stream>>>(src, sp, scratch, scp, W, H, r);
@@ -84,7 +166,16 @@ Status BoxBlur3Impl(const uint8_t* src, int64_t sp, uint8_t* out, int64_t op, ui
       BoxHKernel<4><<<hg, hb, 0, stream>>>(src, sp, scratch, scp, W, H, r);
     }
     VRSEG_CUDA_RETURN_IF_LAUNCH_ERROR("BoxHKernel");
-    BoxVKernel<<<vg, vb, 0, stream>>>(scratch, scp, out, op, n, H, r);
+    const size_t strip_bytes = static_cast<size_t>(H) * kStrip;
+    if (strip_bytes <= kMaxStripBytes) {
+      static const cudaError_t attr = cudaFuncSetAttribute(
+          BoxVStripKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kMaxStripBytes);
+      VRSEG_CUDA_RETURN_IF_ERROR(attr);
+      BoxVStripKernel<<<(n + kStrip - 1) / kStrip, dim3(kStrip, kStripThreadsY), strip_bytes, stream>>>(
+          scratch, scp, out, op, n, H, r);
+    } else {
+      BoxVKernel<<<vg, vb, 0, stream>>>(scratch, scp, out, op, n, H, r);
+    }
     VRSEG_CUDA_RETURN_IF_LAUNCH_ERROR("BoxVKernel");
     src = out;
     sp = op;

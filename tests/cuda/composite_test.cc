@@ -105,6 +105,23 @@ TEST(GpuCompositorTest, MakeRgbaAndBoxBlurMatchTheirReferences) {
   }
 }
 
+// Frames too wide (rows over 48 KiB) or too tall (columns over 160 KiB) for the shared-memory
+// passes take the plain ones.
+TEST(GpuCompositorTest, BoxBlurOfVeryWideAndTallFramesMatches) {
+  VRSEG_REQUIRE_GPU();
+  std::mt19937 rng(9);
+  for (auto [w, h] : {std::pair{12400, 5}, std::pair{7, 5200}}) {
+    Frame src = testing::RandomHostFrame(PixelFormat::kRGBA, w, h, rng, 4);
+    Frame ref = Alloc(PixelFormat::kRGBA, w, h), scratch;
+    ASSERT_TRUE(BoxBlur3(src, 9, &ref, &scratch).ok());
+    Frame dsrc = testing::ToDevice(src, 8);
+    Frame dscratch = testing::DeviceFrame(PixelFormat::kRGBA, w, h, 0);
+    Frame dout = testing::DeviceFrame(PixelFormat::kRGBA, w, h, 4);
+    ASSERT_TRUE(BoxBlur3Device(dsrc, 9, &dout, &dscratch, nullptr).ok());
+    EXPECT_TRUE(BytesClose(testing::ToHost(dout), ref, 0)) << w << "x" << h;
+  }
+}
+
 TEST(GpuCompositorTest, RejectsBadArguments) {
   CompositeOptions bad_image;
   bad_image.background = BackgroundKind::kImage;
