@@ -318,6 +318,32 @@ TEST(TfjsReader, UnwritableOutput) {
   ExpectError(s, StatusCode::kIoError, {"no/such/dir"});
 }
 
+TEST(TfjsReader, RealUint8QuantisedModelDecodes) {
+  // rvm.json: 425 weights, 229 of them uint8-quantised float32. Each decoded value must be
+  // min + q * scale for an integer q in [0, 255] (checked against the manifest read here).
+  const std::string path = std::string(VRSEG_MODEL_DIR) + "/tfjs/rvm.json";
+  ASSERT_TRUE(std::filesystem::exists(path)) << "TF.js models are fetched by scripts/setup.sh";
+  Result<model::TfGraph> g = model::ReadTfjsGraph(path);
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  const json j = json::parse(ReadAll(path));
+  int quantised = 0;
+  for (const auto& w : j["weightsManifest"][0]["weights"]) {
+    const model::TfTensor& t = g->weights.at(w["name"].get<std::string>());
+    if (!w.contains("quantization")) continue;
+    ++quantised;
+    ASSERT_EQ(w["quantization"]["dtype"], "uint8");
+    const double min = w["quantization"]["min"], scale = w["quantization"]["scale"];
+    for (float v : t.f) {
+      const double q = (v - min) / scale;
+      ASSERT_NEAR(q, std::round(q), 1e-3) << w["name"];
+      ASSERT_GE(std::round(q), 0);
+      ASSERT_LE(std::round(q), 255);
+    }
+  }
+  EXPECT_EQ(g->weights.size(), 425u);
+  EXPECT_EQ(quantised, 229);
+}
+
 TEST(TfjsReader, HalfToFloat) {
   using model::HalfToFloat;
   EXPECT_EQ(HalfToFloat(0x3c00), 1.f);
