@@ -9,6 +9,7 @@
 #include "vrseg/clock.h"
 #include "vrseg/log.h"
 #include "vrseg/model_registry.h"
+#include "vrseg/profiler.h"
 
 namespace vrseg {
 
@@ -261,8 +262,11 @@ Status Segmenter::Run(const std::vector<std::string>& inputs,
     report(false);
     return Status::Ok();
   };
+  Profiler* profiler = run_options.profiler;
+  // The decoders are the first stage of the profile (registered before the pipeline's).
+  const StageId decode_stage = profiler ? profiler->RegisterStage("decode") : kNoStage;
   VRSEG_ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> pipeline,
-                         MakePipeline(content, sink, run_options.profiler));
+                         MakePipeline(content, sink, profiler));
   {
     std::lock_guard<std::mutex> lock(mu_);
     run_pipeline_ = pipeline.get();
@@ -277,9 +281,12 @@ Status Segmenter::Run(const std::vector<std::string>& inputs,
   for (int i = 0; i < n; ++i) {
     sources.emplace_back([&, i] {
       VideoReader& reader = *readers[i];
+      if (profiler) profiler->SetThreadName("decode/" + std::to_string(i));
       while (true) {
         Frame f;
+        ScopedTimer busy(profiler, decode_stage, Activity::kBusy);
         Result<bool> more = reader.Read(&f);
+        busy.Stop();
         if (!more.ok()) {
           {
             std::lock_guard<std::mutex> lock(decode_mu);
@@ -292,6 +299,7 @@ Status Segmenter::Run(const std::vector<std::string>& inputs,
         }
         if (!*more) return;
         f.stream_id = i;
+        ScopedTimer blocked(profiler, decode_stage, Activity::kBlocked);
         if (!pipeline->Push(std::move(f)).ok()) return;  // stopped or failed
       }
     });
