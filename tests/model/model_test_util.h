@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 #include <onnxruntime_cxx_api.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdint>
