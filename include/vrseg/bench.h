@@ -6,8 +6,9 @@
 // the pipeline is full), and reports:
 //   * end-to-end throughput (frames delivered / wall time of the measured phase), with at most
 //     `max_outstanding` frames in flight;
-//   * model-only throughput: Backend::Run alone on a separate backend instance, same batch size,
-//     slots filled from the same frames, timed before the pipeline runs;
+//   * model-only throughput: the inference stage alone — pipeline.infer_workers separate backend
+//     instances, each Run at max_batch on its own thread, slots filled from the same frames,
+//     timed before the pipeline runs;
 //   * latency percentiles (push → result, from the pipeline's histogram);
 //   * per-stage busy time per frame and the mean batch size;
 //   * resident memory (RSS and peak) at the given frame checkpoints.
@@ -86,8 +87,12 @@ struct BenchReport {
   double e2e_fps = 0;     // frames / wall_s
   double us_per_frame = 0;  // 1e6 / e2e_fps (with the noop backend: the pipeline's cost)
   double model_fps = 0;     // model-only (0 when not measured)
-  double model_batch_ms = 0;  // one Backend::Run of max_batch frames
+  double model_batch_ms = 0;  // one Backend::Run of max_batch frames (mean, per worker)
   double e2e_vs_model = 0;    // e2e_fps / model_fps (0 when not measured)
+  // The inference stage's capacity inside the same run: infer workers / (its busy time per
+  // frame), i.e. the rate if it never waited; and e2e_fps / that (1.0: inference-bound).
+  double infer_capacity_fps = 0;
+  double e2e_vs_infer = 0;
   double mean_batch = 0;
   LatencySummary latency;
   std::vector<StageStats> stages;  // of the measured phase

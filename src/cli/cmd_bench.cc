@@ -27,6 +27,7 @@ struct BenchFlags {
   int threads = 0;
   int pre_workers = 1;
   int post_workers = 1;
+  int infer_workers = 1;
   int buffer_sets = 2;
   bool realtime = false;
   bool overhead = false;
@@ -69,6 +70,8 @@ RunFn SetupBench(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--pre-workers", f.pre_workers, "Preprocess threads")->capture_default_str();
   cmd->add_option("--post-workers", f.post_workers, "Postprocess threads")->capture_default_str();
+  cmd->add_option("--infer-workers", f.infer_workers, "Threads running the backend (<= buffer sets)")
+      ->capture_default_str();
   cmd->add_option("--buffer-sets", f.buffer_sets, "Backend instances in rotation")
       ->capture_default_str();
   cmd->add_flag("--realtime", f.realtime, "Submit every frame at VR (realtime) priority");
@@ -103,6 +106,7 @@ RunFn SetupBench(CLI::App& app) {
     o.segmenter.pipeline.preprocess_workers = f.pre_workers;
     o.segmenter.pipeline.postprocess_workers = f.post_workers;
     o.segmenter.pipeline.buffer_sets = f.buffer_sets;
+    o.segmenter.pipeline.infer_workers = f.infer_workers;
     o.input = f.input;
     if (f.input.empty()) {
       auto size = ParseFrameSize(f.size);

@@ -60,6 +60,7 @@ TEST(Bench, NoopFullStagesAndJsonRoundTrip) {
   EXPECT_NEAR(j["e2e_fps"].get<double>(), r->e2e_fps, 1e-5 * r->e2e_fps);
   EXPECT_EQ(j["latency"]["count"], 60);
   EXPECT_EQ(j["stages"].size(), 5u);
+  EXPECT_NEAR(j["e2e_vs_infer"].get<double>(), r->e2e_vs_infer, 1e-5 * r->e2e_vs_infer + 1e-12);
   EXPECT_EQ(j["stages"][2]["name"], "infer");
   EXPECT_EQ(j["rss"].size(), r->rss.size());
 }
