@@ -159,6 +159,9 @@ struct PipelineHooks {
   // at a time; also for results with an error status (a writer skips those). A non-OK return
   // stops the pipeline with that error. May be empty.
   std::function<Status(FrameResult& result)> sink;
+  // Names a stream in error messages ("stream 1 (clip.mp4), frame 17"), e.g. its input file.
+  // Called only when an error is reported. May be empty.
+  std::function<std::string(int stream_id)> stream_name;
 };
 
 class Pipeline {

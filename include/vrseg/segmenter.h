@@ -162,7 +162,8 @@ class Segmenter {
   Result<std::vector<std::unique_ptr<Backend>>> TakeBackends();
   Result<std::unique_ptr<Pipeline>> MakePipeline(std::vector<OutputContent> content_by_stream,
                                                  std::function<Status(FrameResult&)> sink,
-                                                 Profiler* profiler);
+                                                 Profiler* profiler,
+                                                 std::vector<std::string> stream_names = {});
   Status EnsureSubmitPipeline();
 
   SegmenterOptions options_;

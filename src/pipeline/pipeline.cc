@@ -84,9 +84,14 @@ struct StageCounter {
   }
 };
 
-std::string FrameContext(std::string_view stage, const FrameResult& r) {
-  return std::string(stage) + ": stream " + std::to_string(r.stream_id) + ", frame " +
-         std::to_string(r.input.index);
+std::string FrameContext(std::string_view stage, const FrameResult& r,
+                         const std::function<std::string(int)>& stream_name) {
+  std::string s = std::string(stage) + ": stream " + std::to_string(r.stream_id);
+  if (stream_name) {
+    const std::string name = stream_name(r.stream_id);
+    if (!name.empty()) s += " (" + name + ")";
+  }
+  return s + ", frame " + std::to_string(r.input.index);
 }
 
 }  // namespace
@@ -279,7 +284,7 @@ void Pipeline::Impl::BatchLoop() {
       for (auto& item : decision.late) {
         Job* job = item.value;
         job->r.status = Status::DeadlineExceeded(
-            FrameContext("batch", job->r) + ": missed its deadline by " +
+            FrameContext("batch", job->r, hooks.stream_name) + ": missed its deadline by " +
             std::to_string((clock->NowNs() - job->deadline_ns) / 1000) + " us; dropped");
       }
       const int waiting = batcher.size();
@@ -342,7 +347,7 @@ void Pipeline::Impl::PreLoop(int worker) {
     }
     st_pre.Add(1, NowNs() - t0);
     if (!s.ok()) {
-      Fail(s.WithContext(FrameContext("preprocess", job->r)));
+      Fail(s.WithContext(FrameContext("preprocess", job->r, hooks.stream_name)));
       break;
     }
     if (set->pending_pre.fetch_sub(1) == 1) {
@@ -376,7 +381,7 @@ void Pipeline::Impl::InferLoop(int worker) {
     st_infer.Add(set->count, NowNs() - t0);
     if (!s.ok()) {
       Job* first = set->jobs[0];
-      Fail(s.WithContext(FrameContext("infer", first->r) + " (batch of " +
+      Fail(s.WithContext(FrameContext("infer", first->r, hooks.stream_name) + " (batch of " +
                          std::to_string(set->count) + ")"));
       break;
     }
@@ -416,7 +421,7 @@ void Pipeline::Impl::PostLoop(int worker) {
     }
     st_post.Add(1, NowNs() - t0);
     if (!s.ok()) {
-      Fail(s.WithContext(FrameContext("postprocess", job->r)));
+      Fail(s.WithContext(FrameContext("postprocess", job->r, hooks.stream_name)));
       break;
     }
     job->set = nullptr;
@@ -471,7 +476,7 @@ void Pipeline::Impl::Deliver(Job* job) {
   Status sink_status;
   if (hooks.sink) sink_status = hooks.sink(r);
   if (!sink_status.ok() && r.status.ok()) {
-    sink_status = sink_status.WithContext(FrameContext("sink", r));
+    sink_status = sink_status.WithContext(FrameContext("sink", r, hooks.stream_name));
     r.status = sink_status;
   }
   {

@@ -125,7 +125,7 @@ Result<std::vector<std::unique_ptr<Backend>>> Segmenter::TakeBackends() {
 
 Result<std::unique_ptr<Pipeline>> Segmenter::MakePipeline(
     std::vector<OutputContent> content_by_stream, std::function<Status(FrameResult&)> sink,
-    Profiler* profiler) {
+    Profiler* profiler, std::vector<std::string> stream_names) {
   VRSEG_ASSIGN_OR_RETURN(auto backends, TakeBackends());
   auto st = std::make_shared<HookState>();
   st->info = backends.front()->model_info();
@@ -151,6 +151,11 @@ Result<std::unique_ptr<Pipeline>> Segmenter::MakePipeline(
     return Postprocess(*st, output, slot, worker, r);
   };
   hooks.sink = std::move(sink);
+  if (!stream_names.empty()) {
+    hooks.stream_name = [names = std::move(stream_names)](int id) {
+      return id >= 0 && id < static_cast<int>(names.size()) ? names[id] : std::string();
+    };
+  }
   return Pipeline::Create(options_.pipeline, std::move(backends), std::move(hooks), nullptr,
                           profiler);
 }
@@ -266,7 +271,7 @@ Status Segmenter::Run(const std::vector<std::string>& inputs,
   // The decoders are the first stage of the profile (registered before the pipeline's).
   const StageId decode_stage = profiler ? profiler->RegisterStage("decode") : kNoStage;
   VRSEG_ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> pipeline,
-                         MakePipeline(content, sink, profiler));
+                         MakePipeline(content, sink, profiler, inputs));
   {
     std::lock_guard<std::mutex> lock(mu_);
     run_pipeline_ = pipeline.get();

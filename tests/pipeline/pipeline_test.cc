@@ -327,6 +327,7 @@ TEST_P(PipelineFailure, StopsWithTheErrorAndAccountsForEveryFrame) {
   const FailCase fc = GetParam();
   constexpr int kBad = 37;  // frame index of stream 1 that fails
   auto hooks = FakeHooks();
+  hooks.stream_name = [](int id) { return id == 1 ? std::string("in1.mp4") : std::string(); };
   auto pre = hooks.preprocess;
   auto post = hooks.postprocess;
   if (fc.where == FailAt::kPreprocess) {
@@ -400,12 +401,12 @@ INSTANTIATE_TEST_SUITE_P(
     EveryStage, PipelineFailure,
     ::testing::Values(
         FailCase{FailAt::kSource, "decode: stream 1, frame 37", StatusCode::kDataLoss},
-        FailCase{FailAt::kPreprocess, "preprocess: stream 1, frame 37: bad pixels",
+        FailCase{FailAt::kPreprocess, "preprocess: stream 1 (in1.mp4), frame 37: bad pixels",
                  StatusCode::kUnsupported},
         FailCase{FailAt::kInfer, "infer: stream", StatusCode::kInternal},
-        FailCase{FailAt::kPostprocess, "postprocess: stream 1, frame 37: no mask",
+        FailCase{FailAt::kPostprocess, "postprocess: stream 1 (in1.mp4), frame 37: no mask",
                  StatusCode::kOutOfMemory},
-        FailCase{FailAt::kSink, "sink: stream 1, frame 37: out.mkv: disk full",
+        FailCase{FailAt::kSink, "sink: stream 1 (in1.mp4), frame 37: out.mkv: disk full",
                  StatusCode::kIoError}),
     [](const auto& info) {
       switch (info.param.where) {
