@@ -88,39 +88,6 @@ Result<std::vector<std::string>> FlagOverrides(const SegmentArgs& a) {
   return o;
 }
 
-Result<Frame> LoadImage(const std::string& path) {
-  ReaderOptions ro;
-  ro.format = PixelFormat::kRGB24;
-  VRSEG_ASSIGN_OR_RETURN(auto reader, VideoReader::Open(path, ro));
-  Frame f;
-  VRSEG_ASSIGN_OR_RETURN(bool got, reader->Read(&f));
-  if (!got) return Status::DataLoss(path + ": no picture in the background image");
-  return f.Clone();  // the reader's buffer goes away with the reader
-}
-
-Result<SegmenterOptions> SegmenterOptionsFromConfig(const Config& c) {
-  SegmenterOptions s;
-  s.backend = c.backend.name;
-  s.model = c.model.name;
-  s.backend_options = BackendOptionsFor(c);
-  s.pipeline = c.pipeline;
-  s.resize = c.model.resize;
-  s.threshold = c.postprocess.threshold;
-  s.threshold_value = c.postprocess.threshold_value;
-  s.content = c.output.writer.content;
-  s.composite = CompositeOptionsFor(c);
-  s.decode_threads = c.input.reader.threads;
-  if (c.output.background.kind == BackgroundKind::kImage) {
-    if (c.output.background.image.empty()) {
-      return Status::InvalidArgument(
-          "output.background.image: a background image is needed when output.background.kind "
-          "is image");
-    }
-    VRSEG_ASSIGN_OR_RETURN(s.composite.image, LoadImage(c.output.background.image));
-  }
-  return s;
-}
-
 // Output path of input i when several inputs go into a folder.
 std::string OutputFor(const SegmentArgs& a, size_t i, bool folder) {
   if (!folder) return a.output;
@@ -147,7 +114,7 @@ int RunSegment(const SegmentArgs& a) {
   auto config = a.config.empty() ? ParseConfig("", "<defaults>", *overrides)
                                  : LoadConfig(a.config, *overrides);
   if (!config.ok()) return Fail(config.status());
-  auto options = SegmenterOptionsFromConfig(*config);
+  auto options = SegmenterOptionsFor(*config);
   if (!options.ok()) return Fail(options.status());
 
   const bool folder = a.inputs.size() > 1 || (fs::is_directory(a.output));
