@@ -136,6 +136,7 @@ struct Pipeline::Impl {
   int64_t frames_dropped = 0;
   int64_t frames_late = 0;
   int64_t first_push_ns = 0;
+  int intake_high_water = 0;  // most frames ever waiting in the batcher
 
   // ---- error state ----
   std::atomic<bool> failed{false};
@@ -627,6 +628,7 @@ Status Pipeline::Push(Frame frame, PushOptions options) {
   (void)m.batcher.Add(job, options.priority, now, options.deadline_ns);  // room checked above
   if (m.frames_in++ == 0) m.first_push_ns = now;
   const int waiting = m.batcher.size();
+  m.intake_high_water = std::max(m.intake_high_water, waiting);
   lock.unlock();
   if (m.Profiling()) m.profiler->RecordQueuePush(m.qid[kBatch], waiting);
   m.batch_cv.notify_one();
@@ -693,6 +695,7 @@ void Pipeline::ResetStats() {
     m.batches = 0;
     std::fill(m.batch_size_counts.begin(), m.batch_size_counts.end(), 0);
     m.first_push_ns = 0;
+    m.intake_high_water = 0;
   }
   {
     std::lock_guard<std::mutex> lock(m.stats_mu);
@@ -711,8 +714,10 @@ PipelineStats Pipeline::Stats() const {
   const Impl& m = *impl_;
   PipelineStats s;
   int64_t first_push = 0;
+  int intake_high_water = 0;
   {
     std::lock_guard<std::mutex> lock(m.mu);
+    intake_high_water = m.intake_high_water;
     s.frames_in = m.frames_in;
     s.frames_dropped = m.frames_dropped;
     s.frames_late = m.frames_late;
@@ -754,7 +759,7 @@ PipelineStats Pipeline::Stats() const {
     return st;
   };
   const auto& o = m.options;
-  s.stages.push_back(stage("batch", 1, m.st_batch, o.batcher.max_queue, 0));
+  s.stages.push_back(stage("batch", 1, m.st_batch, o.batcher.max_queue, intake_high_water));
   s.stages.push_back(stage("preprocess", o.preprocess_workers, m.st_pre, m.pre_q.capacity(),
                            m.pre_q.high_water()));
   s.stages.push_back(stage("infer", o.infer_workers, m.st_infer, m.infer_q.capacity(),

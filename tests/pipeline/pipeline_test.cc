@@ -496,6 +496,9 @@ TEST(Pipeline, ReportsStagesAndQueuesToTheProfiler) {
   EXPECT_EQ(r.queues[1].wait.count, 100);  // one pop per frame
   EXPECT_EQ(r.queues[2].wait.count, (*p)->Stats().batches);  // one pop per batch
   EXPECT_LE(r.queues[4].max_depth, o.sink_queue);
+  PipelineStats ps = (*p)->Stats();
+  EXPECT_GE(ps.stages[0].queue_high_water, 1);
+  EXPECT_LE(ps.stages[0].queue_high_water, o.batcher.max_queue);
 }
 
 TEST(EnsureFrame, ReusesOnlyUnsharedPixels) {
