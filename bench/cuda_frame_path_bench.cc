@@ -38,22 +38,22 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-#define CK(call)                                                                             \
-  do {                                                                                       \
-    cudaError_t e_ = (call);                                                                 \
-    if (e_ != cudaSuccess) {                                                                 \
-      std::fprintf(stderr, "%s failed at %s:%d: %s\n", #call, __FILE__, __LINE__,            \
-                   cudaGetErrorString(e_));                                                  \
-      std::exit(1);                                                                          \
-    }                                                                                        \
+#define CK(call)                                                                  \
+  do {                                                                            \
+    cudaError_t e_ = (call);                                                      \
+    if (e_ != cudaSuccess) {                                                      \
+      std::fprintf(stderr, "%s failed at %s:%d: %s\n", #call, __FILE__, __LINE__, \
+                   cudaGetErrorString(e_));                                       \
+      std::exit(1);                                                               \
+    }                                                                             \
   } while (0)
-#define OK(expr)                                                                             \
-  do {                                                                                       \
-    Status s_ = (expr);                                                                      \
-    if (!s_.ok()) {                                                                          \
-      std::fprintf(stderr, "%s: %s\n", #expr, s_.ToString().c_str());                        \
-      std::exit(1);                                                                          \
-    }                                                                                        \
+#define OK(expr)                                                      \
+  do {                                                                \
+    Status s_ = (expr);                                               \
+    if (!s_.ok()) {                                                   \
+      std::fprintf(stderr, "%s: %s\n", #expr, s_.ToString().c_str()); \
+      std::exit(1);                                                   \
+    }                                                                 \
   } while (0)
 
 constexpr int kW = 1920, kH = 1080, kM = 256;
@@ -109,7 +109,10 @@ double IntersectionLength(std::vector<std::pair<double, double>> a,
   while (i < a.size() && j < b.size()) {
     const double lo = std::max(a[i].first, b[j].first), hi = std::min(a[i].second, b[j].second);
     if (hi > lo) total += hi - lo;
-    if (a[i].second < b[j].second) ++i; else ++j;
+    if (a[i].second < b[j].second)
+      ++i;
+    else
+      ++j;
   }
   return total;
 }
@@ -120,8 +123,10 @@ int main(int argc, char** argv) {
   int frames = 2000;
   bool pageable = false;
   for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--frames") && i + 1 < argc) frames = std::atoi(argv[++i]);
-    else if (!std::strcmp(argv[i], "--pageable")) pageable = true;
+    if (!std::strcmp(argv[i], "--frames") && i + 1 < argc)
+      frames = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--pageable"))
+      pageable = true;
   }
   if (DeviceCount() == 0) {
     std::printf("cuda_frame_path_bench: no CUDA device (%s)\n", DeviceDescription(0).c_str());
@@ -201,7 +206,8 @@ int main(int argc, char** argv) {
     const auto t0 = Clock::now();
     for (int k = 0; k < n; ++k) {
       const auto a = Clock::now();
-      CK(cudaMemcpyAsync(dframe, pinned_frames[k % 8].data[0], nv12_bytes, cudaMemcpyHostToDevice, s));
+      CK(cudaMemcpyAsync(dframe, pinned_frames[k % 8].data[0], nv12_bytes, cudaMemcpyHostToDevice,
+                         s));
       OK(PreprocessBatch(in, o.preprocess, input, s));
       model(s);
       OK(PostprocessBatch(jobs, o.postprocess, s));
@@ -213,11 +219,13 @@ int main(int argc, char** argv) {
     cudaFree(dframe);
     cudaFree(dmask);
     cudaStreamDestroy(s);
-    return Run{"serial, one stream, sync per frame", n / total, Pct(lat, 0.5) * 1e6, Pct(lat, 0.99) * 1e6};
+    return Run{"serial, one stream, sync per frame", n / total, Pct(lat, 0.5) * 1e6,
+               Pct(lat, 0.99) * 1e6};
   };
 
   // ---- through GpuFramePath ----
-  std::vector<FrameResult> timeline_results;
+  std::vector<FrameTimeline>
+      timeline_results;  // only the times: results themselves go back to the pool
   auto through_path = [&](int slots, bool use_pageable, bool timeline, int n) {
     FramePathOptions po = o;
     po.slots = slots;
@@ -230,7 +238,7 @@ int main(int argc, char** argv) {
       auto r = path->Wait();
       OK(r.status());
       lat.push_back(std::chrono::duration<double>(Clock::now() - submitted[r->sequence]).count());
-      if (timeline) timeline_results.push_back(std::move(r).value());
+      if (timeline) timeline_results.push_back(r->timeline);
     };
     for (int k = 0; k < n; ++k) {
       if (path->in_flight() == slots) collect();
@@ -253,7 +261,8 @@ int main(int argc, char** argv) {
     Run r{name, n / total, Pct(lat, 0.5) * 1e6, Pct(lat, 0.99) * 1e6};
     std::printf("    [pinned pool: %lld buffers held, peak %.1f MB, %lld acquires, %lld reuses]\n",
                 static_cast<long long>(st.pinned.buffers_held), st.pinned.peak_bytes_held / 1e6,
-                static_cast<long long>(st.pinned.acquires), static_cast<long long>(st.pinned.reuses));
+                static_cast<long long>(st.pinned.acquires),
+                static_cast<long long>(st.pinned.reuses));
     return r;
   };
 
@@ -271,8 +280,10 @@ int main(int argc, char** argv) {
     const auto t0 = Clock::now();
     for (int k = 0; k < n; ++k) {
       const auto a = Clock::now();
-      CK(cudaMemcpyAsync(dframe, pinned_frames[k % 8].data[0], nv12_bytes, cudaMemcpyHostToDevice, s1));
-      CK(cudaMemcpyAsync(down.data(), dmask, mask_bytes, cudaMemcpyDeviceToHost, concurrent ? s2 : s1));
+      CK(cudaMemcpyAsync(dframe, pinned_frames[k % 8].data[0], nv12_bytes, cudaMemcpyHostToDevice,
+                         s1));
+      CK(cudaMemcpyAsync(down.data(), dmask, mask_bytes, cudaMemcpyDeviceToHost,
+                         concurrent ? s2 : s1));
       CK(cudaStreamSynchronize(s1));
       CK(cudaStreamSynchronize(s2));
       lat.push_back(std::chrono::duration<double>(Clock::now() - a).count());
@@ -282,7 +293,8 @@ int main(int argc, char** argv) {
     cudaFree(dmask);
     cudaStreamDestroy(s1);
     cudaStreamDestroy(s2);
-    return Run{concurrent ? "copies alone, H2D and D2H on two streams" : "copies alone, H2D then D2H, one stream",
+    return Run{concurrent ? "copies alone, H2D and D2H on two streams"
+                          : "copies alone, H2D then D2H, one stream",
                n / total, Pct(lat, 0.5) * 1e6, Pct(lat, 0.99) * 1e6};
   };
 
@@ -291,8 +303,10 @@ int main(int argc, char** argv) {
   serial(100);
   through_path(3, false, false, 100);
   copies(false, 100);
-  std::printf("\n1080p NV12 -> 256x256 -> 1080p mask, batch 1, %d frames per row (%.2f MB up, %.2f MB down per frame)\n",
-              frames, nv12_bytes / 1e6, mask_bytes / 1e6);
+  std::printf(
+      "\n1080p NV12 -> 256x256 -> 1080p mask, batch 1, %d frames per row (%.2f MB up, %.2f MB down "
+      "per frame)\n",
+      frames, nv12_bytes / 1e6, mask_bytes / 1e6);
   std::vector<std::function<Run()>> rows = {
       [&] { return copies(false, frames); },
       [&] { return copies(true, frames); },
@@ -325,8 +339,7 @@ int main(int argc, char** argv) {
   Print(tl);
   std::vector<std::pair<double, double>> up, down, comp, copy;
   double sum_up = 0, sum_down = 0, sum_comp = 0;
-  for (const FrameResult& r : timeline_results) {
-    const FrameTimeline& t = r.timeline;
+  for (const FrameTimeline& t : timeline_results) {
     up.push_back({t.upload_begin, t.upload_end});
     down.push_back({t.download_begin, t.download_end});
     comp.push_back({t.preprocess_begin, t.preprocess_end});
@@ -337,26 +350,32 @@ int main(int argc, char** argv) {
   }
   copy = up;
   copy.insert(copy.end(), down.begin(), down.end());
-  const double span = timeline_results.back().timeline.download_end - timeline_results.front().timeline.upload_begin;
+  const double span = timeline_results.back().download_end - timeline_results.front().upload_begin;
   const double copy_busy = UnionLength(copy), comp_busy = UnionLength(comp);
   const double n = static_cast<double>(timeline_results.size());
-  std::printf("\ntimeline from CUDA events, 3 slots, %d frames, %.1f ms span (%s):\n", frames, span, gpu.c_str());
+  std::printf("\ntimeline from CUDA events, 3 slots, %d frames, %.1f ms span (%s):\n", frames, span,
+              gpu.c_str());
   std::printf("  per frame: upload %.1f us, download %.1f us, preprocess + postprocess %.1f us\n",
               1e3 * sum_up / n, 1e3 * sum_down / n, 1e3 * sum_comp / n);
-  std::printf("  upload busy %.1f%% of the span, download %.1f%%, any copy %.1f%%, compute %.1f%%\n",
-              100 * UnionLength(up) / span, 100 * UnionLength(down) / span, 100 * copy_busy / span,
-              100 * comp_busy / span);
+  std::printf(
+      "  upload busy %.1f%% of the span, download %.1f%%, any copy %.1f%%, compute %.1f%%\n",
+      100 * UnionLength(up) / span, 100 * UnionLength(down) / span, 100 * copy_busy / span,
+      100 * comp_busy / span);
   std::printf("  upload overlapping download: %.1f%% of upload time\n",
               100 * IntersectionLength(up, down) / UnionLength(up));
-  std::printf("  compute overlapped by a copy: %.1f%% of compute time; copies overlapped by compute %.1f%%\n",
-              100 * IntersectionLength(comp, copy) / comp_busy, 100 * IntersectionLength(comp, copy) / copy_busy);
-  std::printf("  sum of stage times / span: %.2f (1.0 = nothing overlaps)\n", (sum_up + sum_down + sum_comp) / span);
+  std::printf(
+      "  compute overlapped by a copy: %.1f%% of compute time; copies overlapped by compute "
+      "%.1f%%\n",
+      100 * IntersectionLength(comp, copy) / comp_busy,
+      100 * IntersectionLength(comp, copy) / copy_busy);
+  std::printf("  sum of stage times / span: %.2f (1.0 = nothing overlaps)\n",
+              (sum_up + sum_down + sum_comp) / span);
   std::printf("  frames 100..103 (ms since the path was created):\n");
   for (size_t i = 100; i < std::min<size_t>(104, timeline_results.size()); ++i) {
-    const FrameTimeline& t = timeline_results[i].timeline;
-    std::printf("    #%zu up [%.3f, %.3f] pre [%.3f, %.3f] post [%.3f, %.3f] down [%.3f, %.3f]\n", i,
-                t.upload_begin, t.upload_end, t.preprocess_begin, t.preprocess_end, t.postprocess_begin,
-                t.postprocess_end, t.download_begin, t.download_end);
+    const FrameTimeline& t = timeline_results[i];
+    std::printf("    #%zu up [%.3f, %.3f] pre [%.3f, %.3f] post [%.3f, %.3f] down [%.3f, %.3f]\n",
+                i, t.upload_begin, t.upload_end, t.preprocess_begin, t.preprocess_end,
+                t.postprocess_begin, t.postprocess_end, t.download_begin, t.download_end);
   }
   cudaFree(din);
   cudaFree(dout);

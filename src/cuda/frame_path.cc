@@ -133,9 +133,9 @@ struct GpuFramePath::Impl {
       s.dev_frame.Reset();
       s.dev_mask.Reset();
       s.dev_comp.Reset();
-      for (cudaEvent_t e : {s.uploaded_ev, s.preprocessed, s.processed, s.downloaded,
-                            s.upload_begin, s.preprocess_begin, s.postprocess_begin,
-                            s.download_begin}) {
+      for (cudaEvent_t e :
+           {s.uploaded_ev, s.preprocessed, s.processed, s.downloaded, s.upload_begin,
+            s.preprocess_begin, s.postprocess_begin, s.download_begin}) {
         if (e) cudaEventDestroy(e);
       }
     }
@@ -267,7 +267,8 @@ Status GpuFramePath::CheckSubmit(const FramePathOptions& options, const Frame& f
   const std::string where = "GpuFramePath::Submit: " + FrameName(frame) + ": ";
   if (frame.empty()) return Status::InvalidArgument(where + "empty frame (no pixels)");
   if (!SupportedInput(frame.format)) {
-    return Status::Unsupported(where + "pixel format " + std::string(PixelFormatName(frame.format)) +
+    return Status::Unsupported(where + "pixel format " +
+                               std::string(PixelFormatName(frame.format)) +
                                " (the path takes NV12, I420, RGB24, BGR24, RGBA, BGRA, Gray8)");
   }
   if (frame.width <= 0 || frame.height <= 0) {
@@ -279,10 +280,9 @@ Status GpuFramePath::CheckSubmit(const FramePathOptions& options, const Frame& f
       return Status::InvalidArgument(where + "plane " + std::to_string(p) + " is null");
     }
     if (frame.pitch[p] < PlaneRowBytes(frame.format, frame.width, p)) {
-      return Status::InvalidArgument(where + "pitch[" + std::to_string(p) + "] " +
-                                     std::to_string(frame.pitch[p]) + " < row of " +
-                                     std::to_string(PlaneRowBytes(frame.format, frame.width, p)) +
-                                     " bytes");
+      return Status::InvalidArgument(
+          where + "pitch[" + std::to_string(p) + "] " + std::to_string(frame.pitch[p]) +
+          " < row of " + std::to_string(PlaneRowBytes(frame.format, frame.width, p)) + " bytes");
     }
   }
   if (frame.memory != MemoryKind::kDevice && submit.ready) {
@@ -363,7 +363,8 @@ Result<int64_t> GpuFramePath::Submit(const Frame& frame, const Tensor& input, in
           std::memcpy(dst, src, static_cast<size_t>(l.row[p] * l.rows[p]));
         } else {
           for (int y = 0; y < l.rows[p]; ++y) {
-            std::memcpy(dst + y * l.row[p], src + y * frame.pitch[p], static_cast<size_t>(l.row[p]));
+            std::memcpy(dst + y * l.row[p], src + y * frame.pitch[p],
+                        static_cast<size_t>(l.row[p]));
           }
         }
       }
@@ -373,10 +374,10 @@ Result<int64_t> GpuFramePath::Submit(const Frame& frame, const Tensor& input, in
     } else {
       // Pinned memory: straight from the caller's planes (kept alive by the slot).
       for (int p = 0; p < l.planes; ++p) {
-        VRSEG_CUDA_RETURN_IF_ERROR(cudaMemcpy2DAsync(
-            dev + l.offset[p], static_cast<size_t>(l.row[p]), frame.data[p],
-            static_cast<size_t>(frame.pitch[p]), static_cast<size_t>(l.row[p]),
-            static_cast<size_t>(l.rows[p]), cudaMemcpyHostToDevice, m.up));
+        VRSEG_CUDA_RETURN_IF_ERROR(
+            cudaMemcpy2DAsync(dev + l.offset[p], static_cast<size_t>(l.row[p]), frame.data[p],
+                              static_cast<size_t>(frame.pitch[p]), static_cast<size_t>(l.row[p]),
+                              static_cast<size_t>(l.rows[p]), cudaMemcpyHostToDevice, m.up));
       }
     }
     VRSEG_CUDA_RETURN_IF_ERROR(cudaEventRecord(s.uploaded_ev, m.up));
@@ -530,9 +531,9 @@ float Since(cudaEvent_t epoch, cudaEvent_t e) {
 Result<FrameResult> GpuFramePath::Wait() {
   Impl& m = *impl_;
   if (m.next_collect >= m.next_finish) {
-    return Status::InvalidArgument(
-        "GpuFramePath::Wait: no finished frame to wait for (" + std::to_string(m.next_submit - m.next_finish) +
-        " submitted but not finished)");
+    return Status::InvalidArgument("GpuFramePath::Wait: no finished frame to wait for (" +
+                                   std::to_string(m.next_submit - m.next_finish) +
+                                   " submitted but not finished)");
   }
   Impl::Slot& s = m.SlotFor(m.next_collect);
   const std::string where = "GpuFramePath::Wait: frame sequence " + std::to_string(s.sequence) +
@@ -547,8 +548,8 @@ Result<FrameResult> GpuFramePath::Wait() {
     r.mask.color = ColorInfo{};
   }
   if (m.options.composite) {
-    r.composite = HostResult(std::move(s.host_comp), m.options.composite_format, s.comp_layout,
-                             s.input);
+    r.composite =
+        HostResult(std::move(s.host_comp), m.options.composite_format, s.comp_layout, s.input);
     if (m.options.composite_format == PixelFormat::kNV12) {
       r.composite.color = ColorInfo{1, 1, 1, 1};  // BT.709 limited, as RgbToNv12 tags it
     }

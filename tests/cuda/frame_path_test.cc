@@ -59,16 +59,27 @@ TEST(FramePathOptionsTest, CreateRejectsBadOptionsNamingTheField) {
   };
   const Case cases[] = {
       {"slots", StatusCode::kInvalidArgument, [](FramePathOptions& o) { o.slots = 0; }},
-      {"slots", StatusCode::kInvalidArgument, [](FramePathOptions& o) { o.slots = kMaxFramePathSlots + 1; }},
-      {"out_width", StatusCode::kInvalidArgument, [](FramePathOptions& o) { o.preprocess.out_width = 0; }},
-      {"std[1]", StatusCode::kInvalidArgument, [](FramePathOptions& o) { o.preprocess.std[1] = 0.f; }},
-      {"model_width", StatusCode::kInvalidArgument, [](FramePathOptions& o) { o.postprocess.post.model_height = -3; }},
-      {"slot_dtype", StatusCode::kInvalidArgument, [](FramePathOptions& o) { o.postprocess.slot_dtype = DType::kUInt8; }},
-      {"temporal", StatusCode::kUnsupported, [](FramePathOptions& o) { o.postprocess.temporal = true; }},
-      {"download_mask", StatusCode::kInvalidArgument, [](FramePathOptions& o) { o.download_mask = false; }},
+      {"slots", StatusCode::kInvalidArgument,
+       [](FramePathOptions& o) { o.slots = kMaxFramePathSlots + 1; }},
+      {"out_width", StatusCode::kInvalidArgument,
+       [](FramePathOptions& o) { o.preprocess.out_width = 0; }},
+      {"std[1]", StatusCode::kInvalidArgument,
+       [](FramePathOptions& o) { o.preprocess.std[1] = 0.f; }},
+      {"model_width", StatusCode::kInvalidArgument,
+       [](FramePathOptions& o) { o.postprocess.post.model_height = -3; }},
+      {"slot_dtype", StatusCode::kInvalidArgument,
+       [](FramePathOptions& o) { o.postprocess.slot_dtype = DType::kUInt8; }},
+      {"temporal", StatusCode::kUnsupported,
+       [](FramePathOptions& o) { o.postprocess.temporal = true; }},
+      {"download_mask", StatusCode::kInvalidArgument,
+       [](FramePathOptions& o) { o.download_mask = false; }},
       {"composite_format", StatusCode::kInvalidArgument,
-       [](FramePathOptions& o) { o.composite = true; o.composite_format = PixelFormat::kGray8; }},
-      {"pinned_max_bytes", StatusCode::kInvalidArgument, [](FramePathOptions& o) { o.pinned_max_bytes = 0; }},
+       [](FramePathOptions& o) {
+         o.composite = true;
+         o.composite_format = PixelFormat::kGray8;
+       }},
+      {"pinned_max_bytes", StatusCode::kInvalidArgument,
+       [](FramePathOptions& o) { o.pinned_max_bytes = 0; }},
   };
   for (const Case& c : cases) {
     FramePathOptions o = BasicOptions();
@@ -81,7 +92,9 @@ TEST(FramePathOptionsTest, CreateRejectsBadOptionsNamingTheField) {
 }
 
 TEST(FramePathOptionsTest, CreateWithoutDeviceIsUnavailable) {
-  if (DeviceCount() > 0) GTEST_SKIP() << "this machine has a CUDA device; the no-device answer is tested where there is none";
+  if (DeviceCount() > 0)
+    GTEST_SKIP()
+        << "this machine has a CUDA device; the no-device answer is tested where there is none";
   auto r = GpuFramePath::Create(BasicOptions());
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kUnavailable) << r.status().ToString();
@@ -182,7 +195,8 @@ Frame ReferenceMask(const Frame& frame, const FramePathOptions& o) {
   EXPECT_TRUE(s.ok()) << s.ToString();
   for (int i = 0; i < hw; ++i) slot[i] = input[3 * i];
   PostprocessOptions post = o.postprocess.post;
-  if (o.preprocess.mode == ResizeMode::kLetterbox) post.roi = LetterboxFor(frame.width, frame.height, o.preprocess);
+  if (o.preprocess.mode == ResizeMode::kLetterbox)
+    post.roi = LetterboxFor(frame.width, frame.height, o.preprocess);
   Frame mask = Alloc(PixelFormat::kGray8, frame.width, frame.height);
   s = Postprocess(slot.data(), post, &mask);
   EXPECT_TRUE(s.ok()) << s.ToString();
@@ -201,7 +215,8 @@ Frame ToPinned(const Frame& h, int extra) {
     total += p.pitch[i] * PlaneRows(h.format, h.height, i);
   }
   void* mem = nullptr;
-  if (cudaHostAlloc(&mem, static_cast<size_t>(total), cudaHostAllocDefault) != cudaSuccess) return Frame{};
+  if (cudaHostAlloc(&mem, static_cast<size_t>(total), cudaHostAllocDefault) != cudaSuccess)
+    return Frame{};
   p.storage = std::shared_ptr<void>(mem, [](void* q) { cudaFreeHost(q); });
   for (int i = 0; i < PlaneCount(h.format); ++i) {
     p.data[i] = static_cast<uint8_t*>(mem) + off[i];
@@ -234,9 +249,11 @@ TEST(GpuFramePathTest, SequenceOfMixedFramesMatchesCpuReferenceWithFramesInFligh
   cudaEvent_t ready;
   ASSERT_CUDA(cudaEventCreateWithFlags(&ready, cudaEventDisableTiming));
 
-  const PixelFormat formats[] = {PixelFormat::kNV12, PixelFormat::kI420, PixelFormat::kRGB24, PixelFormat::kRGBA,
-                                 PixelFormat::kBGR24, PixelFormat::kGray8, PixelFormat::kBGRA};
-  const int sizes[][2] = {{97, 61}, {64, 64}, {33, 17}, {160, 90}, {3, 5}, {255, 129}, {1, 1}, {58, 42}};
+  const PixelFormat formats[] = {PixelFormat::kNV12, PixelFormat::kI420,  PixelFormat::kRGB24,
+                                 PixelFormat::kRGBA, PixelFormat::kBGR24, PixelFormat::kGray8,
+                                 PixelFormat::kBGRA};
+  const int sizes[][2] = {{97, 61}, {64, 64},   {33, 17}, {160, 90},
+                          {3, 5},   {255, 129}, {1, 1},   {58, 42}};
   const int kFrames = 28;
   std::deque<Pushed> pending_finish, pending_collect;
   std::vector<Frame> keep_device;  // device inputs must live until collected
@@ -253,15 +270,16 @@ TEST(GpuFramePathTest, SequenceOfMixedFramesMatchesCpuReferenceWithFramesInFligh
     Frame want = ReferenceMask(p.host, o);
     int64_t differing = 0;
     EXPECT_TRUE(BytesClose(r->mask, want, 1, &differing))
-        << "frame " << p.host.index << " " << PixelFormatName(p.host.format) << " " << p.host.width << "x"
-        << p.host.height;
+        << "frame " << p.host.index << " " << PixelFormatName(p.host.format) << " " << p.host.width
+        << "x" << p.host.height;
     ++checked;
   };
   auto finish_pending = [&] {
     while (!pending_finish.empty()) {
       Pushed p = pending_finish.front();
       pending_finish.pop_front();
-      ASSERT_TRUE(RunStandInModel(dt, static_cast<int>(p.sequence % 4), path.compute_stream()).ok());
+      ASSERT_TRUE(
+          RunStandInModel(dt, static_cast<int>(p.sequence % 4), path.compute_stream()).ok());
       Status s = path.Finish(p.sequence, dt.out + size_t{1} * dt.hw * (p.sequence % 4));
       ASSERT_TRUE(s.ok()) << s.ToString();
       pending_collect.push_back(p);
@@ -284,8 +302,9 @@ TEST(GpuFramePathTest, SequenceOfMixedFramesMatchesCpuReferenceWithFramesInFligh
       Frame d = testing::DeviceFrame(f, w, h, k % 7);
       ASSERT_FALSE(d.empty());
       for (int p = 0; p < PlaneCount(f); ++p) {
-        ASSERT_CUDA(cudaMemcpy2DAsync(d.data[p], d.pitch[p], host.data[p], host.pitch[p], PlaneRowBytes(f, w, p),
-                                      PlaneRows(f, h, p), cudaMemcpyHostToDevice, producer));
+        ASSERT_CUDA(cudaMemcpy2DAsync(d.data[p], d.pitch[p], host.data[p], host.pitch[p],
+                                      PlaneRowBytes(f, w, p), PlaneRows(f, h, p),
+                                      cudaMemcpyHostToDevice, producer));
       }
       ASSERT_CUDA(cudaEventRecord(ready, producer));
       d.CopyMetadataFrom(host);
@@ -326,7 +345,8 @@ TEST(GpuFramePathTest, CompositeSequenceMatchesCompositorWithLetterbox) {
     o.slots = 2;
     o.composite = true;
     o.composite_format = out_format;
-    o.composite_options.background = out_format == PixelFormat::kRGBA ? BackgroundKind::kBlur : BackgroundKind::kColor;
+    o.composite_options.background =
+        out_format == PixelFormat::kRGBA ? BackgroundKind::kBlur : BackgroundKind::kColor;
     o.composite_options.blur_radius = 3;
     o.composite_options.color = {10, 200, 30};
     o.timeline = true;
@@ -355,7 +375,8 @@ TEST(GpuFramePathTest, CompositeSequenceMatchesCompositorWithLetterbox) {
       } else if (out_format == PixelFormat::kRGBA) {
         want = Alloc(PixelFormat::kRGBA, host.width, host.height);
         Frame opaque = Alloc(PixelFormat::kGray8, host.width, host.height);
-        for (int y = 0; y < host.height; ++y) std::memset(opaque.data[0] + y * opaque.pitch[0], 255, host.width);
+        for (int y = 0; y < host.height; ++y)
+          std::memset(opaque.data[0] + y * opaque.pitch[0], 255, host.width);
         ASSERT_TRUE(MakeRgba(ref, opaque, &want).ok());
       }
       int64_t differing = 0;
@@ -371,7 +392,8 @@ TEST(GpuFramePathTest, CompositeSequenceMatchesCompositorWithLetterbox) {
       EXPECT_LE(t.download_begin, t.download_end);
     };
     for (int k = 0; k < 20; ++k) {
-      Frame host = testing::RandomHostFrame(PixelFormat::kRGB24, sizes[k % 5][0], sizes[k % 5][1], rng, k % 3);
+      Frame host = testing::RandomHostFrame(PixelFormat::kRGB24, sizes[k % 5][0], sizes[k % 5][1],
+                                            rng, k % 3);
       host.index = k;
       if (path.in_flight() == o.slots) collect();
       auto seq = path.Submit(host, dt.in, 0);
@@ -474,7 +496,7 @@ TEST(GpuFramePathTest, BackpressureOrderAndResultsOutlivingThePath) {
   auto full = path->Submit(a, dt.in, 0);
   EXPECT_EQ(full.status().code(), StatusCode::kUnavailable) << full.status().ToString();
   EXPECT_EQ(path->stats().backpressure, 1);
-  EXPECT_EQ(path->Wait().status().code(), StatusCode::kInvalidArgument);  // none finished yet
+  EXPECT_EQ(path->Wait().status().code(), StatusCode::kInvalidArgument);    // none finished yet
   EXPECT_EQ(path->Finish(1, dt.out).code(), StatusCode::kInvalidArgument);  // out of order
   EXPECT_EQ(path->Finish(0, nullptr).code(), StatusCode::kInvalidArgument);
   for (int s = 0; s < 2; ++s) ASSERT_TRUE(RunStandInModel(dt, s, path->compute_stream()).ok());

@@ -116,9 +116,9 @@ struct FramePathStats {
   int64_t submitted = 0;
   int64_t finished = 0;
   int64_t collected = 0;
-  int64_t uploads = 0;          // frames uploaded (host input)
-  int64_t staged = 0;           // of which copied into a pinned staging buffer first (kHost)
-  int64_t backpressure = 0;     // Submit calls refused because every slot was busy
+  int64_t uploads = 0;       // frames uploaded (host input)
+  int64_t staged = 0;        // of which copied into a pinned staging buffer first (kHost)
+  int64_t backpressure = 0;  // Submit calls refused because every slot was busy
   PinnedPoolStats pinned;
   DevicePoolStats device;
 };
