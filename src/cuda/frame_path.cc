@@ -93,6 +93,10 @@ struct GpuFramePath::Impl {
     enum class State { kFree, kSubmitted, kFinished };
     State state = State::kFree;
     bool used = false;  // has run a frame before (its events are recorded)
+    // A Submit / Finish of this slot failed after enqueueing work: the next one first waits for
+    // that stream (error path only), so that staging and result buffers are not rewritten under a
+    // copy still in flight.
+    bool upload_abandoned = false, download_abandoned = false;
     int64_t sequence = -1;
     Frame input;         // the caller's frame: metadata always, pixels kept for pinned/device input
     Frame device_frame;  // what preprocessing read (view of dev_frame, or the caller's frame)
@@ -330,6 +334,11 @@ Result<int64_t> GpuFramePath::Submit(const Frame& frame, const Tensor& input, in
                                " slots are in flight; collect a result with Wait() first");
   }
   const std::string where = "GpuFramePath::Submit: " + FrameName(frame);
+  if (s.upload_abandoned) {
+    VRSEG_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(m.up));
+    VRSEG_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(m.compute));
+    s.upload_abandoned = false;
+  }
   s.uploaded = false;
   if (frame.memory == MemoryKind::kDevice) {
     s.device_frame = frame;
@@ -346,6 +355,7 @@ Result<int64_t> GpuFramePath::Submit(const Frame& frame, const Tensor& input, in
     uint8_t* dev = s.dev_frame.as<uint8_t>();
     // The slot's previous frame was read by preprocessing and compositing, both before `processed`.
     if (s.used) VRSEG_CUDA_RETURN_IF_ERROR(cudaStreamWaitEvent(m.up, s.processed, 0));
+    s.upload_abandoned = true;  // until this Submit succeeds
     VRSEG_RETURN_IF_ERROR(m.Record(s.upload_begin, m.up));
     if (frame.memory == MemoryKind::kHost) {
       // Pageable memory: stage into the slot's pinned buffer (reused; its last upload completed
@@ -404,6 +414,7 @@ Result<int64_t> GpuFramePath::Submit(const Frame& frame, const Tensor& input, in
   s.sequence = seq;
   s.state = Impl::Slot::State::kSubmitted;
   s.used = true;
+  s.upload_abandoned = false;
   m.next_submit += 1;
   m.stats.submitted += 1;
   return seq;
@@ -421,6 +432,10 @@ Status GpuFramePath::Finish(int64_t sequence, const void* output_slot) {
   }
   if (!output_slot) return Status::InvalidArgument(where + ": null output slot");
   Impl::Slot& s = m.SlotFor(sequence);
+  if (s.download_abandoned) {
+    VRSEG_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(m.down));
+    s.download_abandoned = false;
+  }
   const Frame& in = s.input;
   const int w = in.width, h = in.height;
   // Host result buffers first (the only step that can fail for want of room; nothing enqueued).
@@ -473,20 +488,23 @@ Status GpuFramePath::Finish(int64_t sequence, const void* output_slot) {
   }
   VRSEG_CUDA_RETURN_IF_ERROR(cudaEventRecord(s.processed, m.compute));
   VRSEG_CUDA_RETURN_IF_ERROR(cudaStreamWaitEvent(m.down, s.processed, 0));
+  // The slot owns the result buffers from here on, so that they outlive any copy into them.
+  s.host_mask = std::move(host_mask);
+  s.host_comp = std::move(host_comp);
+  s.download_abandoned = true;  // until this Finish succeeds
   VRSEG_RETURN_IF_ERROR(m.Record(s.download_begin, m.down));
   if (m.options.download_mask) {
-    VRSEG_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(host_mask.data(), s.dev_mask.data(),
+    VRSEG_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(s.host_mask.data(), s.dev_mask.data(),
                                                static_cast<size_t>(s.mask_layout.total),
                                                cudaMemcpyDeviceToHost, m.down));
   }
   if (m.options.composite) {
-    VRSEG_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(host_comp.data(), s.dev_comp.data(),
+    VRSEG_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(s.host_comp.data(), s.dev_comp.data(),
                                                static_cast<size_t>(s.comp_layout.total),
                                                cudaMemcpyDeviceToHost, m.down));
   }
   VRSEG_CUDA_RETURN_IF_ERROR(cudaEventRecord(s.downloaded, m.down));
-  s.host_mask = std::move(host_mask);
-  s.host_comp = std::move(host_comp);
+  s.download_abandoned = false;
   s.state = Impl::Slot::State::kFinished;
   m.next_finish += 1;
   m.stats.finished += 1;
