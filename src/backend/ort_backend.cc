@@ -78,6 +78,9 @@ class OrtBackend final : public Backend {
       so.SetInterOpNumThreads(1);
       so.SetExecutionMode(ExecutionMode::ORT_SEQUENTIAL);
       so.SetGraphOptimizationLevel(GraphOptimizationLevel::ORT_ENABLE_ALL);
+      // Spin-waiting worker threads would take the cores the pipeline's other stages (decode,
+      // pre/postprocessing, encode) need: measured in docs/benchmarks.md.
+      so.AddConfigEntry("session.intra_op.allow_spinning", "0");
       b->session_ = std::make_unique<Ort::Session>(GlobalEnv(), path.c_str(), so);
     } catch (const Ort::Exception& e) {
       return Status::InvalidModel("cannot load model " + path + ": " + e.what());
