@@ -3,13 +3,14 @@
 # end-to-end `vrseg segment` frames/s (H.264 1280x720 file → FFV1 mask file), alternated in one run,
 # RUNS times each; prints every run and the medians, and the ratio of the medians.
 #
-#   bench/cpu_e2e.sh [RUNS=5] [MODEL=selfie] [EXTRA segment flags...]
+#   bench/cpu_e2e.sh [RUNS=5] [MODEL=selfie] [THREADS=1] [INFER_WORKERS=2] [BUFFER_SETS=3] [BATCH=1]
 #
-# Model-only: `vrseg bench --json` times Backend::Run alone on a full batch (its "model_fps"),
-# with the same threads and batch as the segment run. Needs a built tree (scripts/setup.sh).
+# Model-only: `vrseg bench --json` times Backend::Run alone (its "model_fps": INFER_WORKERS
+# backends of THREADS threads each, running in parallel on full batches), with the same backend
+# settings as the segment run. Needs a built tree (scripts/setup.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-runs=${1:-5}; model=${2:-selfie}; shift $(( $# > 2 ? 2 : $# )) || true
+runs=${1:-5} model=${2:-selfie} threads=${3:-1} workers=${4:-2} sets=${5:-3} batch=${6:-1}
 vrseg=build/src/cli/vrseg
 clip=build/bench-720p.mp4
 if [ ! -f "$clip" ]; then
@@ -23,10 +24,12 @@ frames=$(ffprobe -v error -count_frames -select_streams v:0 -show_entries stream
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 model_fps=() e2e_fps=()
 for i in $(seq "$runs"); do
-  m=$("$vrseg" -q bench --model "$model" --size 1280x720 -n 400 --warmup 40 --json "$@" |
+  m=$("$vrseg" -q bench --model "$model" --size 1280x720 -n 600 --warmup 60 --json --threads "$threads" \
+        --infer-workers "$workers" --buffer-sets "$sets" --max-batch "$batch" --max-delay-us 0 |
       sed -n 's/.*"model_fps": \([0-9.]*\).*/\1/p')
   out=$(mktemp --suffix=.mkv)
-  s=$("$vrseg" -q segment "$clip" -o "$out" --model "$model" --no-progress "$@" |
+  s=$("$vrseg" -q segment "$clip" -o "$out" --model "$model" --no-progress --threads "$threads" \
+        --set pipeline.infer_workers="$workers" --set pipeline.buffer_sets="$sets" --batch "$batch" |
       sed -n 's/^segmented \([0-9]*\) frames in \([0-9.]*\) s.*/\1 \2/p')
   rm -f "$out"
   e=$(echo "$s" | awk '{printf "%.2f", $1 / $2}')

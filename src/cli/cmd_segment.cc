@@ -163,12 +163,18 @@ int RunSegment(const SegmentArgs& a) {
 
   const SegmenterStats stats = segmenter->Stats();
   const LatencySummary& lat = stats.pipeline.latency;
+  if (!st.ok() && stats.frames_written == 0) return Fail(st);
   std::printf("segmented %lld frames in %.2f s: %.1f fps; latency per frame p50 %.2f ms, p99 %.2f ms"
               " (%s, model %s)\n",
               static_cast<long long>(stats.frames_written), wall,
               wall > 0 ? stats.frames_written / wall : 0.0, lat.p50_us / 1e3, lat.p99_us / 1e3,
               stats.device.c_str(), stats.model.c_str());
-  for (auto& o : outputs) std::printf("  wrote %s\n", o.path.c_str());
+  for (auto& o : outputs) {
+    // Patterns (%04d) name no single file; other outputs are listed only if they were made.
+    if (o.path.find('%') != std::string::npos || fs::exists(o.path)) {
+      std::printf("  wrote %s\n", o.path.c_str());
+    }
+  }
   if (profiler) {
     Status ps = profiler->WriteReports(config->profiling.output_dir);
     if (!ps.ok()) LogError(ps.ToString());
