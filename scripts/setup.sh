@@ -161,4 +161,4 @@ if [ ! -f "$sample" ]; then
     -c:v libx264 -preset veryfast -crf 20 -c:a aac -b:a 96k -shortest "$sample"
   say "made $sample (4 s, 1280x720, 30000/1001 fps, with audio)"
 fi
-say "done. Next: ctest --test-dir build --output-on-failure"
+say "done. Next: ctest --test-dir build --output-on-failure -j2"
