@@ -117,10 +117,11 @@ BackendOptions BackendOptionsFor(const Config& config);      // max_batch = batc
 ProfilerOptions ProfilerOptionsFor(const Config& config);    // clock: nullptr (steady)
 CompositeOptions CompositeOptionsFor(const Config& config);  // without the image (load it apart)
 // SegmenterOptions from backend.*, model.*, pipeline.*, batcher.*, postprocess.threshold*,
-// output.content, output.background.* and input.threads. With output.background.kind image, the
-// picture at output.background.image is decoded here (RGB24): errors name that key and the path
-// (kNotFound, kDataLoss, ...). Then ValidateSegmenterOptions. Not consumed by the Segmenter yet
-// (it has no fields for them): postprocess.temporal.*, postprocess.refine.*, input.stereo.
+// postprocess.temporal.*, postprocess.refine.*, output.content, output.background.* and
+// input.threads. With output.background.kind image, the picture at output.background.image is
+// decoded here (RGB24): errors name that key and the path (kNotFound, kDataLoss, ...). Then
+// ValidateSegmenterOptions. Not consumed by the Segmenter yet (it has no field for it):
+// input.stereo.
 Result<SegmenterOptions> SegmenterOptionsFor(const Config& config);
 
 // Parses YAML text. `source` names it in errors (a path, or "<string>"). Keys not in the text keep

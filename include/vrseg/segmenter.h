@@ -9,9 +9,13 @@
 //   preprocess  — resize/convert/normalise each frame straight into its batch slot of the model
 //                 input (a Preprocessor per worker, tables cached per input size);
 //   postprocess — model output slot → probability at model size (a scratch per worker) →
-//                 full-resolution Gray8 mask (bilinear, soft or thresholded), then the alpha or
-//                 composite frame when asked for;
-//   sink        — Submit: the frame's future/callback; Run: the output's VideoWriter.
+//                 full-resolution Gray8 mask (bilinear, soft or thresholded) → guided-filter
+//                 refinement when `refine` is on, then the alpha or composite frame when asked
+//                 for (unless `temporal` is on: then in the sink);
+//   sink        — with `temporal` on: the mask smoothed against the previous mask of the same
+//                 stream (frames arrive here in order per stream), then alpha/composite from
+//                 that final mask; then Submit: the frame's future/callback; Run: the output's
+//                 VideoWriter.
 // Results come back in submission order per stream (Frame::stream_id), with the input's index,
 // timestamps and colour description.
 //
@@ -70,11 +74,24 @@ struct SegmenterOptions {
   OutputContent content = OutputContent::kMask;
   // [output] The background of composites.
   CompositeOptions composite;
+  // [postprocess.temporal] enabled: smooth each stream's masks over time (SmoothTemporal against
+  // that stream's previous final mask, in frame order per stream) against flicker. Default false.
+  // Runs on the sink thread, so with it on, alpha and composite frames are also made there.
+  bool temporal = false;
+  // [postprocess.temporal] factor (default 0.6), hysteresis (default 0).
+  TemporalOptions temporal_options;
+  // [postprocess.refine] enabled: refine each full-resolution mask with the fast guided filter
+  // (GuidedFilterRefine), guided by the frame itself. Needs RGB24 input: Submit refuses other
+  // formats with kInvalidArgument naming postprocess.refine.enabled (Run decodes to RGB24).
+  // Default false.
+  bool refine = false;
+  // [postprocess.refine] radius (8), eps (1e-4), subsample (4), guidance (luma).
+  GuidedFilterOptions refine_options;
   // [input] Decoder threads per input in Run; 0: FFmpeg's choice. Default 0.
   int decode_threads = 0;
 };
 
-// Checks ranges (pipeline, batcher, threshold). Errors name the key.
+// Checks ranges (pipeline, batcher, threshold, temporal, refine). Errors name the key.
 Status ValidateSegmenterOptions(const SegmenterOptions& options);
 
 struct SubmitOptions {
@@ -130,7 +147,10 @@ class Segmenter {
   // copied: do not write them until the result arrives). Blocks while the pipeline is full. The
   // future holds the mask (or the alpha / composite frame, see SegmenterOptions::content) with
   // the input's metadata, or the error: kCancelled after RequestStop/Close, kDeadlineExceeded for
-  // a dropped late frame, or the pipeline's error (naming the stage, stream and frame).
+  // a dropped late frame, kInvalidArgument (naming postprocess.refine.enabled) for a frame that
+  // is not RGB24 while `refine` is on, or the pipeline's error (naming the stage, stream and
+  // frame). With `temporal` on, each stream's smoothing state lives as long as the Submit
+  // pipeline (until Close); dropped or failed frames do not enter it.
   std::future<Result<Frame>> Submit(Frame frame, SubmitOptions options = {});
   // The same with a callback, called exactly once from the pipeline's sink thread, in order per
   // stream (keep it short). Returns an error (and does not call `done`) when the frame was not

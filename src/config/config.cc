@@ -479,6 +479,10 @@ Result<SegmenterOptions> SegmenterOptionsFor(const Config& config) {
   s.threshold_value = config.postprocess.threshold_value;
   s.content = config.output.writer.content;
   s.composite = CompositeOptionsFor(config);
+  s.temporal = config.postprocess.temporal;
+  s.temporal_options = config.postprocess.temporal_options;
+  s.refine = config.postprocess.refine;
+  s.refine_options = config.postprocess.refine_options;
   s.decode_threads = config.input.reader.threads;
   if (config.output.background.kind == BackgroundKind::kImage) {
     const std::string& path = config.output.background.image;

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <map>
+#include <optional>
 #include <thread>
 #include <utility>
 
@@ -24,6 +26,27 @@ Status ValidateSegmenterOptions(const SegmenterOptions& o) {
     return Status::InvalidArgument("input.decode_threads: " + std::to_string(o.decode_threads) +
                                    " outside 0..64");
   }
+  if (!(o.temporal_options.factor > 0.f && o.temporal_options.factor <= 1.f)) {
+    return Status::InvalidArgument("postprocess.temporal.factor: " +
+                                   std::to_string(o.temporal_options.factor) + " outside (0, 1]");
+  }
+  if (!(o.temporal_options.hysteresis >= 0.f && o.temporal_options.hysteresis < 1.f)) {
+    return Status::InvalidArgument(
+        "postprocess.temporal.hysteresis: " + std::to_string(o.temporal_options.hysteresis) +
+        " outside [0, 1)");
+  }
+  if (o.refine_options.radius < 1) {
+    return Status::InvalidArgument(
+        "postprocess.refine.radius: " + std::to_string(o.refine_options.radius) + " is below 1");
+  }
+  if (!(o.refine_options.eps > 0.f && o.refine_options.eps < 1e30f)) {
+    return Status::InvalidArgument(
+        "postprocess.refine.eps: " + std::to_string(o.refine_options.eps) + " is not positive");
+  }
+  if (o.refine_options.subsample < 1) {
+    return Status::InvalidArgument("postprocess.refine.subsample: " +
+                                   std::to_string(o.refine_options.subsample) + " is below 1");
+  }
   if (o.backend_options.threads < 0) {
     return Status::InvalidArgument("backend.threads: " + std::to_string(o.backend_options.threads) +
                                    " is negative");
@@ -44,6 +67,13 @@ struct HookState {
   std::vector<OutputContent> content_by_stream;   // Run: per input; else default_content
   OutputContent default_content = OutputContent::kMask;
   CompositeOptions composite;
+  bool refine = false;
+  GuidedFilterOptions refine_options;
+  // Temporal smoothing runs on the sink thread (results in order per stream); these two are
+  // touched only there.
+  bool temporal = false;
+  std::optional<TemporalSmoother> smoother;  // one state per stream_id inside
+  std::map<int, Compositor> sink_comps;      // [stream], for content made in the sink
 
   OutputContent ContentOf(int stream) const {
     if (stream >= 0 && stream < static_cast<int>(content_by_stream.size())) {
@@ -53,15 +83,9 @@ struct HookState {
   }
 };
 
-Status Postprocess(HookState& st, const Tensor& output, int slot, int worker, FrameResult* r) {
+// Makes r->output (alpha or composite, from the final r->mask) when the stream asks for it.
+Status MakeContent(HookState& st, std::map<int, Compositor>& comps, FrameResult* r) {
   const Frame& in = r->input;
-  PostprocessOptions post = st.post_options;
-  post.roi = LetterboxFor(in.width, in.height, st.pre_options);
-  const float* src = static_cast<const float*>(output.slot(slot));
-  VRSEG_RETURN_IF_ERROR(ProbabilityFromOutput(src, post, &st.prob[worker]));
-  VRSEG_RETURN_IF_ERROR(EnsureFrame(&r->mask, PixelFormat::kGray8, in.width, in.height));
-  VRSEG_RETURN_IF_ERROR(UpsampleMask(st.prob[worker], post, &r->mask));
-  r->mask.CopyMetadataFrom(in);
   switch (st.ContentOf(r->stream_id)) {
     case OutputContent::kMask:
       break;
@@ -71,7 +95,7 @@ Status Postprocess(HookState& st, const Tensor& output, int slot, int worker, Fr
       r->output.CopyMetadataFrom(in);
       break;
     case OutputContent::kComposite: {
-      auto it = st.comps[worker].try_emplace(r->stream_id, st.composite).first;
+      auto it = comps.try_emplace(r->stream_id, st.composite).first;
       VRSEG_RETURN_IF_ERROR(EnsureFrame(&r->output, PixelFormat::kRGB24, in.width, in.height));
       VRSEG_RETURN_IF_ERROR(it->second.Compose(in, r->mask, &r->output));
       r->output.CopyMetadataFrom(in);
@@ -79,6 +103,45 @@ Status Postprocess(HookState& st, const Tensor& output, int slot, int worker, Fr
     }
   }
   return Status::Ok();
+}
+
+Status Postprocess(HookState& st, const Tensor& output, int slot, int worker, FrameResult* r) {
+  const Frame& in = r->input;
+  PostprocessOptions post = st.post_options;
+  post.roi = LetterboxFor(in.width, in.height, st.pre_options);
+  const float* src = static_cast<const float*>(output.slot(slot));
+  VRSEG_RETURN_IF_ERROR(ProbabilityFromOutput(src, post, &st.prob[worker]));
+  VRSEG_RETURN_IF_ERROR(EnsureFrame(&r->mask, PixelFormat::kGray8, in.width, in.height));
+  VRSEG_RETURN_IF_ERROR(UpsampleMask(st.prob[worker], post, &r->mask));
+  if (st.refine) {
+    if (in.format != PixelFormat::kRGB24) {  // Submit refuses these; Run decodes to RGB24
+      return Status::InvalidArgument(std::string("postprocess.refine.enabled: the guide must be "
+                                                 "RGB24, the frame is ") +
+                                     std::string(PixelFormatName(in.format)));
+    }
+    VRSEG_RETURN_IF_ERROR(GuidedFilterRefine(in, r->mask, st.refine_options, &r->mask));
+  }
+  r->mask.CopyMetadataFrom(in);
+  if (st.temporal) return Status::Ok();  // smoothing and content follow in the sink
+  return MakeContent(st, st.comps[worker], r);
+}
+
+// Copies the pixels of one Gray8 frame into another of the same size.
+void CopyGray8(const Frame& src, Frame* dst) {
+  for (int y = 0; y < src.height; ++y) {
+    std::memcpy(dst->data[0] + static_cast<size_t>(y) * dst->pitch[0],
+                src.data[0] + static_cast<size_t>(y) * src.pitch[0], src.width);
+  }
+}
+
+// The sink-side step with temporal smoothing on: r->mask := smoothed mask (in order per stream),
+// then the content from it. Results with an error status are left alone (not smoothed).
+Status SinkPostprocess(HookState& st, FrameResult* r) {
+  if (!st.temporal || !r->status.ok()) return Status::Ok();
+  Frame smoothed;  // the smoother's own pixels: copied into the result, never handed out
+  VRSEG_RETURN_IF_ERROR(st.smoother->Apply(r->mask, &smoothed).WithContext("postprocess.temporal"));
+  CopyGray8(smoothed, &r->mask);
+  return MakeContent(st, st.sink_comps, r);
 }
 
 const Frame& ContentFrame(const FrameResult& r, OutputContent c) {
@@ -142,6 +205,10 @@ Result<std::unique_ptr<Pipeline>> Segmenter::MakePipeline(
   st->content_by_stream = std::move(content_by_stream);
   st->default_content = options_.content;
   st->composite = options_.composite;
+  st->refine = options_.refine;
+  st->refine_options = options_.refine_options;
+  st->temporal = options_.temporal;
+  if (st->temporal) st->smoother.emplace(options_.temporal_options);
 
   PipelineHooks hooks;
   hooks.preprocess = [st](const Frame& in, const Tensor& input, int slot, int worker) {
@@ -150,7 +217,14 @@ Result<std::unique_ptr<Pipeline>> Segmenter::MakePipeline(
   hooks.postprocess = [st](const Tensor& output, int slot, int worker, FrameResult* r) {
     return Postprocess(*st, output, slot, worker, r);
   };
-  hooks.sink = std::move(sink);
+  if (st->temporal) {
+    hooks.sink = [st, sink = std::move(sink)](FrameResult& r) -> Status {
+      VRSEG_RETURN_IF_ERROR(SinkPostprocess(*st, &r));
+      return sink ? sink(r) : Status::Ok();
+    };
+  } else {
+    hooks.sink = std::move(sink);
+  }
   if (!stream_names.empty()) {
     hooks.stream_name = [names = std::move(stream_names)](int id) {
       return id >= 0 && id < static_cast<int>(names.size()) ? names[id] : std::string();
@@ -176,6 +250,13 @@ Status Segmenter::EnsureSubmitPipeline() {
 
 Status Segmenter::Submit(Frame frame, SubmitOptions options,
                          std::function<void(Result<Frame>)> done) {
+  if (options_.refine && frame.format != PixelFormat::kRGB24) {
+    return Status::InvalidArgument(
+        "postprocess.refine.enabled: refinement is guided by the frame and needs RGB24 input; "
+        "stream " +
+        std::to_string(frame.stream_id) + ", frame " + std::to_string(frame.index) + " is " +
+        std::string(PixelFormatName(frame.format)));
+  }
   VRSEG_RETURN_IF_ERROR(EnsureSubmitPipeline());
   std::shared_ptr<Pipeline> p;  // keeps it alive against a concurrent Close
   {

@@ -462,6 +462,38 @@ TEST(SegmenterOptionsFor, EveryFieldFromItsKey) {
   EXPECT_EQ(s->decode_threads, 2);
 }
 
+TEST(SegmenterOptionsFor, TemporalAndRefineKeysReachTheSegmenter) {
+  auto c = ParseConfig(
+      "postprocess:\n"
+      "  temporal: {enabled: true, factor: 0.25, hysteresis: 0.125}\n"
+      "  refine: {enabled: true, radius: 5, eps: 0.002, subsample: 3, guidance: mean}\n",
+      "t.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  auto s = SegmenterOptionsFor(*c);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_TRUE(s->temporal);
+  EXPECT_EQ(s->temporal_options.factor, 0.25f);
+  EXPECT_EQ(s->temporal_options.hysteresis, 0.125f);
+  EXPECT_TRUE(s->refine);
+  EXPECT_EQ(s->refine_options.radius, 5);
+  EXPECT_EQ(s->refine_options.eps, 0.002f);
+  EXPECT_EQ(s->refine_options.subsample, 3);
+  EXPECT_EQ(s->refine_options.guidance, GuidanceKind::kMean);
+  // Defaults: both off, the imgproc defaults otherwise.
+  auto d = ParseConfig("", "empty.yaml");
+  ASSERT_TRUE(d.ok());
+  auto ds = SegmenterOptionsFor(*d);
+  ASSERT_TRUE(ds.ok()) << ds.status().ToString();
+  EXPECT_FALSE(ds->temporal);
+  EXPECT_FALSE(ds->refine);
+  EXPECT_EQ(ds->temporal_options.factor, TemporalOptions{}.factor);
+  EXPECT_EQ(ds->temporal_options.hysteresis, TemporalOptions{}.hysteresis);
+  EXPECT_EQ(ds->refine_options.radius, GuidedFilterOptions{}.radius);
+  EXPECT_EQ(ds->refine_options.eps, GuidedFilterOptions{}.eps);
+  EXPECT_EQ(ds->refine_options.subsample, GuidedFilterOptions{}.subsample);
+  EXPECT_EQ(ds->refine_options.guidance, GuidedFilterOptions{}.guidance);
+}
+
 TEST(SegmenterOptionsFor, LoadsTheBackgroundImage) {
   const std::string png = std::string(VRSEG_TESTDATA_DIR) + "/astronaut.png";
   auto c = ParseConfig(

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -339,6 +340,241 @@ TEST_F(SegmenterTest, LateFrameDroppedThroughSubmit) {
   EXPECT_TRUE(b.get().ok());
   ASSERT_TRUE((*seg)->Close().ok());
   EXPECT_EQ((*seg)->Stats().pipeline.frames_dropped, 1);
+}
+
+// ---- temporal smoothing and guided-filter refinement ------------------------------------------
+//
+// The references: the plain masks of a Segmenter with both off (same options otherwise, batch 1,
+// so ONNX Runtime computes every frame alike), then imgproc's GuidedFilterRefine / SmoothTemporal
+// / Compositor applied frame by frame in order per stream.
+
+SegmenterOptions PostOptions(const std::string& model) {
+  SegmenterOptions o;
+  o.backend = "ort";
+  o.model = model;
+  o.backend_options.threads = 1;
+  o.pipeline.batcher.max_batch = 1;
+  o.pipeline.batcher.max_queue = 32;
+  o.pipeline.preprocess_workers = 2;
+  o.pipeline.postprocess_workers = 2;
+  return o;
+}
+
+// Submits every frame (all at once, in vector order) and returns the results in that order.
+std::vector<Frame> SubmitAll(const SegmenterOptions& o, const std::vector<Frame>& frames) {
+  std::vector<Frame> out;
+  auto seg = Segmenter::Create(o);
+  EXPECT_TRUE(seg.ok()) << seg.status().ToString();
+  if (!seg.ok()) return out;
+  std::vector<std::future<Result<Frame>>> futures;
+  for (const Frame& f : frames) futures.push_back((*seg)->Submit(f));
+  for (auto& fu : futures) {
+    Result<Frame> r = fu.get();
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    if (!r.ok()) return {};
+    out.push_back(*r);
+  }
+  EXPECT_TRUE((*seg)->Close().ok());
+  return out;
+}
+
+bool SameBytes(const Frame& a, const Frame& b, int bytes_per_pixel) {
+  if (a.format != b.format || a.width != b.width || a.height != b.height) return false;
+  for (int y = 0; y < a.height; ++y) {
+    if (std::memcmp(a.data[0] + y * a.pitch[0], b.data[0] + y * b.pitch[0],
+                    static_cast<size_t>(a.width) * bytes_per_pixel) != 0) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// A mirrored copy of an RGB24 frame (very different content at the same size).
+Frame Mirror(const Frame& f) {
+  Frame m = *f.Clone();
+  for (int y = 0; y < f.height; ++y) {
+    for (int x = 0; x < f.width; ++x) {
+      const uint8_t* s = f.data[0] + y * f.pitch[0] + (f.width - 1 - x) * 3;
+      std::memcpy(m.data[0] + y * m.pitch[0] + x * 3, s, 3);
+    }
+  }
+  return m;
+}
+
+// Two interleaved streams of the same size: each result equals SmoothTemporal applied in order
+// over that stream's own plain masks (a state shared between the streams, or frames out of
+// order, would give other bytes).
+TEST_F(SegmenterTest, TemporalSmoothingPerStreamInOrder) {
+  std::vector<Frame> clip = ReadAll(dir_->File("a.mkv"), PixelFormat::kRGB24);
+  ASSERT_EQ(clip.size(), 10u);
+  std::vector<Frame> frames;  // s0 f0, s1 f0, s0 f1, s1 f1, ...
+  for (int k = 0; k < 10; ++k) {
+    Frame a = clip[k];
+    a.stream_id = 0;
+    a.index = k;
+    Frame b = Mirror(clip[9 - k]);
+    b.stream_id = 1;
+    b.index = k;
+    frames.push_back(a);
+    frames.push_back(b);
+  }
+  SegmenterOptions o = PostOptions(model_);
+  const std::vector<Frame> plain = SubmitAll(o, frames);
+  ASSERT_EQ(plain.size(), frames.size());
+  o.temporal = true;
+  o.temporal_options.factor = 0.5f;
+  o.temporal_options.hysteresis = 0.02f;
+  const std::vector<Frame> got = SubmitAll(o, frames);
+  ASSERT_EQ(got.size(), frames.size());
+  Frame prev[2];
+  int changed = 0;
+  for (size_t i = 0; i < frames.size(); ++i) {
+    const int s = frames[i].stream_id;
+    Frame want;
+    ASSERT_TRUE(SmoothTemporal(plain[i], prev[s], o.temporal_options, &want).ok());
+    prev[s] = want;
+    EXPECT_EQ(got[i].stream_id, s);
+    EXPECT_EQ(got[i].index, frames[i].index);
+    EXPECT_TRUE(SameBytes(got[i], want, 1)) << "stream " << s << " frame " << frames[i].index;
+    if (!SameBytes(got[i], plain[i], 1)) ++changed;
+  }
+  EXPECT_GT(changed, 0);  // the smoothing did change masks
+  // Smoothing over the streams in arrival order (one state) is not what came out.
+  Frame mixed_prev, mixed;
+  ASSERT_TRUE(SmoothTemporal(plain[0], mixed_prev, o.temporal_options, &mixed_prev).ok());
+  ASSERT_TRUE(SmoothTemporal(plain[1], mixed_prev, o.temporal_options, &mixed).ok());
+  EXPECT_FALSE(SameBytes(got[1], mixed, 1));
+}
+
+// Refinement equals GuidedFilterRefine of the plain mask, on photos of different sizes.
+TEST_F(SegmenterTest, RefineIsGuidedFilterOfThePlainMask) {
+  std::vector<Frame> frames;
+  for (const char* photo : {"astronaut.png", "camera.png", "grace_hopper.jpg"}) {
+    std::vector<Frame> img = ReadAll(Testdata(photo), PixelFormat::kRGB24);
+    ASSERT_EQ(img.size(), 1u);
+    img[0].stream_id = static_cast<int>(frames.size());
+    frames.push_back(img[0]);
+  }
+  SegmenterOptions o = PostOptions(model_);
+  const std::vector<Frame> plain = SubmitAll(o, frames);
+  ASSERT_EQ(plain.size(), frames.size());
+  o.refine = true;
+  o.refine_options.radius = 6;
+  o.refine_options.eps = 1e-3f;
+  o.refine_options.subsample = 2;
+  o.refine_options.guidance = GuidanceKind::kMean;
+  const std::vector<Frame> got = SubmitAll(o, frames);
+  ASSERT_EQ(got.size(), frames.size());
+  for (size_t i = 0; i < frames.size(); ++i) {
+    auto want = Frame::Allocate(PixelFormat::kGray8, frames[i].width, frames[i].height);
+    ASSERT_TRUE(want.ok());
+    ASSERT_TRUE(GuidedFilterRefine(frames[i], plain[i], o.refine_options, &*want).ok());
+    EXPECT_TRUE(SameBytes(got[i], *want, 1)) << "frame " << i;
+    EXPECT_FALSE(SameBytes(got[i], plain[i], 1)) << "frame " << i << ": refinement did nothing";
+  }
+}
+
+// Both on with composite output: plain → refine → temporal → composite from the final mask.
+TEST_F(SegmenterTest, RefineThenTemporalThenComposite) {
+  std::vector<Frame> frames = ReadAll(dir_->File("a.mkv"), PixelFormat::kRGB24);
+  ASSERT_EQ(frames.size(), 10u);
+  SegmenterOptions o = PostOptions(model_);
+  const std::vector<Frame> plain = SubmitAll(o, frames);
+  ASSERT_EQ(plain.size(), frames.size());
+  o.refine = true;
+  o.temporal = true;
+  o.temporal_options.factor = 0.3f;
+  o.content = OutputContent::kComposite;
+  o.composite.color = {10, 20, 200};
+  const std::vector<Frame> got = SubmitAll(o, frames);
+  ASSERT_EQ(got.size(), frames.size());
+  Compositor comp(o.composite);
+  Frame prev;
+  for (size_t i = 0; i < frames.size(); ++i) {
+    auto refined = Frame::Allocate(PixelFormat::kGray8, frames[i].width, frames[i].height);
+    ASSERT_TRUE(refined.ok());
+    ASSERT_TRUE(GuidedFilterRefine(frames[i], plain[i], o.refine_options, &*refined).ok());
+    Frame smoothed;
+    ASSERT_TRUE(SmoothTemporal(*refined, prev, o.temporal_options, &smoothed).ok());
+    prev = smoothed;
+    auto want = Frame::Allocate(PixelFormat::kRGB24, frames[i].width, frames[i].height);
+    ASSERT_TRUE(want.ok());
+    ASSERT_TRUE(comp.Compose(frames[i], smoothed, &*want).ok());
+    ASSERT_EQ(got[i].format, PixelFormat::kRGB24);
+    EXPECT_TRUE(SameBytes(got[i], *want, 3)) << "frame " << i;
+  }
+}
+
+// Run writes the smoothed masks (the sink smooths before the writer), one state per input.
+TEST_F(SegmenterTest, RunWritesSmoothedMasks) {
+  const std::vector<std::string> in = {dir_->File("a.mkv"), dir_->File("b.mkv")};
+  SegmenterOptions o = PostOptions(model_);
+  auto plain_seg = Segmenter::Create(o);
+  ASSERT_TRUE(plain_seg.ok()) << plain_seg.status().ToString();
+  const std::vector<RunOutput> plain_out = {{dir_->File("ta_plain.mkv"), {}},
+                                            {dir_->File("tb_plain.mkv"), {}}};
+  ASSERT_TRUE((*plain_seg)->Run(in, plain_out).ok());
+  o.temporal = true;
+  o.temporal_options.factor = 0.4f;
+  auto seg = Segmenter::Create(o);
+  ASSERT_TRUE(seg.ok()) << seg.status().ToString();
+  const std::vector<RunOutput> out = {{dir_->File("ta.mkv"), {}}, {dir_->File("tb.mkv"), {}}};
+  Status s = (*seg)->Run(in, out);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  for (int i = 0; i < 2; ++i) {
+    std::vector<Frame> plain = ReadAll(plain_out[i].path, PixelFormat::kGray8);
+    std::vector<Frame> got = ReadAll(out[i].path, PixelFormat::kGray8);
+    ASSERT_EQ(got.size(), plain.size());
+    ASSERT_EQ(got.size(), i == 0 ? 10u : 7u);
+    Frame prev;
+    for (size_t k = 0; k < got.size(); ++k) {
+      Frame want;
+      ASSERT_TRUE(SmoothTemporal(plain[k], prev, o.temporal_options, &want).ok());
+      prev = want;
+      EXPECT_TRUE(SameBytes(got[k], want, 1)) << out[i].path << " frame " << k;
+    }
+  }
+}
+
+TEST_F(SegmenterTest, RefineRefusesNonRgbInputAndBadOptions) {
+  SegmenterOptions o = PostOptions(model_);
+  o.refine = true;
+  auto seg = Segmenter::Create(o);
+  ASSERT_TRUE(seg.ok()) << seg.status().ToString();
+  std::vector<Frame> gray = ReadAll(Testdata("camera.png"), PixelFormat::kGray8);
+  ASSERT_EQ(gray.size(), 1u);
+  gray[0].index = 7;
+  Result<Frame> r = (*seg)->Submit(gray[0]).get();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("postprocess.refine.enabled"), std::string::npos)
+      << r.status().ToString();
+  EXPECT_NE(r.status().message().find("frame 7"), std::string::npos) << r.status().ToString();
+  // The pipeline is still usable with RGB24 frames.
+  std::vector<Frame> rgb = ReadAll(Testdata("camera.png"), PixelFormat::kRGB24);
+  EXPECT_TRUE((*seg)->Submit(rgb[0]).get().ok());
+
+  struct Bad {
+    const char* key;
+    void (*set)(SegmenterOptions&);
+  };
+  const Bad bad[] = {
+      {"postprocess.temporal.factor", [](SegmenterOptions& s) { s.temporal_options.factor = 0; }},
+      {"postprocess.temporal.factor",
+       [](SegmenterOptions& s) { s.temporal_options.factor = 1.5f; }},
+      {"postprocess.temporal.hysteresis",
+       [](SegmenterOptions& s) { s.temporal_options.hysteresis = 1; }},
+      {"postprocess.refine.radius", [](SegmenterOptions& s) { s.refine_options.radius = 0; }},
+      {"postprocess.refine.eps", [](SegmenterOptions& s) { s.refine_options.eps = 0; }},
+      {"postprocess.refine.subsample", [](SegmenterOptions& s) { s.refine_options.subsample = 0; }},
+  };
+  for (const Bad& b : bad) {
+    SegmenterOptions x = PostOptions(model_);
+    b.set(x);
+    Status v = ValidateSegmenterOptions(x);
+    EXPECT_EQ(v.code(), StatusCode::kInvalidArgument) << b.key;
+    EXPECT_NE(v.message().find(b.key), std::string::npos) << v.ToString();
+  }
 }
 
 }  // namespace
