@@ -107,7 +107,7 @@ std::vector<KeySpec> MakeSchema() {
   s.push_back(Int(
       "pipeline.postprocess_workers", 1, 64,
       [](auto& c) -> auto& { return c.pipeline.postprocess_workers; },
-      "Threads turning output slots into masks (upsample, smooth, refine, composite)."));
+      "Threads turning output slots into masks (upsample, refine, composite; temporal smoothing runs on the sink thread)."));
   s.push_back(Int(
       "pipeline.buffer_sets", 1, 8, [](auto& c) -> auto& { return c.pipeline.buffer_sets; },
       "Backend instances used in rotation; 2 overlaps preprocessing with inference. "
