@@ -28,29 +28,13 @@
 #include "vrseg/cuda/postprocess.h"
 #include "vrseg/cuda/preprocess.h"
 #include "vrseg/imgproc.h"
+#include "cuda_bench_util.h"
 
 using namespace vrseg;
 using namespace vrseg::cuda;
 
 namespace {
 
-#define CK(call)                                                                         \
-  do {                                                                                   \
-    cudaError_t e_ = (call);                                                             \
-    if (e_ != cudaSuccess) {                                                             \
-      std::fprintf(stderr, "%s failed at %s:%d: %s\n", #call, __FILE__, __LINE__,        \
-                   cudaGetErrorString(e_));                                              \
-      std::exit(1);                                                                      \
-    }                                                                                    \
-  } while (0)
-#define OK(expr)                                                                         \
-  do {                                                                                   \
-    Status s_ = (expr);                                                                  \
-    if (!s_.ok()) {                                                                      \
-      std::fprintf(stderr, "%s: %s\n", #expr, s_.ToString().c_str());                    \
-      std::exit(1);                                                                      \
-    }                                                                                    \
-  } while (0)
 
 void* DevAlloc(size_t n) {
   void* p = nullptr;

@@ -31,6 +31,7 @@
 #include "vrseg/cuda/memory.h"
 #include "vrseg/cuda/postprocess.h"
 #include "vrseg/cuda/preprocess.h"
+#include "cuda_bench_util.h"
 
 using namespace vrseg;
 using namespace vrseg::cuda;
@@ -38,23 +39,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-#define CK(call)                                                                  \
-  do {                                                                            \
-    cudaError_t e_ = (call);                                                      \
-    if (e_ != cudaSuccess) {                                                      \
-      std::fprintf(stderr, "%s failed at %s:%d: %s\n", #call, __FILE__, __LINE__, \
-                   cudaGetErrorString(e_));                                       \
-      std::exit(1);                                                               \
-    }                                                                             \
-  } while (0)
-#define OK(expr)                                                      \
-  do {                                                                \
-    Status s_ = (expr);                                               \
-    if (!s_.ok()) {                                                   \
-      std::fprintf(stderr, "%s: %s\n", #expr, s_.ToString().c_str()); \
-      std::exit(1);                                                   \
-    }                                                                 \
-  } while (0)
 
 constexpr int kW = 1920, kH = 1080, kM = 256;
 
