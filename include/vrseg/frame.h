@@ -32,6 +32,8 @@ enum class PixelFormat : int {
 };
 
 std::string_view PixelFormatName(PixelFormat f);
+// True for one-plane formats of 8-bit samples (Gray8, RGB24, BGR24, RGBA, BGRA).
+bool IsPacked8(PixelFormat f);
 // Number of planes (1 for packed formats).
 int PlaneCount(PixelFormat f);
 // Bytes per pixel of packed formats and of plane 0 of planar ones.
@@ -91,5 +93,11 @@ struct Frame {
   // Copies timing and identity (stream, index, pts, duration, time base, colour) from `other`.
   void CopyMetadataFrom(const Frame& other);
 };
+
+// "frame 12 (stream 0, 1280x720 rgb24)": how error messages name a frame.
+std::string DescribeFrame(const Frame& f);
+// OK when a and b have the same width and height; else kInvalidArgument
+// "WHAT: <a> and <b> differ in size".
+Status CheckSameSize(const Frame& a, const Frame& b, std::string_view what);
 
 }  // namespace vrseg

@@ -20,6 +20,11 @@ std::string_view PixelFormatName(PixelFormat f) {
   return "unknown";
 }
 
+bool IsPacked8(PixelFormat f) {
+  return f == PixelFormat::kGray8 || f == PixelFormat::kRGB24 || f == PixelFormat::kBGR24 ||
+         f == PixelFormat::kRGBA || f == PixelFormat::kBGRA;
+}
+
 int PlaneCount(PixelFormat f) {
   switch (f) {
     case PixelFormat::kNV12: return 2;
@@ -124,6 +129,20 @@ void Frame::CopyMetadataFrom(const Frame& o) {
   duration = o.duration;
   time_base = o.time_base;
   color = o.color;
+}
+
+std::string DescribeFrame(const Frame& f) {
+  return "frame " + std::to_string(f.index) + " (stream " + std::to_string(f.stream_id) + ", " +
+         std::to_string(f.width) + "x" + std::to_string(f.height) + " " +
+         std::string(PixelFormatName(f.format)) + ")";
+}
+
+Status CheckSameSize(const Frame& a, const Frame& b, std::string_view what) {
+  if (a.width != b.width || a.height != b.height) {
+    return Status::InvalidArgument(std::string(what) + ": " + DescribeFrame(a) + " and " +
+                                   DescribeFrame(b) + " differ in size");
+  }
+  return Status::Ok();
 }
 
 }  // namespace vrseg

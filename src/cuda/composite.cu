@@ -356,46 +356,27 @@ __global__ void MakeRgbaKernel(const uint8_t* rgb, int64_t rp, const uint8_t* ma
 
 // ---- argument checks ----------------------------------------------------------------------------
 
-std::string Describe(const Frame& f) {
-  return "frame " + std::to_string(f.index) + " (stream " + std::to_string(f.stream_id) + ", " +
-         std::to_string(f.width) + "x" + std::to_string(f.height) + " " +
-         std::string(PixelFormatName(f.format)) + ")";
-}
-
 Status CheckDevice(const Frame& f, PixelFormat want, const char* what) {
   if (f.format != want) {
-    return Status::InvalidArgument(std::string(what) + ": " + Describe(f) + " must be " +
+    return Status::InvalidArgument(std::string(what) + ": " + DescribeFrame(f) + " must be " +
                                    std::string(PixelFormatName(want)));
   }
   if (f.memory != MemoryKind::kDevice) {
-    return Status::InvalidArgument(std::string(what) + ": " + Describe(f) + " is not on the device");
+    return Status::InvalidArgument(std::string(what) + ": " + DescribeFrame(f) + " is not on the device");
   }
-  if (f.width <= 0 || f.height <= 0) return Status::InvalidArgument(std::string(what) + ": empty " + Describe(f));
+  if (f.width <= 0 || f.height <= 0) return Status::InvalidArgument(std::string(what) + ": empty " + DescribeFrame(f));
   for (int p = 0; p < PlaneCount(f.format); ++p) {
     if (!f.data[p] || f.pitch[p] < PlaneRowBytes(f.format, f.width, p)) {
-      return Status::InvalidArgument(std::string(what) + ": " + Describe(f) + " plane " +
+      return Status::InvalidArgument(std::string(what) + ": " + DescribeFrame(f) + " plane " +
                                      std::to_string(p) + " is null or its pitch is too small");
     }
   }
   if (BytesPerPixel(f.format) == 4 &&
       (reinterpret_cast<uintptr_t>(f.data[0]) % 4 || f.pitch[0] % 4)) {
-    return Status::InvalidArgument(std::string(what) + ": " + Describe(f) +
+    return Status::InvalidArgument(std::string(what) + ": " + DescribeFrame(f) +
                                    " rows must be 4-byte aligned");
   }
   return Status::Ok();
-}
-
-Status SameSize(const Frame& a, const Frame& b, const char* what) {
-  if (a.width != b.width || a.height != b.height) {
-    return Status::InvalidArgument(std::string(what) + ": " + Describe(a) + " and " + Describe(b) +
-                                   " differ in size");
-  }
-  return Status::Ok();
-}
-
-bool IsPacked8(PixelFormat f) {
-  return f == PixelFormat::kGray8 || f == PixelFormat::kRGB24 || f == PixelFormat::kBGR24 ||
-         f == PixelFormat::kRGBA || f == PixelFormat::kBGRA;
 }
 
 dim3 Grid(int w, int h, dim3 b) { return dim3((w + b.x - 1) / b.x, (h + b.y - 1) / b.y); }
@@ -428,7 +409,7 @@ Result<std::unique_ptr<GpuCompositor>> GpuCompositor::Create(CompositeOptions op
     const Frame& img = options.image;
     if (img.format != PixelFormat::kRGB24 || img.empty() || img.width <= 0 || img.height <= 0 ||
         img.pitch[0] < 3LL * img.width) {
-      return Status::InvalidArgument("GpuCompositor: background image " + Describe(img) +
+      return Status::InvalidArgument("GpuCompositor: background image " + DescribeFrame(img) +
                                      " must be a non-empty RGB24 frame");
     }
     impl->image_pitch = 3LL * img.width;
@@ -449,12 +430,12 @@ Status GpuCompositor::Compose(const Frame& rgb, const Frame& mask, Frame* out, c
   if (!out) return Status::InvalidArgument("GpuCompositor: null output");
   if (out->format != PixelFormat::kRGB24 && out->format != PixelFormat::kRGBA &&
       out->format != PixelFormat::kNV12) {
-    return Status::InvalidArgument("GpuCompositor output: " + Describe(*out) +
+    return Status::InvalidArgument("GpuCompositor output: " + DescribeFrame(*out) +
                                    " must be rgb24, rgba or nv12");
   }
   VRSEG_RETURN_IF_ERROR(CheckDevice(*out, out->format, "GpuCompositor output"));
-  VRSEG_RETURN_IF_ERROR(SameSize(rgb, mask, "GpuCompositor"));
-  VRSEG_RETURN_IF_ERROR(SameSize(rgb, *out, "GpuCompositor"));
+  VRSEG_RETURN_IF_ERROR(CheckSameSize(rgb, mask, "GpuCompositor"));
+  VRSEG_RETURN_IF_ERROR(CheckSameSize(rgb, *out, "GpuCompositor"));
   Impl& m = *impl_;
   const int W = rgb.width, H = rgb.height;
   const int64_t bg_pitch = 3LL * W;
@@ -520,8 +501,8 @@ Status MakeRgbaDevice(const Frame& rgb, const Frame& mask, Frame* out, cudaStrea
   VRSEG_RETURN_IF_ERROR(CheckDevice(mask, PixelFormat::kGray8, "MakeRgbaDevice mask"));
   if (!out) return Status::InvalidArgument("MakeRgbaDevice: null output");
   VRSEG_RETURN_IF_ERROR(CheckDevice(*out, PixelFormat::kRGBA, "MakeRgbaDevice output"));
-  VRSEG_RETURN_IF_ERROR(SameSize(rgb, mask, "MakeRgbaDevice"));
-  VRSEG_RETURN_IF_ERROR(SameSize(rgb, *out, "MakeRgbaDevice"));
+  VRSEG_RETURN_IF_ERROR(CheckSameSize(rgb, mask, "MakeRgbaDevice"));
+  VRSEG_RETURN_IF_ERROR(CheckSameSize(rgb, *out, "MakeRgbaDevice"));
   const dim3 b(32, 8);
   MakeRgbaKernel<<<Grid(rgb.width, rgb.height, b), b, 0, stream>>>(
       rgb.data[0], rgb.pitch[0], mask.data[0], mask.pitch[0], out->data[0], out->pitch[0],
@@ -532,7 +513,7 @@ Status MakeRgbaDevice(const Frame& rgb, const Frame& mask, Frame* out, cudaStrea
 
 Status BoxBlur3Device(const Frame& src, int radius, Frame* out, Frame* scratch, cudaStream_t stream) {
   if (!IsPacked8(src.format)) {
-    return Status::InvalidArgument("BoxBlur3Device: " + Describe(src) + " is not a packed 8-bit format");
+    return Status::InvalidArgument("BoxBlur3Device: " + DescribeFrame(src) + " is not a packed 8-bit format");
   }
   if (radius < 1 || radius > 32767) {
     return Status::InvalidArgument("BoxBlur3Device: radius " + std::to_string(radius) +
@@ -542,8 +523,8 @@ Status BoxBlur3Device(const Frame& src, int radius, Frame* out, Frame* scratch, 
   VRSEG_RETURN_IF_ERROR(CheckDevice(src, src.format, "BoxBlur3Device input"));
   VRSEG_RETURN_IF_ERROR(CheckDevice(*out, src.format, "BoxBlur3Device output"));
   VRSEG_RETURN_IF_ERROR(CheckDevice(*scratch, src.format, "BoxBlur3Device scratch"));
-  VRSEG_RETURN_IF_ERROR(SameSize(src, *out, "BoxBlur3Device"));
-  VRSEG_RETURN_IF_ERROR(SameSize(src, *scratch, "BoxBlur3Device"));
+  VRSEG_RETURN_IF_ERROR(CheckSameSize(src, *out, "BoxBlur3Device"));
+  VRSEG_RETURN_IF_ERROR(CheckSameSize(src, *scratch, "BoxBlur3Device"));
   if (scratch->data[0] == src.data[0] || scratch->data[0] == out->data[0]) {
     return Status::InvalidArgument("BoxBlur3Device: scratch must be distinct from input and output");
   }

@@ -121,16 +121,10 @@ __global__ void ApplyKernel(const uint8_t* rgb, int64_t rp, const float* mab, ui
   out[y * op + x] = RoundU8(q * 255.f);
 }
 
-std::string Describe(const Frame& f) {
-  return "frame " + std::to_string(f.index) + " (stream " + std::to_string(f.stream_id) + ", " +
-         std::to_string(f.width) + "x" + std::to_string(f.height) + " " +
-         std::string(PixelFormatName(f.format)) + ")";
-}
-
 Status Check(const Frame& f, PixelFormat want, const char* what) {
   if (f.format != want || f.memory != MemoryKind::kDevice || f.empty() || f.width <= 0 ||
       f.height <= 0 || f.pitch[0] < PlaneRowBytes(want, f.width, 0)) {
-    return Status::InvalidArgument(std::string("GpuGuidedFilter ") + what + ": " + Describe(f) +
+    return Status::InvalidArgument(std::string("GpuGuidedFilter ") + what + ": " + DescribeFrame(f) +
                                    " must be a " + std::string(PixelFormatName(want)) +
                                    " device frame with a pitch of at least one row");
   }
@@ -168,8 +162,8 @@ Status GpuGuidedFilter::Refine(const Frame& rgb, const Frame& mask, Frame* out, 
   VRSEG_RETURN_IF_ERROR(Check(*out, PixelFormat::kGray8, "output"));
   const int W = rgb.width, H = rgb.height;
   if (mask.width != W || mask.height != H || out->width != W || out->height != H) {
-    return Status::InvalidArgument("GpuGuidedFilter: guide " + Describe(rgb) + ", mask " +
-                                   Describe(mask) + " and output " + Describe(*out) +
+    return Status::InvalidArgument("GpuGuidedFilter: guide " + DescribeFrame(rgb) + ", mask " +
+                                   DescribeFrame(mask) + " and output " + DescribeFrame(*out) +
                                    " must have the same size");
   }
   Impl& m = *impl_;

@@ -6,31 +6,25 @@
 
 namespace vrseg::imgproc_internal {
 
-std::string Describe(const Frame& f) {
-  return "frame " + std::to_string(f.index) + " (stream " + std::to_string(f.stream_id) + ", " +
-         std::to_string(f.width) + "x" + std::to_string(f.height) + " " +
-         std::string(PixelFormatName(f.format)) + ")";
-}
-
 Status CheckHostFrameAnyFormat(const Frame& f, const char* what) {
   if (f.empty() || f.width <= 0 || f.height <= 0) {
-    return Status::InvalidArgument(std::string(what) + ": empty " + Describe(f));
+    return Status::InvalidArgument(std::string(what) + ": empty " + DescribeFrame(f));
   }
   if (f.memory == MemoryKind::kDevice) {
-    return Status::InvalidArgument(std::string(what) + ": " + Describe(f) +
+    return Status::InvalidArgument(std::string(what) + ": " + DescribeFrame(f) +
                                    " is a device frame; this is the host path");
   }
   if (f.format == PixelFormat::kUnknown) {
-    return Status::Unsupported(std::string(what) + ": " + Describe(f) + " has no pixel format");
+    return Status::Unsupported(std::string(what) + ": " + DescribeFrame(f) + " has no pixel format");
   }
   for (int p = 0; p < PlaneCount(f.format); ++p) {
     if (f.data[p] == nullptr) {
-      return Status::InvalidArgument(std::string(what) + ": " + Describe(f) + " plane " +
+      return Status::InvalidArgument(std::string(what) + ": " + DescribeFrame(f) + " plane " +
                                      std::to_string(p) + " is null");
     }
     const int64_t row = PlaneRowBytes(f.format, f.width, p);
     if (f.pitch[p] < row) {
-      return Status::InvalidArgument(std::string(what) + ": " + Describe(f) + " plane " +
+      return Status::InvalidArgument(std::string(what) + ": " + DescribeFrame(f) + " plane " +
                                      std::to_string(p) + " pitch " + std::to_string(f.pitch[p]) +
                                      " < row bytes " + std::to_string(row));
     }
@@ -40,7 +34,7 @@ Status CheckHostFrameAnyFormat(const Frame& f, const char* what) {
 
 Status CheckHostFrame(const Frame& f, PixelFormat format, const char* what) {
   if (!f.empty() && f.format != format) {
-    return Status::InvalidArgument(std::string(what) + ": " + Describe(f) + " must be " +
+    return Status::InvalidArgument(std::string(what) + ": " + DescribeFrame(f) + " must be " +
                                    std::string(PixelFormatName(format)));
   }
   return CheckHostFrameAnyFormat(f, what);

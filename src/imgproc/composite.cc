@@ -13,26 +13,12 @@ namespace vrseg {
 
 using imgproc_internal::CheckHostFrame;
 using imgproc_internal::CheckHostFrameAnyFormat;
-using imgproc_internal::Describe;
 using imgproc_internal::HalfPixelTable;
 using imgproc_internal::RoundU8;
 
 namespace {
 
 constexpr int kMaxBlurRadius = 4095;  // keeps the float division below exact
-
-Status SameSize(const Frame& a, const Frame& b, const char* what) {
-  if (a.width != b.width || a.height != b.height) {
-    return Status::InvalidArgument(std::string(what) + ": " + Describe(a) + " and " + Describe(b) +
-                                   " differ in size");
-  }
-  return Status::Ok();
-}
-
-bool IsPacked8(PixelFormat f) {
-  return f == PixelFormat::kGray8 || f == PixelFormat::kRGB24 || f == PixelFormat::kBGR24 ||
-         f == PixelFormat::kRGBA || f == PixelFormat::kBGRA;
-}
 
 // floor(n / d) for integers 0 <= n <= 256 d, d <= 8191, as floor((n + 0.5) * (1/d)) in float:
 // (n + 0.5)/d is at least 0.5/d away from an integer, and the float error (two roundings,
@@ -111,7 +97,7 @@ void BoxV(const uint8_t* src, int64_t spitch, uint8_t* dst, int64_t dpitch, int 
 Status BoxBlur3(const Frame& src, int radius, Frame* out, Frame* scratch) {
   VRSEG_RETURN_IF_ERROR(CheckHostFrameAnyFormat(src, "BoxBlur3 input"));
   if (!IsPacked8(src.format)) {
-    return Status::InvalidArgument("BoxBlur3: " + Describe(src) + " is not a packed 8-bit format");
+    return Status::InvalidArgument("BoxBlur3: " + DescribeFrame(src) + " is not a packed 8-bit format");
   }
   if (radius < 1 || radius > kMaxBlurRadius) {
     return Status::InvalidArgument("BoxBlur3: radius " + std::to_string(radius) +
@@ -121,7 +107,7 @@ Status BoxBlur3(const Frame& src, int radius, Frame* out, Frame* scratch) {
     return Status::InvalidArgument("BoxBlur3: null output or scratch");
   }
   VRSEG_RETURN_IF_ERROR(CheckHostFrame(*out, src.format, "BoxBlur3 output"));
-  VRSEG_RETURN_IF_ERROR(SameSize(src, *out, "BoxBlur3"));
+  VRSEG_RETURN_IF_ERROR(CheckSameSize(src, *out, "BoxBlur3"));
   const int W = src.width, H = src.height, ch = BytesPerPixel(src.format);
   if (scratch->empty() || scratch->format != src.format || scratch->width != W ||
       scratch->height != H || scratch->memory == MemoryKind::kDevice) {
@@ -148,8 +134,8 @@ Status Compositor::Compose(const Frame& rgb, const Frame& mask, Frame* out) {
   VRSEG_RETURN_IF_ERROR(CheckHostFrame(mask, PixelFormat::kGray8, "Compose mask"));
   if (out == nullptr) return Status::InvalidArgument("Compose: null output");
   VRSEG_RETURN_IF_ERROR(CheckHostFrame(*out, PixelFormat::kRGB24, "Compose output"));
-  VRSEG_RETURN_IF_ERROR(SameSize(rgb, mask, "Compose"));
-  VRSEG_RETURN_IF_ERROR(SameSize(rgb, *out, "Compose"));
+  VRSEG_RETURN_IF_ERROR(CheckSameSize(rgb, mask, "Compose"));
+  VRSEG_RETURN_IF_ERROR(CheckSameSize(rgb, *out, "Compose"));
   const int W = rgb.width, H = rgb.height;
 
   const uint8_t* bg = nullptr;  // background rows (pitch bg_pitch) or null for a colour
@@ -240,8 +226,8 @@ Status MakeRgba(const Frame& rgb, const Frame& mask, Frame* out) {
   VRSEG_RETURN_IF_ERROR(CheckHostFrame(mask, PixelFormat::kGray8, "MakeRgba mask"));
   if (out == nullptr) return Status::InvalidArgument("MakeRgba: null output");
   VRSEG_RETURN_IF_ERROR(CheckHostFrame(*out, PixelFormat::kRGBA, "MakeRgba output"));
-  VRSEG_RETURN_IF_ERROR(SameSize(rgb, mask, "MakeRgba"));
-  VRSEG_RETURN_IF_ERROR(SameSize(rgb, *out, "MakeRgba"));
+  VRSEG_RETURN_IF_ERROR(CheckSameSize(rgb, mask, "MakeRgba"));
+  VRSEG_RETURN_IF_ERROR(CheckSameSize(rgb, *out, "MakeRgba"));
   for (int y = 0; y < rgb.height; ++y) {
     const uint8_t* f = rgb.data[0] + y * rgb.pitch[0];
     const uint8_t* m = mask.data[0] + y * mask.pitch[0];
@@ -260,7 +246,7 @@ Status RgbToNv12(const Frame& rgb, Frame* out) {
   VRSEG_RETURN_IF_ERROR(CheckHostFrame(rgb, PixelFormat::kRGB24, "RgbToNv12 input"));
   if (out == nullptr) return Status::InvalidArgument("RgbToNv12: null output");
   VRSEG_RETURN_IF_ERROR(CheckHostFrame(*out, PixelFormat::kNV12, "RgbToNv12 output"));
-  VRSEG_RETURN_IF_ERROR(SameSize(rgb, *out, "RgbToNv12"));
+  VRSEG_RETURN_IF_ERROR(CheckSameSize(rgb, *out, "RgbToNv12"));
   constexpr float kr = 0.2126f, kg = 0.7152f, kb = 0.0722f;
   constexpr float ky = 219.f / 255.f;
   constexpr float ku = 224.f / (1.8556f * 255.f), kv = 224.f / (1.5748f * 255.f);

@@ -15,8 +15,6 @@
 
 namespace vrseg::imgproc_internal {
 
-// "frame 12 (stream 0, 1280x720 rgb24)" for error messages.
-std::string Describe(const Frame& f);
 
 // Checks that `f` is a non-empty host frame of format `format` whose planes and pitches hold
 // width x height pixels. `what` names the argument ("Preprocess input") in the message.

@@ -12,7 +12,6 @@
 namespace vrseg {
 
 using imgproc_internal::CheckHostFrame;
-using imgproc_internal::Describe;
 using imgproc_internal::HalfPixelTable;
 
 PostprocessOptions PostprocessOptionsFor(const ModelInfo& info) {
@@ -168,7 +167,7 @@ Status UpsampleMask(const Frame& prob, const PostprocessOptions& options, Frame*
     return Status::InvalidArgument("UpsampleMask: roi " + std::to_string(r.x) + "," +
                                    std::to_string(r.y) + " " + std::to_string(r.width) + "x" +
                                    std::to_string(r.height) + " outside the probability " +
-                                   Describe(prob));
+                                   DescribeFrame(prob));
   }
   const int W = mask->width, H = mask->height;
   // Tables; small (W + H entries), allocated per call.

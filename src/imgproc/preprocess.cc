@@ -11,7 +11,6 @@
 namespace vrseg {
 
 using imgproc_internal::CheckHostFrameAnyFormat;
-using imgproc_internal::Describe;
 
 PreprocessOptions PreprocessOptionsFor(const ModelInfo& info, ResizeMode mode) {
   PreprocessOptions o;
@@ -378,7 +377,7 @@ const Preprocessor::Tables& Preprocessor::TablesFor(int in_width, int in_height)
 template <typename T>
 Status Preprocessor::RunImpl(const Frame& in, T* out) {
   VRSEG_RETURN_IF_ERROR(CheckHostFrameAnyFormat(in, "Preprocess input"));
-  if (out == nullptr) return Status::InvalidArgument("Preprocess: null output for " + Describe(in));
+  if (out == nullptr) return Status::InvalidArgument("Preprocess: null output for " + DescribeFrame(in));
   const Tables& t = TablesFor(in.width, in.height);
   Norm n;
   for (int c = 0; c < 3; ++c) {
@@ -405,7 +404,7 @@ Status Preprocessor::RunImpl(const Frame& in, T* out) {
     case PixelFormat::kNV12:
     case PixelFormat::kI420: {
       auto k = YuvCoefficientsFor(in.color, in.height);
-      if (!k.ok()) return k.status().WithContext("Preprocess: " + Describe(in));
+      if (!k.ok()) return k.status().WithContext("Preprocess: " + DescribeFrame(in));
       if (in.format == PixelFormat::kNV12) {
         Dispatch(Nv12Src{in.data[0], in.data[1], in.pitch[0], in.pitch[1], *k}, t, n, options_,
                  out);
@@ -418,7 +417,7 @@ Status Preprocessor::RunImpl(const Frame& in, T* out) {
     }
     default:
       return Status::Unsupported("Preprocess: pixel format " +
-                                 std::string(PixelFormatName(in.format)) + " of " + Describe(in) +
+                                 std::string(PixelFormatName(in.format)) + " of " + DescribeFrame(in) +
                                  " (supported: rgb24, bgr24, rgba, bgra, nv12, i420, gray8)");
   }
   return Status::Ok();

@@ -14,7 +14,6 @@ namespace vrseg {
 
 using imgproc_internal::CheckHostFrame;
 using imgproc_internal::CheckHostFrameAnyFormat;
-using imgproc_internal::Describe;
 using imgproc_internal::RoundU8;
 
 // ---- temporal ---------------------------------------------------------------------------------
@@ -30,15 +29,15 @@ Status SmoothTemporal(const Frame& current, const Frame& previous, const Tempora
   VRSEG_RETURN_IF_ERROR(CheckHostFrameAnyFormat(current, "SmoothTemporal current"));
   const PixelFormat f = current.format;
   if (f != PixelFormat::kGray8 && f != PixelFormat::kGrayF32) {
-    return Status::InvalidArgument("SmoothTemporal: " + Describe(current) +
+    return Status::InvalidArgument("SmoothTemporal: " + DescribeFrame(current) +
                                    " must be gray8 or grayf32");
   }
   const bool have_prev = !previous.empty();
   if (have_prev) {
     VRSEG_RETURN_IF_ERROR(CheckHostFrame(previous, f, "SmoothTemporal previous"));
     if (previous.width != current.width || previous.height != current.height) {
-      return Status::InvalidArgument("SmoothTemporal: previous " + Describe(previous) +
-                                     " and current " + Describe(current) + " differ in size");
+      return Status::InvalidArgument("SmoothTemporal: previous " + DescribeFrame(previous) +
+                                     " and current " + DescribeFrame(current) + " differ in size");
     }
   }
   const int W = current.width, H = current.height;
@@ -194,8 +193,8 @@ Status GuidedFilterRefine(const Frame& rgb, const Frame& mask, const GuidedFilte
   VRSEG_RETURN_IF_ERROR(CheckHostFrame(*out, PixelFormat::kGray8, "GuidedFilterRefine output"));
   const int W = rgb.width, H = rgb.height;
   if (mask.width != W || mask.height != H || out->width != W || out->height != H) {
-    return Status::InvalidArgument("GuidedFilterRefine: guide " + Describe(rgb) + ", mask " +
-                                   Describe(mask) + " and output " + Describe(*out) +
+    return Status::InvalidArgument("GuidedFilterRefine: guide " + DescribeFrame(rgb) + ", mask " +
+                                   DescribeFrame(mask) + " and output " + DescribeFrame(*out) +
                                    " must have the same size");
   }
   const int s = options.subsample;

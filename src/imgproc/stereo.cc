@@ -10,7 +10,6 @@
 namespace vrseg {
 
 using imgproc_internal::CheckHostFrameAnyFormat;
-using imgproc_internal::Describe;
 
 namespace {
 
@@ -41,17 +40,17 @@ Status SplitStereo(const Frame& frame, StereoLayout layout, Frame* left, Frame* 
   if (left == nullptr || right == nullptr) return Status::InvalidArgument("SplitStereo: null view");
   if (frame.empty() || frame.format == PixelFormat::kUnknown || frame.width <= 0 ||
       frame.height <= 0) {
-    return Status::InvalidArgument("SplitStereo: empty " + Describe(frame));
+    return Status::InvalidArgument("SplitStereo: empty " + DescribeFrame(frame));
   }
   const bool sbs = layout == StereoLayout::kSideBySide;
   const int n = sbs ? frame.width : frame.height;
   if (n < 2) {
-    return Status::InvalidArgument("SplitStereo: " + Describe(frame) + " is too small to split " +
+    return Status::InvalidArgument("SplitStereo: " + DescribeFrame(frame) + " is too small to split " +
                                    (sbs ? "side by side" : "top-bottom"));
   }
   const int half = n / 2;
   if (IsPlanar(frame.format) && half % 2 != 0) {
-    return Status::InvalidArgument("SplitStereo: " + Describe(frame) + " splits at " +
+    return Status::InvalidArgument("SplitStereo: " + DescribeFrame(frame) + " splits at " +
                                    std::to_string(half) + ", which must be even for 4:2:0 chroma");
   }
   if (sbs) {
@@ -69,16 +68,16 @@ Status MergeStereo(const Frame& left, const Frame& right, StereoLayout layout, F
   VRSEG_RETURN_IF_ERROR(CheckHostFrameAnyFormat(left, "MergeStereo left"));
   VRSEG_RETURN_IF_ERROR(CheckHostFrameAnyFormat(right, "MergeStereo right"));
   if (IsPlanar(left.format)) {
-    return Status::Unsupported("MergeStereo: planar " + Describe(left) + " (packed formats only)");
+    return Status::Unsupported("MergeStereo: planar " + DescribeFrame(left) + " (packed formats only)");
   }
   if (left.format != right.format) {
-    return Status::InvalidArgument("MergeStereo: left " + Describe(left) + " and right " +
-                                   Describe(right) + " differ in format");
+    return Status::InvalidArgument("MergeStereo: left " + DescribeFrame(left) + " and right " +
+                                   DescribeFrame(right) + " differ in format");
   }
   const bool sbs = layout == StereoLayout::kSideBySide;
   if (sbs ? left.height != right.height : left.width != right.width) {
-    return Status::InvalidArgument("MergeStereo: left " + Describe(left) + " and right " +
-                                   Describe(right) +
+    return Status::InvalidArgument("MergeStereo: left " + DescribeFrame(left) + " and right " +
+                                   DescribeFrame(right) +
                                    (sbs ? " differ in height" : " differ in width"));
   }
   const int W = sbs ? left.width + right.width : left.width;
