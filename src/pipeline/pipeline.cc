@@ -10,7 +10,6 @@
 #include <utility>
 
 #include "pipeline/bounded_queue.h"
-#include "pipeline/latency_histogram.h"
 #include "vrseg/profiler.h"
 
 namespace vrseg {
@@ -161,7 +160,7 @@ struct Pipeline::Impl {
 
   // ---- statistics ----
   mutable std::mutex stats_mu;
-  pipeline::LatencyHistogram latency;  // guarded by stats_mu
+  LatencyHistogram latency;  // guarded by stats_mu (vrseg/profiler.h)
   int64_t frames_out = 0;              // guarded by stats_mu
   int64_t frames_failed = 0;           // guarded by stats_mu
   int64_t last_done_ns = 0;            // guarded by stats_mu
@@ -484,7 +483,7 @@ void Pipeline::Impl::Deliver(Job* job) {
     std::lock_guard<std::mutex> lock(stats_mu);
     if (r.status.ok()) {
       ++frames_out;
-      latency.Record(r.done_ns - r.push_ns);
+      latency.Add(r.done_ns - r.push_ns);
     } else {
       ++frames_failed;
     }
@@ -735,9 +734,9 @@ PipelineStats Pipeline::Stats() const {
     s.latency.count = h.count();
     s.latency.mean_us = h.mean() / 1e3;
     s.latency.min_us = static_cast<double>(h.min()) / 1e3;
-    s.latency.p50_us = static_cast<double>(h.Percentile(0.50)) / 1e3;
-    s.latency.p90_us = static_cast<double>(h.Percentile(0.90)) / 1e3;
-    s.latency.p99_us = static_cast<double>(h.Percentile(0.99)) / 1e3;
+    s.latency.p50_us = static_cast<double>(h.Percentile(50)) / 1e3;
+    s.latency.p90_us = static_cast<double>(h.Percentile(90)) / 1e3;
+    s.latency.p99_us = static_cast<double>(h.Percentile(99)) / 1e3;
     s.latency.max_us = static_cast<double>(h.max()) / 1e3;
   }
   int64_t batched = 0;

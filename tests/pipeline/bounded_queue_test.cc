@@ -9,7 +9,6 @@
 #include <thread>
 #include <vector>
 
-#include "pipeline/latency_histogram.h"
 
 namespace vrseg::pipeline {
 namespace {
@@ -131,57 +130,6 @@ TEST(BoundedQueue, ManyProducersAndConsumersLoseNothing) {
       last[v / kPer] = v;
     }
   }
-}
-
-// ---- LatencyHistogram against a naive sorted nearest-rank percentile ----
-
-int64_t NaivePercentile(std::vector<int64_t> v, double q) {
-  std::sort(v.begin(), v.end());
-  int64_t rank = static_cast<int64_t>(std::ceil(q * v.size()));
-  if (rank < 1) rank = 1;
-  return v[rank - 1];
-}
-
-TEST(LatencyHistogram, PercentilesWithinOneBucketOfNaive) {
-  std::mt19937_64 rng(42);
-  std::lognormal_distribution<double> dist(11.0, 1.5);  // ~60 us median, long tail
-  LatencyHistogram h;
-  std::vector<int64_t> values;
-  for (int i = 0; i < 20000; ++i) {
-    const int64_t v = static_cast<int64_t>(dist(rng));
-    values.push_back(v);
-    h.Record(v);
-  }
-  for (double q : {0.0, 0.01, 0.5, 0.9, 0.99, 0.999, 1.0}) {
-    const int64_t exact = NaivePercentile(values, q);
-    const int64_t got = h.Percentile(q);
-    EXPECT_LE(std::abs(static_cast<double>(got - exact)), exact / 64.0 + 1) << "q=" << q;
-  }
-  EXPECT_EQ(h.count(), 20000);
-  EXPECT_EQ(h.min(), *std::min_element(values.begin(), values.end()));
-  EXPECT_EQ(h.max(), *std::max_element(values.begin(), values.end()));
-  double sum = 0;
-  for (auto v : values) sum += v;
-  EXPECT_NEAR(h.mean(), sum / values.size(), 1e-6 * sum / values.size());
-}
-
-TEST(LatencyHistogram, SmallValuesExactAndBucketsTile) {
-  LatencyHistogram h;
-  for (int v : {3, 1, 2, 2, 60}) h.Record(v);
-  EXPECT_EQ(h.Percentile(0.5), 2);
-  EXPECT_EQ(h.Percentile(1.0), 60);
-  EXPECT_EQ(h.Percentile(0.2), 1);
-  // Buckets cover the number line without gaps or overlap.
-  for (int b = 0; b < 2000; ++b) {
-    ASSERT_EQ(LatencyHistogram::BucketHigh(b), LatencyHistogram::BucketLow(b + 1)) << b;
-    ASSERT_EQ(LatencyHistogram::BucketOf(LatencyHistogram::BucketLow(b)), b);
-    ASSERT_EQ(LatencyHistogram::BucketOf(LatencyHistogram::BucketHigh(b) - 1), b);
-  }
-  h.Clear();
-  EXPECT_EQ(h.count(), 0);
-  EXPECT_EQ(h.Percentile(0.5), 0);
-  h.Record(-5);  // negative counts as 0
-  EXPECT_EQ(h.max(), 0);
 }
 
 }  // namespace
