@@ -6,7 +6,7 @@
 # sources, -fsanitize=thread, linked to the twins of its dependencies), so that CI builds and runs a
 # TSan configuration of the threaded tests next to the normal one (see tests/pipeline).
 option(VRSEG_TSAN_TESTS "Also build ThreadSanitizer twins of the threaded layers and their tests" ON)
-set(VRSEG_TSAN_LAYERS core profile io imgproc model backend pipeline)
+set(VRSEG_TSAN_LAYERS core profile io imgproc model engine backend pipeline)
 set(VRSEG_TSAN_FLAGS -fsanitize=thread -g -O1)
 
 function(vrseg_tsan_deps out)
@@ -51,7 +51,9 @@ function(vrseg_layer name)
       PRIVATE ${VRSEG_SOURCE_DIR}/src)
     target_link_libraries(${target} PUBLIC ${deps} PRIVATE ${pdeps})
     target_compile_definitions(${target} PRIVATE VRSEG_MODEL_DIR="${VRSEG_MODEL_DIR}")
-    if(VRSEG_HAVE_CUDA)
+    # The TSan twins are CPU-only builds (no .cu sources, no CUDA layer), so they do not see
+    # VRSEG_HAVE_CUDA either: code guarded by it compiles out there.
+    if(VRSEG_HAVE_CUDA AND NOT target MATCHES "_tsan$")
       target_compile_definitions(${target} PUBLIC VRSEG_HAVE_CUDA=1)
     endif()
     if(target MATCHES "_tsan$")
