@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "vrseg/clock.h"
+#include "vrseg/host_staged_backend.h"
 #include "vrseg/log.h"
 #include "vrseg/model_registry.h"
 #include "vrseg/profiler.h"
@@ -181,6 +182,9 @@ Result<std::vector<std::unique_ptr<Backend>>> Segmenter::TakeBackends() {
   std::vector<std::unique_ptr<Backend>> v;
   for (int i = 0; i < options_.pipeline.buffer_sets; ++i) {
     VRSEG_ASSIGN_OR_RETURN(auto b, CreateBackend(options_.backend, model_path_, bo));
+    // The CPU pipeline fills and reads host tensors: a GPU backend is run through pinned staging
+    // buffers (the all-GPU path keeps frames on the device instead).
+    VRSEG_ASSIGN_OR_RETURN(b, HostStaged(std::move(b)));
     v.push_back(std::move(b));
   }
   return v;
