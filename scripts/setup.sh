@@ -2,7 +2,7 @@
 # scripts/setup.sh — everything vrseg needs on Debian 12, then the build. Idempotent: a second run
 # with nothing changed only checks (well under 30 s).
 #
-#   scripts/setup.sh [--no-build] [--no-apt] [--jobs N]
+#   scripts/setup.sh [--gpu] [--no-build] [--no-apt] [--jobs N]
 #
 # 1. Debian packages (apt-get; as root, or through sudo).
 # 2. ONNX Runtime 1.29 (CPU) from the npm package com.github.asus4.onnxruntime@0.4.9 and the models
@@ -11,17 +11,21 @@
 # 3. CMake configure + build into build/ (CUDA layer when a toolkit is found: VRSEG_CUDA=AUTO).
 # 4. The TF.js models converted to ONNX with `vrseg convert` (models/selfie.onnx, models/landscape.onnx).
 # 5. A sample clip made from the test photographs (testdata/generated/sample.mp4) for the README.
+# --gpu: also ONNX Runtime's CUDA execution provider (npm com.github.asus4.onnxruntime.linux-x64-gpu,
+#    CUDA 13 / cuDNN 9; 179 MB download, 230 MB unpacked) beside the core library, for the
+#    "ort-cuda" backend. Only a machine that runs that backend needs it.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$here"
-do_build=1 do_apt=1 jobs=$(nproc)
+do_build=1 do_apt=1 do_gpu=0 jobs=$(nproc)
 while [ $# -gt 0 ]; do
   case "$1" in
     --no-build) do_build=0 ;;
     --no-apt) do_apt=0 ;;
+    --gpu) do_gpu=1 ;;
     --jobs) jobs=$2; shift ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -35,7 +39,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config git curl ca-certificates xz-utils
   ffmpeg libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev
   libonnx-dev libprotobuf-dev protobuf-compiler libyaml-cpp-dev nlohmann-json3-dev libcli11-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libonnx-testdata
 )
 if [ $do_apt = 1 ]; then
   missing=()
@@ -109,6 +113,27 @@ if [ ! -f "$ort_dir/.stamp-$ort_ver" ]; then
   say "ONNX Runtime $ort_ver package unpacked into $ort_dir"
 else
   say "ONNX Runtime present ($ort_dir)"
+fi
+
+# --gpu: the CUDA execution provider, loaded at run time by the core library from its own folder.
+# It needs libcublas/cublasLt.13, libcudart.13, libcurand.10 and cuDNN 9 at run time (not checked
+# here: the machine that builds need not be the one that runs it).
+ort_gpu_pkg=com.github.asus4.onnxruntime.linux-x64-gpu ort_gpu_ver=0.4.9
+ort_gpu_sha=2b459e0c17f340c92970c10ed86de4f37a3009f93c14053e6ad4334cbb6be412
+if [ $do_gpu = 1 ]; then
+  if [ ! -f "$ort_dir/.stamp-gpu-$ort_gpu_ver" ]; then
+    tgz=$(fetch "$ort_gpu_pkg" "$ort_gpu_ver" "$ort_gpu_sha")
+    rm -rf .deps/ort-gpu-unpack && mkdir -p .deps/ort-gpu-unpack
+    tar -xzf "$tgz" -C .deps/ort-gpu-unpack package/Plugins/Linux/x64/libonnxruntime_providers_cuda.so
+    cp .deps/ort-gpu-unpack/package/Plugins/Linux/x64/libonnxruntime_providers_cuda.so "$ort_dir/lib/"
+    rm -rf .deps/ort-gpu-unpack
+    (cd "$ort_dir/lib" && sha256sum -c --quiet "$here/scripts/ort-gpu.sha256") ||
+      die "ONNX Runtime CUDA provider does not match scripts/ort-gpu.sha256"
+    touch "$ort_dir/.stamp-gpu-$ort_gpu_ver"
+    say "ONNX Runtime CUDA execution provider ($ort_gpu_pkg@$ort_gpu_ver) unpacked into $ort_dir/lib"
+  else
+    say "ONNX Runtime CUDA execution provider present ($ort_dir/lib)"
+  fi
 fi
 
 mkdir -p models/tfjs
