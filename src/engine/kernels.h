@@ -54,6 +54,10 @@ struct PoolArgs {
   int64_t pad_top = 0, pad_left = 0;          // bottom/right padding is implied by out dims
   int64_t dil_h = 1, dil_w = 1;
   bool count_include_pad = false;
+  // Optional (H3 addition): the ONNX bottom/right pads. Only kAvg with count_include_pad reads
+  // them (padded positions count up to H + pad_bottom, as ONNX Runtime does with ceil_mode);
+  // -1 derives them from the out dims, which is exact without ceil_mode.
+  int64_t pad_bottom = -1, pad_right = -1;
 };
 Status Pool2D(const PoolArgs& p, const TensorArg& x, const TensorArg& out, cudaStream_t stream);
 // Mean over H and W of NHWC [N,H,W,C] into [N,1,1,C] (GlobalAveragePool, ReduceMean over 2,3).

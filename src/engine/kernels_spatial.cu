@@ -1,0 +1,320 @@
+// Spatial kernels of the engine over NHWC [N,H,W,C] (see kernels.h): Pool2D, GlobalAvgPool and
+// Resize2D. Channels are innermost, so neighbouring threads read neighbouring channels of one
+// pixel and loads coalesce; where C allows, a thread handles a 16-byte pack of channels.
+#include <cuda_fp16.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "engine/kernels.h"
+#include "engine/kernels_common.cuh"
+
+namespace vrseg::engine::gpu {
+namespace {
+
+using namespace detail;
+
+// Sizes of one NHWC -> NHWC spatial op, channels counted in packs (cv = C / V).
+struct Nhwc {
+  int64_t n, h, w, cv;   // input
+  int64_t oh, ow;        // output
+};
+
+// ---- Pool2D --------------------------------------------------------------------------------------
+
+struct PoolK {
+  int64_t kh, kw, sh, sw, pt, pl, dh, dw;
+  int64_t lim_h, lim_w;  // H + pad_bottom, W + pad_right: where padded positions stop counting
+  bool is_max, include_pad;
+};
+
+template <typename T, int V>
+__global__ void PoolKernel(const T* x, T* o, Nhwc s, PoolK k, int64_t total) {
+  using P = Pack<T, V>;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
+    int64_t r = i;
+    const int64_t c = r % s.cv;
+    r /= s.cv;
+    const int64_t ox = r % s.ow;
+    r /= s.ow;
+    const int64_t oy = r % s.oh;
+    const int64_t n = r / s.oh;
+    const int64_t y0 = oy * k.sh - k.pt, x0 = ox * k.sw - k.pl;
+    float acc[V];
+#pragma unroll
+    for (int v = 0; v < V; ++v) acc[v] = k.is_max ? -INFINITY : 0.f;
+    int64_t valid = 0, counted = 0;
+    const P* base = reinterpret_cast<const P*>(x) + n * s.h * s.w * s.cv + c;
+    for (int64_t ky = 0; ky < k.kh; ++ky) {
+      const int64_t iy = y0 + ky * k.dh;
+      const bool in_y = iy >= 0 && iy < s.h;
+      const bool count_y = iy < k.lim_h;  // iy >= -pad_top always holds
+      for (int64_t kx = 0; kx < k.kw; ++kx) {
+        const int64_t ix = x0 + kx * k.dw;
+        if (count_y && ix < k.lim_w) ++counted;
+        if (!in_y || ix < 0 || ix >= s.w) continue;
+        ++valid;
+        const P p = base[(iy * s.w + ix) * s.cv];
+#pragma unroll
+        for (int v = 0; v < V; ++v) {
+          const float f = ToF(p.v[v]);
+          acc[v] = k.is_max ? fmaxf(acc[v], f) : acc[v] + f;
+        }
+      }
+    }
+    P out;
+    if (k.is_max) {
+#pragma unroll
+      for (int v = 0; v < V; ++v) out.v[v] = FromF<T>(acc[v]);
+    } else {
+      const float div = static_cast<float>(k.include_pad ? counted : valid);
+#pragma unroll
+      for (int v = 0; v < V; ++v) out.v[v] = FromF<T>(div > 0.f ? acc[v] / div : 0.f);
+    }
+    reinterpret_cast<P*>(o)[i] = out;
+  }
+}
+
+template <typename T, int V>
+Status LaunchPool(const TensorArg& x, const TensorArg& out, const PoolK& k, cudaStream_t s) {
+  const Nhwc d{x.dims[0], x.dims[1], x.dims[2], x.dims[3] / V, out.dims[1], out.dims[2]};
+  const int64_t total = d.n * d.oh * d.ow * d.cv;
+  PoolKernel<T, V><<<Blocks(total), kThreads, 0, s>>>(static_cast<const T*>(x.data),
+                                                      static_cast<T*>(out.data), d, k, total);
+  VRSEG_ENGINE_LAUNCH_CHECK("Pool2D");
+  return Status::Ok();
+}
+
+template <typename T>
+Status PoolT(const TensorArg& x, const TensorArg& out, const PoolK& k, cudaStream_t s) {
+  constexpr int V = kVec<T>;
+  const int64_t c = x.dims[3];
+  if (c % V == 0 && Aligned(x.data, 16) && Aligned(out.data, 16)) return LaunchPool<T, V>(x, out, k, s);
+  if (c % 2 == 0 && Aligned(x.data, 2 * sizeof(T)) && Aligned(out.data, 2 * sizeof(T))) {
+    return LaunchPool<T, 2>(x, out, k, s);
+  }
+  return LaunchPool<T, 1>(x, out, k, s);
+}
+
+// ---- GlobalAvgPool -------------------------------------------------------------------------------
+
+constexpr int kGapTileC = 32;  // channels per block (threadIdx.x)
+constexpr int kGapRows = 16;   // pixel partitions per block (threadIdx.y)
+
+// Block (kGapTileC, kGapRows) per (channel tile, image): each thread sums every kGapRows-th pixel
+// of one channel, then the column is reduced in shared memory.
+template <typename T>
+__global__ void GapKernel(const T* x, T* o, int64_t hw, int64_t c) {
+  __shared__ float part[kGapRows][kGapTileC + 1];
+  const int64_t ch = static_cast<int64_t>(blockIdx.x) * kGapTileC + threadIdx.x;
+  const int64_t n = blockIdx.y;
+  float sum = 0.f;
+  if (ch < c) {
+    const T* p = x + n * hw * c + ch;
+    for (int64_t i = threadIdx.y; i < hw; i += kGapRows) sum += ToF(p[i * c]);
+  }
+  part[threadIdx.y][threadIdx.x] = sum;
+  __syncthreads();
+  if (threadIdx.y == 0 && ch < c) {
+    float t = 0.f;
+#pragma unroll
+    for (int r = 0; r < kGapRows; ++r) t += part[r][threadIdx.x];
+    o[n * c + ch] = FromF<T>(t / static_cast<float>(hw));
+  }
+}
+
+// ---- Resize2D ------------------------------------------------------------------------------------
+
+struct ResizeK {
+  ResizeMode mode;
+  CoordMode coord;
+  NearestMode nearest;
+  float scale_h, scale_w;  // ONNX scales (out / in)
+};
+
+// ONNX's coordinate_transformation_mode: the input coordinate of output coordinate `xo`.
+__device__ __forceinline__ float SourceCoord(CoordMode m, float xo, float scale, int64_t in,
+                                             int64_t out) {
+  switch (m) {
+    case CoordMode::kHalfPixel: return (xo + 0.5f) / scale - 0.5f;
+    case CoordMode::kPytorchHalfPixel: return out > 1 ? (xo + 0.5f) / scale - 0.5f : 0.f;
+    case CoordMode::kAlignCorners:
+      return out == 1 ? 0.f : xo * static_cast<float>(in - 1) / static_cast<float>(out - 1);
+    case CoordMode::kAsymmetric: return xo / scale;
+    case CoordMode::kTfHalfPixelForNN: return (xo + 0.5f) / scale;
+  }
+  return xo;
+}
+
+__device__ __forceinline__ int64_t NearestIndex(NearestMode m, float x, int64_t in) {
+  float r;
+  switch (m) {
+    case NearestMode::kRoundPreferFloor: r = (x - floorf(x) == 0.5f) ? floorf(x) : roundf(x); break;
+    case NearestMode::kRoundPreferCeil: r = (x - floorf(x) == 0.5f) ? ceilf(x) : roundf(x); break;
+    case NearestMode::kFloor: r = floorf(x); break;
+    default: r = ceilf(x); break;
+  }
+  int64_t i = static_cast<int64_t>(r);
+  return i < 0 ? 0 : (i >= in ? in - 1 : i);
+}
+
+// Linear: clamped coordinate, its floor and ceil neighbours and the weight of the ceil one.
+__device__ __forceinline__ void LinearAxis(float x, int64_t in, int64_t* i0, int64_t* i1, float* w) {
+  x = fminf(fmaxf(x, 0.f), static_cast<float>(in - 1));
+  const int64_t a = static_cast<int64_t>(x);  // x >= 0: truncation is floor
+  *i0 = a;
+  *i1 = a + 1 < in ? a + 1 : in - 1;
+  *w = x - static_cast<float>(a);
+}
+
+template <typename T, int V>
+__global__ void ResizeKernel(const T* x, T* o, Nhwc s, ResizeK k, int64_t total) {
+  using P = Pack<T, V>;
+  const P* px = reinterpret_cast<const P*>(x);
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
+    int64_t r = i;
+    const int64_t c = r % s.cv;
+    r /= s.cv;
+    const int64_t ox = r % s.ow;
+    r /= s.ow;
+    const int64_t oy = r % s.oh;
+    const int64_t n = r / s.oh;
+    const float sy = SourceCoord(k.coord, static_cast<float>(oy), k.scale_h, s.h, s.oh);
+    const float sx = SourceCoord(k.coord, static_cast<float>(ox), k.scale_w, s.w, s.ow);
+    const int64_t img = n * s.h * s.w;
+    P out;
+    if (k.mode == ResizeMode::kNearest) {
+      const int64_t iy = NearestIndex(k.nearest, sy, s.h), ix = NearestIndex(k.nearest, sx, s.w);
+      out = px[(img + iy * s.w + ix) * s.cv + c];
+    } else {
+      int64_t y0, y1, x0, x1;
+      float wy, wx;
+      LinearAxis(sy, s.h, &y0, &y1, &wy);
+      LinearAxis(sx, s.w, &x0, &x1, &wx);
+      const P a = px[(img + y0 * s.w + x0) * s.cv + c];
+      const P b = px[(img + y0 * s.w + x1) * s.cv + c];
+      const P d = px[(img + y1 * s.w + x0) * s.cv + c];
+      const P e = px[(img + y1 * s.w + x1) * s.cv + c];
+#pragma unroll
+      for (int v = 0; v < V; ++v) {
+        const float top = ToF(a.v[v]) * (1.f - wx) + ToF(b.v[v]) * wx;
+        const float bot = ToF(d.v[v]) * (1.f - wx) + ToF(e.v[v]) * wx;
+        out.v[v] = FromF<T>(top * (1.f - wy) + bot * wy);
+      }
+    }
+    reinterpret_cast<P*>(o)[i] = out;
+  }
+}
+
+template <typename T, int V>
+Status LaunchResize(const TensorArg& x, const TensorArg& out, const ResizeK& k, cudaStream_t s) {
+  const Nhwc d{x.dims[0], x.dims[1], x.dims[2], x.dims[3] / V, out.dims[1], out.dims[2]};
+  const int64_t total = d.n * d.oh * d.ow * d.cv;
+  ResizeKernel<T, V><<<Blocks(total), kThreads, 0, s>>>(static_cast<const T*>(x.data),
+                                                        static_cast<T*>(out.data), d, k, total);
+  VRSEG_ENGINE_LAUNCH_CHECK("Resize2D");
+  return Status::Ok();
+}
+
+template <typename T>
+Status ResizeT(const TensorArg& x, const TensorArg& out, const ResizeK& k, cudaStream_t s) {
+  constexpr int V = kVec<T>;
+  const int64_t c = x.dims[3];
+  if (c % V == 0 && Aligned(x.data, 16) && Aligned(out.data, 16)) return LaunchResize<T, V>(x, out, k, s);
+  if (c % 2 == 0 && Aligned(x.data, 2 * sizeof(T)) && Aligned(out.data, 2 * sizeof(T))) {
+    return LaunchResize<T, 2>(x, out, k, s);
+  }
+  return LaunchResize<T, 1>(x, out, k, s);
+}
+
+// Shared checks of the NHWC -> NHWC ops: rank 4, same dtype, float, same N and C.
+Status CheckNhwcPair(const char* kernel, const TensorArg& x, const TensorArg& out) {
+  VRSEG_RETURN_IF_ERROR(CheckTensor(kernel, "x", x));
+  VRSEG_RETURN_IF_ERROR(CheckTensor(kernel, "out", out));
+  VRSEG_RETURN_IF_ERROR(CheckFloat(kernel, "x", x));
+  VRSEG_RETURN_IF_ERROR(CheckSameDT(kernel, x, out));
+  if (x.dims.size() != 4 || out.dims.size() != 4) {
+    return Bad(kernel, "x " + DimsStr(x.dims) + " and out " + DimsStr(out.dims) + " must be NHWC (rank 4)");
+  }
+  if (x.dims[0] != out.dims[0] || x.dims[3] != out.dims[3]) {
+    return Bad(kernel, "x " + DimsStr(x.dims) + " and out " + DimsStr(out.dims) +
+                           " differ in batch or channels");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status Pool2D(const PoolArgs& p, const TensorArg& x, const TensorArg& out, cudaStream_t stream) {
+  constexpr const char* K = "Pool2D";
+  VRSEG_RETURN_IF_ERROR(CheckNhwcPair(K, x, out));
+  if (p.kh < 1 || p.kw < 1 || p.stride_h < 1 || p.stride_w < 1 || p.dil_h < 1 || p.dil_w < 1 ||
+      p.pad_top < 0 || p.pad_left < 0) {
+    return Bad(K, "kernel " + std::to_string(p.kh) + "x" + std::to_string(p.kw) + ", strides " +
+                      std::to_string(p.stride_h) + "x" + std::to_string(p.stride_w) + ", dilations " +
+                      std::to_string(p.dil_h) + "x" + std::to_string(p.dil_w) + ", pads " +
+                      std::to_string(p.pad_top) + "," + std::to_string(p.pad_left) +
+                      ": sizes must be >= 1 and pads >= 0");
+  }
+  const int64_t h = x.dims[1], w = x.dims[2], oh = out.dims[1], ow = out.dims[2];
+  if (out.elements() == 0) return Status::Ok();
+  if (x.elements() == 0) return Bad(K, "x " + DimsStr(x.dims) + " is empty but out is not");
+  PoolK k{p.kh, p.kw, p.stride_h, p.stride_w, p.pad_top, p.pad_left, p.dil_h, p.dil_w, 0, 0,
+          p.kind == PoolKind::kMax, p.count_include_pad};
+  // Where padded positions stop counting for count_include_pad: the explicit bottom/right pads,
+  // or those the out dims imply (the end of the last window, never before the input's end).
+  const int64_t implied_b = std::max<int64_t>(0, (oh - 1) * p.stride_h + (p.kh - 1) * p.dil_h + 1 - p.pad_top - h);
+  const int64_t implied_r = std::max<int64_t>(0, (ow - 1) * p.stride_w + (p.kw - 1) * p.dil_w + 1 - p.pad_left - w);
+  k.lim_h = h + (p.pad_bottom >= 0 ? p.pad_bottom : implied_b);
+  k.lim_w = w + (p.pad_right >= 0 ? p.pad_right : implied_r);
+  if (x.dt == DT::kF32) return PoolT<float>(x, out, k, stream);
+  return PoolT<__half>(x, out, k, stream);
+}
+
+Status GlobalAvgPool(const TensorArg& x, const TensorArg& out, cudaStream_t stream) {
+  constexpr const char* K = "GlobalAvgPool";
+  VRSEG_RETURN_IF_ERROR(CheckTensor(K, "x", x));
+  VRSEG_RETURN_IF_ERROR(CheckTensor(K, "out", out));
+  VRSEG_RETURN_IF_ERROR(CheckFloat(K, "x", x));
+  VRSEG_RETURN_IF_ERROR(CheckSameDT(K, x, out));
+  if (x.dims.size() != 4) return Bad(K, "x " + DimsStr(x.dims) + " must be NHWC (rank 4)");
+  const int64_t n = x.dims[0], hw = x.dims[1] * x.dims[2], c = x.dims[3];
+  if (out.dims.empty() || out.dims.front() != n || out.dims.back() != c || out.elements() != n * c) {
+    return Bad(K, "out " + DimsStr(out.dims) + " is not [N,1,1,C] for x " + DimsStr(x.dims));
+  }
+  if (out.elements() == 0) return Status::Ok();
+  if (hw == 0) return Bad(K, "x " + DimsStr(x.dims) + " has no pixels to average");
+  if (n > 65535) return Bad(K, "batch " + std::to_string(n) + " exceeds 65535");
+  const dim3 grid(static_cast<unsigned>((c + kGapTileC - 1) / kGapTileC), static_cast<unsigned>(n));
+  const dim3 block(kGapTileC, kGapRows);
+  if (x.dt == DT::kF32) {
+    GapKernel<float><<<grid, block, 0, stream>>>(static_cast<const float*>(x.data),
+                                                 static_cast<float*>(out.data), hw, c);
+  } else {
+    GapKernel<__half><<<grid, block, 0, stream>>>(static_cast<const __half*>(x.data),
+                                                  static_cast<__half*>(out.data), hw, c);
+  }
+  VRSEG_ENGINE_LAUNCH_CHECK("GlobalAvgPool");
+  return Status::Ok();
+}
+
+Status Resize2D(const ResizeArgs& r, const TensorArg& x, const TensorArg& out, cudaStream_t stream) {
+  constexpr const char* K = "Resize2D";
+  VRSEG_RETURN_IF_ERROR(CheckNhwcPair(K, x, out));
+  if (r.scale_h < 0 || r.scale_w < 0 || !std::isfinite(r.scale_h) || !std::isfinite(r.scale_w)) {
+    return Bad(K, "scales must be finite and >= 0 (0: out/in)");
+  }
+  if (out.elements() == 0) return Status::Ok();
+  if (x.elements() == 0) return Bad(K, "x " + DimsStr(x.dims) + " is empty but out is not");
+  ResizeK k{r.mode, r.coord, r.nearest, r.scale_h, r.scale_w};
+  if (k.scale_h == 0) k.scale_h = static_cast<float>(out.dims[1]) / static_cast<float>(x.dims[1]);
+  if (k.scale_w == 0) k.scale_w = static_cast<float>(out.dims[2]) / static_cast<float>(x.dims[2]);
+  if (x.dt == DT::kF32) return ResizeT<float>(x, out, k, stream);
+  return ResizeT<__half>(x, out, k, stream);
+}
+
+}  // namespace vrseg::engine::gpu
