@@ -2,6 +2,7 @@
 // inputs get the batch Dim at dim 0, every node is checked against SupportedOps().
 #include <onnx/onnx_pb.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -241,7 +242,9 @@ Result<Graph> ImportOnnxBytes(const std::string& bytes, const std::string& sourc
   for (const auto& op : model.opset_import()) {
     if (op.domain().empty() || op.domain() == "ai.onnx") g.opset = op.version();
   }
-  if (g.opset == 0) return Status::InvalidModel(source + ": the model imports no ai.onnx opset");
+  if (g.opset == 0) {
+    return Status::Unsupported(source + ": the model imports no ai.onnx opset (only other domains)");
+  }
   if (g.opset < 7 || g.opset > 17) {
     return Status::Unsupported(source + ": opset " + std::to_string(g.opset) +
                                " is not supported by the gpu engine (opsets 7-17)");
@@ -307,6 +310,37 @@ Result<Graph> ImportOnnxBytes(const std::string& bytes, const std::string& sourc
     if (!np.domain().empty() && np.domain() != "ai.onnx") {
       return Status::Unsupported(source + ": operator '" + np.domain() + "." + np.op_type() +
                                  "' (node '" + name + "') is not supported by the gpu engine");
+    }
+    if (np.op_type() == "Sum" && np.input_size() >= 1 && np.output_size() == 1) {
+      // Sum of k inputs = a chain of k-1 Adds (Identity for one input); TF converters emit it.
+      std::string acc = np.input(0);
+      auto it = by_name.find(acc);
+      if (it == by_name.end()) {
+        return Status::InvalidModel(source + ": Sum node '" + name + "' reads '" + acc + "', which nothing defines");
+      }
+      int acc_v = it->second;
+      const int k = np.input_size();
+      for (int j = 1; j < std::max(k, 2); ++j) {
+        Node n;
+        n.name = j == 1 ? name : name + "/add" + std::to_string(j);
+        n.op = k == 1 ? "Identity" : "Add";
+        n.inputs.push_back(acc_v);
+        if (k > 1) {
+          auto jt = by_name.find(np.input(j));
+          if (jt == by_name.end()) {
+            return Status::InvalidModel(source + ": Sum node '" + name + "' reads '" + np.input(j) + "', which nothing defines");
+          }
+          n.inputs.push_back(jt->second);
+        }
+        Value v;
+        v.name = (j == std::max(k, 2) - 1) ? np.output(0) : name + "/partial" + std::to_string(j);
+        v.producer = static_cast<int>(g.nodes.size());
+        acc_v = g.AddValue(std::move(v));
+        VRSEG_RETURN_IF_ERROR(define(g.values[acc_v].name, acc_v, "value"));
+        n.outputs.push_back(acc_v);
+        g.nodes.push_back(std::move(n));
+      }
+      continue;
     }
     if (!supported.count(np.op_type())) {
       return Status::Unsupported(source + ": operator '" + np.op_type() + "' (node '" + name +
