@@ -1,0 +1,96 @@
+// Our depthwise convolution (groups == C == K): NHWC, weights [R][S][C], fp32 accumulation, the
+// whole epilogue inside. One thread per (n, oh, ow, pair of channels), so neighbouring threads
+// read neighbouring channels of the same pixel (coalesced) and every weight tap serves two
+// channels per load of the pixel's row.
+#include <cuda_fp16.h>
+
+#include "engine/conv_device.cuh"
+#include "engine/conv_internal.h"
+#include "vrseg/cuda/check.h"
+
+namespace vrseg::engine::gpu::internal {
+namespace {
+
+struct DepthwiseParams {
+  int64_t n, h, w, c, r, s;
+  int64_t stride_h, stride_w, pad_top, pad_left, dil_h, dil_w;
+  int64_t oh, ow;
+  bool residual_after_act;
+  Act act;
+  float alpha, beta;
+};
+
+template <typename T>
+__device__ __forceinline__ void Finish(const DepthwiseParams& p, float acc, int64_t ch,
+                                       int64_t out_index, const float* bias, const T* residual,
+                                       T* y) {
+  float v = acc;
+  if (bias != nullptr) v += bias[ch];
+  if (residual != nullptr && !p.residual_after_act) v += LoadF(residual, out_index);
+  v = DeviceAct(p.act, v, p.alpha, p.beta);
+  if (residual != nullptr && p.residual_after_act) v += LoadF(residual, out_index);
+  StoreF(y, out_index, v);
+}
+
+template <typename T>
+__global__ void DepthwiseConvKernel(DepthwiseParams p, const T* __restrict__ x,
+                                    const T* __restrict__ w, const float* __restrict__ bias,
+                                    const T* residual, T* y) {
+  const int64_t pairs = (p.c + 1) / 2;
+  const int64_t total = p.n * p.oh * p.ow * pairs;
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < total;
+       i += int64_t{gridDim.x} * blockDim.x) {
+    const int64_t c0 = (i % pairs) * 2;
+    int64_t t = i / pairs;
+    const int64_t ox = t % p.ow;
+    t /= p.ow;
+    const int64_t oy = t % p.oh;
+    const int64_t n = t / p.oh;
+    const bool two = c0 + 1 < p.c;
+    float acc0 = 0.f, acc1 = 0.f;
+    for (int64_t r = 0; r < p.r; ++r) {
+      const int64_t iy = oy * p.stride_h - p.pad_top + r * p.dil_h;
+      if (iy < 0 || iy >= p.h) continue;
+      for (int64_t q = 0; q < p.s; ++q) {
+        const int64_t ix = ox * p.stride_w - p.pad_left + q * p.dil_w;
+        if (ix < 0 || ix >= p.w) continue;
+        const int64_t xb = ((n * p.h + iy) * p.w + ix) * p.c + c0;
+        const int64_t wb = (r * p.s + q) * p.c + c0;
+        acc0 += LoadF(x, xb) * LoadF(w, wb);
+        if (two) acc1 += LoadF(x, xb + 1) * LoadF(w, wb + 1);
+      }
+    }
+    const int64_t ob = ((n * p.oh + oy) * p.ow + ox) * p.c + c0;
+    Finish(p, acc0, c0, ob, bias, residual, y);
+    if (two) Finish(p, acc1, c0 + 1, ob + 1, bias, residual, y);
+  }
+}
+
+}  // namespace
+
+Status LaunchDepthwiseConv(const ConvKernelArgs& a, cudaStream_t stream) {
+  const ConvShape& s = a.shape;
+  if (a.x == nullptr || a.w == nullptr || a.y == nullptr || s.transposed || s.groups != s.c ||
+      s.k != s.c || (a.dt != DT::kF32 && a.dt != DT::kF16)) {
+    return Status::InvalidArgument("depthwise conv kernel: bad arguments (needs groups == C == K)");
+  }
+  DepthwiseParams p{s.n, s.h, s.w, s.c, s.r, s.s, s.stride_h, s.stride_w, s.pad_top, s.pad_left,
+                    s.dil_h, s.dil_w, ConvOutH(s), ConvOutW(s), a.residual_after_act, a.act,
+                    a.alpha, a.beta};
+  const int64_t total = p.n * p.oh * p.ow * ((p.c + 1) / 2);
+  if (total <= 0) return Status::Ok();
+  constexpr int kThreads = 128;
+  if (a.dt == DT::kF16) {
+    DepthwiseConvKernel<__half><<<GridFor(total, kThreads), kThreads, 0, stream>>>(
+        p, static_cast<const __half*>(a.x), static_cast<const __half*>(a.w), a.bias,
+        static_cast<const __half*>(a.residual), static_cast<__half*>(a.y));
+  } else {
+    DepthwiseConvKernel<float><<<GridFor(total, kThreads), kThreads, 0, stream>>>(
+        p, static_cast<const float*>(a.x), static_cast<const float*>(a.w), a.bias,
+        static_cast<const float*>(a.residual), static_cast<float*>(a.y));
+  }
+  VRSEG_CUDA_RETURN_IF_LAUNCH_ERROR("DepthwiseConvKernel");
+  return Status::Ok();
+}
+
+}  // namespace vrseg::engine::gpu::internal

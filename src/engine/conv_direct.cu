@@ -1,0 +1,109 @@
+// Our generic direct convolution: any groups, strides, dilations, asymmetric pads, and transposed
+// convolution, NHWC, fp32 accumulation, the whole epilogue inside. One thread per output element
+// (n, oh, ow, k); neighbouring threads take neighbouring output channels. Simple rather than fast:
+// it is the fallback of last resort, and what every other tactic can be checked against on the GPU.
+#include <cuda_fp16.h>
+
+#include "engine/conv_device.cuh"
+#include "engine/conv_internal.h"
+#include "vrseg/cuda/check.h"
+
+namespace vrseg::engine::gpu::internal {
+namespace {
+
+struct DirectParams {
+  int64_t n, h, w, c, k, r, s, groups;
+  int64_t stride_h, stride_w, pad_top, pad_left, dil_h, dil_w;
+  int64_t oh, ow;
+  bool transposed;
+  bool residual_after_act;
+  Act act;
+  float alpha, beta;
+};
+
+// Regular: w is [K][R][S][C/g]; transposed: w is [C][R][S][K/g] and output (oh, ow) takes input
+// (ih, iw) where ih * stride - pad_top + r * dil == oh.
+template <typename T>
+__global__ void DirectConvKernel(DirectParams p, const T* __restrict__ x, const T* __restrict__ w,
+                                 const float* __restrict__ bias, const T* residual, T* y) {
+  const int64_t total = p.n * p.oh * p.ow * p.k;
+  const int64_t cg = p.c / p.groups, kg = p.k / p.groups;
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < total;
+       i += int64_t{gridDim.x} * blockDim.x) {
+    const int64_t k = i % p.k;
+    int64_t t = i / p.k;
+    const int64_t ox = t % p.ow;
+    t /= p.ow;
+    const int64_t oy = t % p.oh;
+    const int64_t n = t / p.oh;
+    const int64_t g = k / kg;
+    const int64_t c0 = g * cg;
+    float acc = 0.f;
+    if (!p.transposed) {
+      for (int64_t r = 0; r < p.r; ++r) {
+        const int64_t iy = oy * p.stride_h - p.pad_top + r * p.dil_h;
+        if (iy < 0 || iy >= p.h) continue;
+        for (int64_t q = 0; q < p.s; ++q) {
+          const int64_t ix = ox * p.stride_w - p.pad_left + q * p.dil_w;
+          if (ix < 0 || ix >= p.w) continue;
+          const int64_t xb = ((n * p.h + iy) * p.w + ix) * p.c + c0;
+          const int64_t wb = ((k * p.r + r) * p.s + q) * cg;
+          for (int64_t c = 0; c < cg; ++c) acc += LoadF(x, xb + c) * LoadF(w, wb + c);
+        }
+      }
+    } else {
+      const int64_t kk = k - g * kg;
+      for (int64_t r = 0; r < p.r; ++r) {
+        const int64_t ty = oy + p.pad_top - r * p.dil_h;
+        if (ty < 0 || ty % p.stride_h != 0) continue;
+        const int64_t iy = ty / p.stride_h;
+        if (iy >= p.h) continue;
+        for (int64_t q = 0; q < p.s; ++q) {
+          const int64_t tx = ox + p.pad_left - q * p.dil_w;
+          if (tx < 0 || tx % p.stride_w != 0) continue;
+          const int64_t ix = tx / p.stride_w;
+          if (ix >= p.w) continue;
+          const int64_t xb = ((n * p.h + iy) * p.w + ix) * p.c + c0;
+          for (int64_t c = 0; c < cg; ++c) {
+            acc += LoadF(x, xb + c) * LoadF(w, (((c0 + c) * p.r + r) * p.s + q) * kg + kk);
+          }
+        }
+      }
+    }
+    float v = acc;
+    if (bias != nullptr) v += bias[k];
+    if (residual != nullptr && !p.residual_after_act) v += LoadF(residual, i);
+    v = DeviceAct(p.act, v, p.alpha, p.beta);
+    if (residual != nullptr && p.residual_after_act) v += LoadF(residual, i);
+    StoreF(y, i, v);
+  }
+}
+
+}  // namespace
+
+Status LaunchDirectConv(const ConvKernelArgs& a, cudaStream_t stream) {
+  const ConvShape& s = a.shape;
+  if (a.x == nullptr || a.w == nullptr || a.y == nullptr || s.groups < 1 ||
+      s.c % s.groups != 0 || s.k % s.groups != 0 || (a.dt != DT::kF32 && a.dt != DT::kF16)) {
+    return Status::InvalidArgument("direct conv kernel: bad arguments");
+  }
+  DirectParams p{s.n, s.h, s.w, s.c, s.k, s.r, s.s, s.groups, s.stride_h, s.stride_w, s.pad_top,
+                 s.pad_left, s.dil_h, s.dil_w, ConvOutH(s), ConvOutW(s), s.transposed,
+                 a.residual_after_act, a.act, a.alpha, a.beta};
+  const int64_t total = p.n * p.oh * p.ow * p.k;
+  if (total <= 0) return Status::Ok();
+  constexpr int kThreads = 128;
+  if (a.dt == DT::kF16) {
+    DirectConvKernel<__half><<<GridFor(total, kThreads), kThreads, 0, stream>>>(
+        p, static_cast<const __half*>(a.x), static_cast<const __half*>(a.w), a.bias,
+        static_cast<const __half*>(a.residual), static_cast<__half*>(a.y));
+  } else {
+    DirectConvKernel<float><<<GridFor(total, kThreads), kThreads, 0, stream>>>(
+        p, static_cast<const float*>(a.x), static_cast<const float*>(a.w), a.bias,
+        static_cast<const float*>(a.residual), static_cast<float*>(a.y));
+  }
+  VRSEG_CUDA_RETURN_IF_LAUNCH_ERROR("DirectConvKernel");
+  return Status::Ok();
+}
+
+}  // namespace vrseg::engine::gpu::internal
