@@ -1531,21 +1531,24 @@ HostTensor ResizeAxis(const HostTensor& x, size_t axis, int64_t out, double scal
   std::vector<int64_t> odims = x.dims;
   odims[axis] = out;
   HostTensor y = FloatTensor(odims);
+  // ONNX measures the resized length as in * scale, unrounded, when scales are given (with sizes,
+  // scale = out / in makes it the output size).
+  const double lr = static_cast<double>(in) * scale;
   for (int64_t o = 0; o < out; ++o) {
     double xo;  // the output coordinate in input coordinates
     if (m.coord == "half_pixel") {
       xo = (o + 0.5) / scale - 0.5;
     } else if (m.coord == "pytorch_half_pixel") {
-      xo = out > 1 ? (o + 0.5) / scale - 0.5 : 0.0;
+      xo = lr > 1 ? (o + 0.5) / scale - 0.5 : 0.0;
     } else if (m.coord == "align_corners") {
-      xo = out > 1 ? o * static_cast<double>(in - 1) / static_cast<double>(out - 1) : 0.0;
+      xo = lr > 1 ? o * static_cast<double>(in - 1) / (lr - 1) : 0.0;
     } else if (m.coord == "asymmetric") {
       xo = o / scale;
     } else if (m.coord == "tf_half_pixel_for_nn") {
       xo = (o + 0.5) / scale;
     } else {  // tf_crop_and_resize
-      xo = out > 1 ? roi_b * (in - 1) + o * (roi_e - roi_b) * (in - 1) / static_cast<double>(out - 1)
-                   : 0.5 * (roi_b + roi_e) * (in - 1);
+      xo = lr > 1 ? roi_b * (in - 1) + o * (roi_e - roi_b) * (in - 1) / (lr - 1)
+                  : 0.5 * (roi_b + roi_e) * (in - 1);
     }
     const bool outside = m.coord == "tf_crop_and_resize" && (xo < 0 || xo > in - 1);
     int64_t i0 = 0, i1 = 0;
