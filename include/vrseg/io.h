@@ -43,6 +43,21 @@ struct ReaderOptions {
   PixelFormat format = PixelFormat::kRGB24;  // what Read() hands out (any but kGrayF32)
   int threads = 0;    // decoder threads (frame + slice threading); 0: FFmpeg's choice (all cores)
   int stream_id = 0;  // stamped on every frame
+  // Hardware decoding (see "Device frames" below):
+  //   ""      decode on the CPU (default); frames are host frames of `format`.
+  //   "cuda"  decode with NVDEC (FFmpeg's cuda hwaccel); frames stay on the GPU as NV12 device
+  //           frames, whatever `format` says. Open() fails where NVDEC cannot decode the input:
+  //           kUnavailable (vrseg or FFmpeg built without CUDA, no driver or no such device),
+  //           kUnsupported (codec without NVDEC support, or not 8-bit 4:2:0: 10-bit/P010,
+  //           4:2:2 and 4:4:4 sources are refused for now, or NVDEC refused the stream).
+  //   "auto"  "cuda" where it works, else the CPU path (host frames of `format`), saying so in
+  //           one info line of the log; callers check Frame::memory.
+  // Anything else is kInvalidArgument.
+  std::string hwaccel;
+  int device = 0;  // CUDA device for hwaccel "cuda"/"auto"
+  // hwaccel: decoder surfaces added for the caller, i.e. how many frames from Read() the caller
+  // may keep alive at once (see "Device frames"). Each costs one NV12 surface of device memory.
+  int device_frames = 8;
 };
 
 // Reads one video stream (the "best" one FFmpeg finds) and hands out its frames in order.
@@ -72,13 +87,27 @@ struct ReaderOptions {
 // an error; when it is fully concealed (FFV1 CRC), it is reported at the first frame that may
 // hold it, which under frame threading can be up to `threads` frames early. A
 // file cut before its index (an MP4 whose moov atom is at the end) fails at Open() with kDataLoss.
+//
+// Device frames (ReaderOptions::hwaccel "cuda", or "auto" where NVDEC decodes the input): Read()
+// hands out kNV12 frames with memory kDevice and `device` set, whose plane pointers and pitches
+// point into the NVDEC decoder's output surface (no copy is made); the luma plane is data[0]
+// (pitch[0]), the interleaved chroma plane data[1] (pitch[1]). The pixels are complete when Read()
+// returns (the decoder's work is synchronised), so any CUDA stream of the same device may read
+// them at once, through the CUDA primary context (the runtime API's). They must not be written.
+// `storage` keeps the decoded surface (an FFmpeg frame reference) alive; it may be released on
+// any thread and may outlive the reader. The decoder's surfaces are a fixed pool: a caller may
+// keep at most ReaderOptions::device_frames frames alive at once (frames released before the
+// next Read() do not count); holding more makes decoding fail (kOutOfMemory naming the file and
+// frame). Frame count, timestamps, colour description and the damage rules are those of the CPU
+// path. Open() decodes the first frame already, so that an input NVDEC refuses fails there.
 class VideoReader {
  public:
   // Opens a video file, a still image or an image-sequence pattern ("dir/%04d.png", numbered
   // from 0-4 upwards as FFmpeg's image2 demuxer does). Errors: kNotFound (missing file, or no
   // image matches the pattern), kIoError (unreadable, a folder), kDataLoss (empty, corrupt, cut
   // short or not media; names "frame 0"), kUnsupported (no video stream, no decoder),
-  // kInvalidArgument (options.format is kGrayF32/kUnknown).
+  // kInvalidArgument (options.format is kGrayF32/kUnknown, unknown options.hwaccel); with
+  // options.hwaccel "cuda" also kUnavailable/kUnsupported (see ReaderOptions::hwaccel).
   static Result<std::unique_ptr<VideoReader>> Open(const std::string& path,
                                                    const ReaderOptions& options = {});
   virtual ~VideoReader() = default;

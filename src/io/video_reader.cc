@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "io/ffmpeg_common.h"
+#include "io/nvdec_reader.h"
 #include "vrseg/io.h"
 #include "vrseg/log.h"
 
@@ -93,18 +94,27 @@ double ParseClock(const char* s) {
 }
 class FfmpegReader final : public VideoReader {
  public:
-  FfmpegReader(std::string path, const ReaderOptions& options)
-      : path_(std::move(path)), options_(options) {}
+  FfmpegReader(std::string path, const ReaderOptions& options, bool nvdec)
+      : path_(std::move(path)), options_(options), use_nvdec_(nvdec) {}
   ~FfmpegReader() override {
+    // Decoded frames and the decoder go before the NVDEC session (its stream and device).
+    held_.clear();
+    av_frame_unref(frame_.get());
+    stash_ = Frame{};
     dec_.reset();  // no more decoder log lines can name the counter
     UnregisterErrorCounter(&decoder_errors_);
+    nvdec_.reset();
   }
 
   Status Init();
+  // NVDEC: decodes the first frame now, so that a stream NVDEC refuses fails at Open(); what it
+  // gives (frame, end or error) is handed out by the first Read().
+  Status Probe();
   const VideoInfo& info() const override { return info_; }
   Result<bool> Read(Frame* out) override;
 
  private:
+  Result<bool> ReadFrame(Frame* out);
   Status DataLossAt(const std::string& what) const { return DataLossAt(what, next_index_); }
   Status DataLossAt(const std::string& what, int64_t index) const {
     return Status::DataLoss(path_ + ": " + what + " at frame " + std::to_string(index) + " (" +
@@ -122,6 +132,7 @@ class FfmpegReader final : public VideoReader {
     if (draining_) return;
     draining_ = true;
     const int ret = avcodec_send_packet(dec_.get(), nullptr);
+    if (ret < 0 && ret != AVERROR_EOF) last_decode_error_ = ret;
     if (ret < 0 && ret != AVERROR_EOF && after_held_.ok()) {
       after_held_ = DataLossAt("decoding failed (" + AvError(ret) + ")",
                                next_index_ + static_cast<int64_t>(held_.size()));
@@ -134,6 +145,12 @@ class FfmpegReader final : public VideoReader {
 
   std::string path_;
   ReaderOptions options_;
+  bool use_nvdec_ = false;
+  std::unique_ptr<NvdecSession> nvdec_;  // NVDEC decoding (hwaccel), else null
+  int last_decode_error_ = 0;            // the decoder's last error code (for NVDEC's reasons)
+  bool has_stash_ = false;               // Probe()'s result, for the first Read()
+  Frame stash_;
+  Result<bool> stash_result_{false};
   VideoInfo info_;
   InputPtr fmt_;
   CodecPtr dec_;
@@ -241,12 +258,16 @@ Status FfmpegReader::Init() {
   if (ret < 0) return Status::Unsupported(path_ + ": decoder parameters: " + AvError(ret));
   dec_->thread_count = options_.threads;
   dec_->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
+  if (use_nvdec_) {
+    VRSEG_ASSIGN_OR_RETURN(nvdec_, NvdecSession::Attach(dec_.get(), codec, par, path_, options_));
+  }
   dec_->pkt_timebase = st->time_base;
   dec_->err_recognition |= AV_EF_CRCCHECK;  // check the CRCs a stream carries (FFV1 slices)
   dec_->opaque = &decoder_errors_;
   RegisterErrorCounter(&decoder_errors_);
   ret = avcodec_open2(dec_.get(), codec, nullptr);
   if (ret < 0) {
+    if (nvdec_) VRSEG_RETURN_IF_ERROR(nvdec_->DecoderFailure(dec_.get(), ret, 0));
     return Status::Unsupported(path_ + ": cannot open the " + codec->name +
                                " decoder: " + AvError(ret));
   }
@@ -366,8 +387,9 @@ Status FfmpegReader::Convert(Frame* out) {
   if (color.transfer == AVCOL_TRC_UNSPECIFIED) color.transfer = info_.color.transfer;
   const int matrix = SwsMatrixFor(color, src->height);
   full = IsFullRange(color);
-  if (!sws_ || src_fmt != sws_src_ || src->width != sws_w_ || src->height != sws_h_ ||
-      matrix != sws_matrix_ || full != sws_full_) {
+  // NVDEC frames are handed out as they are; host frames are converted.
+  if (!nvdec_ && (!sws_ || src_fmt != sws_src_ || src->width != sws_w_ ||
+                  src->height != sws_h_ || matrix != sws_matrix_ || full != sws_full_)) {
     sws_.reset(MakeConverter(src->width, src->height, src_fmt, ToAvPixelFormat(options_.format),
                              matrix, full, 1));
     if (!sws_) {
@@ -384,11 +406,17 @@ Status FfmpegReader::Convert(Frame* out) {
     sws_full_ = full;
   }
   *out = Frame{};  // lets go of the caller's previous frame so its buffer can be reused
-  VRSEG_ASSIGN_OR_RETURN(Frame f, PooledFrame());
-  uint8_t* dst[4];
-  int dst_ls[4];
-  FramePlanes(f, dst, dst_ls);
-  sws_scale(sws_.get(), src->data, src->linesize, 0, src->height, dst, dst_ls);
+  Frame f;
+  if (nvdec_) {
+    // NVDEC: the decoder's surface itself, no conversion (the frame's references move into f).
+    VRSEG_ASSIGN_OR_RETURN(f, nvdec_->Wrap(src, next_index_));
+  } else {
+    VRSEG_ASSIGN_OR_RETURN(f, PooledFrame());
+    uint8_t* dst[4];
+    int dst_ls[4];
+    FramePlanes(f, dst, dst_ls);
+    sws_scale(sws_.get(), src->data, src->linesize, 0, src->height, dst, dst_ls);
+  }
 
   int64_t pts = src->best_effort_timestamp;
   int64_t duration = src->pkt_duration;
@@ -411,7 +439,36 @@ Status FfmpegReader::Convert(Frame* out) {
   return Status::Ok();
 }
 
+Status FfmpegReader::Probe() {
+  stash_result_ = Read(&stash_);
+  has_stash_ = true;
+  if (!stash_result_.ok() && (stash_result_.status().code() == StatusCode::kUnsupported ||
+                              stash_result_.status().code() == StatusCode::kUnavailable)) {
+    return stash_result_.status();
+  }
+  return Status::Ok();
+}
+
 Result<bool> FfmpegReader::Read(Frame* out) {
+  if (has_stash_) {
+    has_stash_ = false;
+    *out = std::move(stash_);
+    stash_ = Frame{};
+    return std::move(stash_result_);
+  }
+  Result<bool> got = ReadFrame(out);
+  if (!got.ok() && nvdec_ && got.status().code() == StatusCode::kDataLoss) {
+    // A decoder failure may be NVDEC's (set-up refused, surfaces exhausted) rather than damage.
+    Status why = nvdec_->DecoderFailure(dec_.get(), last_decode_error_, next_index_);
+    if (!why.ok()) {
+      sticky_ = why;
+      return why;
+    }
+  }
+  return got;
+}
+
+Result<bool> FfmpegReader::ReadFrame(Frame* out) {
   if (!sticky_.ok()) return sticky_;
   if (ended_) return false;
   for (;;) {
@@ -482,6 +539,7 @@ Result<bool> FfmpegReader::Read(Frame* out) {
       ended_ = true;
       return false;
     }
+    if (ret != AVERROR(EAGAIN)) last_decode_error_ = ret;
     if (suspect_ && ret != AVERROR(EAGAIN)) {  // the broken frame, pinned
       after_held_ = DataLossAt("decoding failed (" + AvError(ret) + ")",
                                next_index_ + static_cast<int64_t>(held_.size()));
@@ -524,6 +582,7 @@ Result<bool> FfmpegReader::Read(Frame* out) {
     }
     ret = avcodec_send_packet(dec_.get(), pkt_.get());
     av_packet_unref(pkt_.get());
+    if (ret < 0 && ret != AVERROR(EAGAIN)) last_decode_error_ = ret;
     if (ret < 0 && ret != AVERROR(EAGAIN)) {
       // A decoder error belongs to the next frame in output order (with frame threading it
       // surfaces a few packets later); frames still inside the decoder may depend on the broken
@@ -539,7 +598,19 @@ Result<bool> FfmpegReader::Read(Frame* out) {
 Result<std::unique_ptr<VideoReader>> VideoReader::Open(const std::string& path,
                                                        const ReaderOptions& options) {
   io_internal::RouteFfmpegLogs();
-  auto reader = std::make_unique<FfmpegReader>(path, options);
+  VRSEG_ASSIGN_OR_RETURN(const io_internal::HwAccel hw,
+                         io_internal::ParseHwAccel(options.hwaccel, path));
+  if (hw != io_internal::HwAccel::kNone) {
+    auto reader = std::make_unique<FfmpegReader>(path, options, /*nvdec=*/true);
+    Status s = reader->Init();
+    if (s.ok()) s = reader->Probe();
+    if (s.ok()) return std::unique_ptr<VideoReader>(std::move(reader));
+    const bool nvdec_refused =
+        s.code() == StatusCode::kUnsupported || s.code() == StatusCode::kUnavailable;
+    if (hw == io_internal::HwAccel::kCuda || !nvdec_refused) return s;
+    LogInfo(path + ": decoding on the CPU, NVDEC cannot be used (" + s.message() + ")");
+  }
+  auto reader = std::make_unique<FfmpegReader>(path, options, /*nvdec=*/false);
   VRSEG_RETURN_IF_ERROR(reader->Init());
   return std::unique_ptr<VideoReader>(std::move(reader));
 }

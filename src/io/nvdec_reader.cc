@@ -1,0 +1,312 @@
+// NVDEC through FFmpeg's cuda hwaccel: set-up checks, the get_format choice, and wrapping decoded
+// surfaces as device frames. See nvdec_reader.h.
+
+#include "io/nvdec_reader.h"
+
+extern "C" {
+#include <libavutil/buffer.h>
+#include <libavutil/hwcontext.h>
+#include <libavutil/pixdesc.h>
+}
+
+#include <atomic>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "io/ffmpeg_common.h"
+
+#ifdef VRSEG_HAVE_CUDA
+#include <cuda_runtime_api.h>
+extern "C" {
+#include <libavutil/hwcontext_cuda.h>
+}
+#endif
+
+namespace vrseg::io_internal {
+
+Result<HwAccel> ParseHwAccel(const std::string& value, const std::string& path) {
+  if (value.empty()) return HwAccel::kNone;
+  if (value == "cuda") return HwAccel::kCuda;
+  if (value == "auto") return HwAccel::kAuto;
+  return Status::InvalidArgument(path + ": unknown hwaccel \"" + value +
+                                 "\" (use \"\" for the CPU, \"cuda\" or \"auto\")");
+}
+
+namespace {
+
+const char* PixFmtName(int f) {
+  const char* n = av_get_pix_fmt_name(static_cast<AVPixelFormat>(f));
+  return n ? n : "unknown";
+}
+
+// 8-bit 4:2:0, which NVDEC outputs as NV12. (Full-range JPEG twins included.)
+bool IsNv12Source(int f) {
+  return f == AV_PIX_FMT_YUV420P || f == AV_PIX_FMT_YUVJ420P || f == AV_PIX_FMT_NV12;
+}
+
+std::string RefusedFormat(const std::string& path, int f) {
+  return path + ": NVDEC decoding of " + PixFmtName(f) +
+         " is not supported (only 8-bit 4:2:0 sources, handed out as NV12; 10-bit (P010), "
+         "4:2:2 and 4:4:4 sources are refused for now: decode them on the CPU)";
+}
+
+}  // namespace
+
+#ifdef VRSEG_HAVE_CUDA
+
+namespace {
+
+std::string CudaError(cudaError_t err) {
+  return std::string(cudaGetErrorName(err)) + ": " + cudaGetErrorString(err);
+}
+
+// A CUDA stream that frames keep alive: FFmpeg's post-processing runs on it.
+struct StreamHolder {
+  cudaStream_t stream = nullptr;
+  ~StreamHolder() {
+    if (stream) cudaStreamDestroy(stream);
+  }
+};
+
+struct BufferRefDeleter {
+  void operator()(AVBufferRef* b) const { av_buffer_unref(&b); }
+};
+
+}  // namespace
+
+struct NvdecSession::Impl {
+  std::string path;
+  int device = 0;
+  const AVCodecContext* dec = nullptr;
+  std::unique_ptr<AVBufferRef, BufferRefDeleter> device_ref;
+  std::shared_ptr<StreamHolder> stream;
+  // Set by get_format when it had to refuse: CUDA was not offered (the hwaccel failed to
+  // initialise for this stream) or the stream is not 8-bit 4:2:0.
+  std::atomic<int> refused_sw_format{AV_PIX_FMT_NONE};
+  std::atomic<bool> refused{false};
+};
+
+namespace {
+
+// get_format has only the codec context to go by: sessions are found through it.
+std::mutex g_sessions_mu;
+std::unordered_map<const AVCodecContext*, NvdecSession::Impl*>& Sessions() {
+  static auto* map = new std::unordered_map<const AVCodecContext*, NvdecSession::Impl*>();
+  return *map;
+}
+
+// Picks AV_PIX_FMT_CUDA when FFmpeg offers it for an 8-bit 4:2:0 stream. Anything else fails the
+// decoder (AV_PIX_FMT_NONE) rather than let FFmpeg fall back to software decoding unseen.
+AVPixelFormat PickCuda(AVCodecContext* ctx, const AVPixelFormat* offered) {
+  bool has_cuda = false;
+  for (const AVPixelFormat* p = offered; *p != AV_PIX_FMT_NONE; ++p) {
+    if (*p == AV_PIX_FMT_CUDA) has_cuda = true;
+  }
+  if (has_cuda && IsNv12Source(ctx->sw_pix_fmt)) return AV_PIX_FMT_CUDA;
+  std::lock_guard<std::mutex> lock(g_sessions_mu);
+  auto it = Sessions().find(ctx);
+  if (it != Sessions().end()) {
+    it->second->refused_sw_format = ctx->sw_pix_fmt;
+    it->second->refused = true;
+  }
+  return AV_PIX_FMT_NONE;
+}
+
+}  // namespace
+
+NvdecSession::NvdecSession(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+NvdecSession::~NvdecSession() {
+  std::lock_guard<std::mutex> lock(g_sessions_mu);
+  Sessions().erase(impl_->dec);
+}
+
+Result<std::unique_ptr<NvdecSession>> NvdecSession::Attach(AVCodecContext* dec,
+                                                           const AVCodec* codec,
+                                                           const AVCodecParameters* par,
+                                                           const std::string& path,
+                                                           const ReaderOptions& options) {
+  // The codec: FFmpeg must have a cuda hwaccel for it.
+  bool has_config = false;
+  for (int i = 0;; ++i) {
+    const AVCodecHWConfig* config = avcodec_get_hw_config(codec, i);
+    if (!config) break;
+    if (config->device_type == AV_HWDEVICE_TYPE_CUDA &&
+        (config->methods & AV_CODEC_HW_CONFIG_METHOD_HW_DEVICE_CTX) &&
+        config->pix_fmt == AV_PIX_FMT_CUDA) {
+      has_config = true;
+    }
+  }
+  if (!has_config) {
+    return Status::Unsupported(path + ": NVDEC cannot decode " + avcodec_get_name(par->codec_id) +
+                               " (FFmpeg's " + codec->name +
+                               " decoder has no cuda hwaccel for it)");
+  }
+  // The pixel format, where the container says it (otherwise get_format checks it).
+  if (par->format != AV_PIX_FMT_NONE && !IsNv12Source(par->format)) {
+    return Status::Unsupported(RefusedFormat(path, par->format));
+  }
+  if (options.device < 0) {
+    return Status::InvalidArgument(path + ": CUDA device " + std::to_string(options.device) +
+                                   " is not a device index");
+  }
+  if (options.device_frames < 0 || options.device_frames > 64) {
+    return Status::InvalidArgument(path + ": device_frames " +
+                                   std::to_string(options.device_frames) +
+                                   " is out of range (0 to 64)");
+  }
+  bool ffmpeg_has_cuda = false;
+  for (AVHWDeviceType t = av_hwdevice_iterate_types(AV_HWDEVICE_TYPE_NONE);
+       t != AV_HWDEVICE_TYPE_NONE; t = av_hwdevice_iterate_types(t)) {
+    if (t == AV_HWDEVICE_TYPE_CUDA) ffmpeg_has_cuda = true;
+  }
+  if (!ffmpeg_has_cuda) {
+    return Status::Unavailable(path + ": this FFmpeg was built without CUDA, so NVDEC is not "
+                                      "available");
+  }
+
+  auto impl = std::make_unique<Impl>();
+  impl->path = path;
+  impl->device = options.device;
+  impl->dec = dec;
+  // The device: the primary context, which the CUDA runtime (and so the rest of vrseg) uses.
+  AVBufferRef* device_ref = nullptr;
+  const std::string device_name = std::to_string(options.device);
+  int ret = av_hwdevice_ctx_create(&device_ref, AV_HWDEVICE_TYPE_CUDA, device_name.c_str(),
+                                   nullptr, AV_CUDA_USE_PRIMARY_CONTEXT);
+  if (ret < 0) {
+    return Status::Unavailable(path + ": cannot open CUDA device " + device_name +
+                               " for NVDEC decoding (" + AvError(ret) +
+                               "): no NVIDIA driver, no such device, or it is busy");
+  }
+  impl->device_ref.reset(device_ref);
+
+  // A stream of our own for FFmpeg's post-processing, created on that device.
+  int previous = 0;
+  cudaError_t err = cudaGetDevice(&previous);
+  if (err == cudaSuccess) err = cudaSetDevice(options.device);
+  cudaStream_t stream = nullptr;
+  if (err == cudaSuccess) err = cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking);
+  if (previous != options.device) cudaSetDevice(previous);
+  if (err != cudaSuccess) {
+    cudaGetLastError();
+    return Status::Unavailable(path + ": cannot create a CUDA stream on device " + device_name +
+                               " for NVDEC decoding (" + CudaError(err) + ")");
+  }
+  impl->stream = std::make_shared<StreamHolder>();
+  impl->stream->stream = stream;
+  auto* hw = reinterpret_cast<AVHWDeviceContext*>(impl->device_ref->data);
+  static_cast<AVCUDADeviceContext*>(hw->hwctx)->stream = stream;
+
+  dec->hw_device_ctx = av_buffer_ref(impl->device_ref.get());
+  if (!dec->hw_device_ctx) return Status::OutOfMemory(path + ": cannot reference the CUDA device");
+  dec->get_format = PickCuda;
+  dec->extra_hw_frames = options.device_frames;
+  // NVDEC does the decoding; frame threads would only add surfaces and delay.
+  dec->thread_count = 1;
+  dec->thread_type = 0;
+  {
+    std::lock_guard<std::mutex> lock(g_sessions_mu);
+    Sessions()[dec] = impl.get();
+  }
+  return std::unique_ptr<NvdecSession>(new NvdecSession(std::move(impl)));
+}
+
+Status NvdecSession::DecoderFailure(const AVCodecContext* dec, int err, int64_t frame_index) const {
+  const std::string at = " at frame " + std::to_string(frame_index);
+  if (impl_->refused.load()) {
+    const int sw = impl_->refused_sw_format.load();
+    if (sw != AV_PIX_FMT_NONE && !IsNv12Source(sw)) {
+      return Status::Unsupported(RefusedFormat(impl_->path, sw) + at);
+    }
+    return Status::Unsupported(impl_->path + ": NVDEC cannot decode this " +
+                               avcodec_get_name(dec->codec_id) + " stream (" +
+                               PixFmtName(dec->sw_pix_fmt) + ", " +
+                               std::to_string(dec->coded_width) + "x" +
+                               std::to_string(dec->coded_height) + ", profile " +
+                               std::to_string(dec->profile) +
+                               "): FFmpeg's cuda hwaccel failed to start" + at +
+                               " (its log at debug level says why)");
+  }
+  if (err == AVERROR(ENOMEM)) {
+    return Status::OutOfMemory(impl_->path + ": the NVDEC decoder ran out of surfaces" + at +
+                               " (a caller may hold at most ReaderOptions::device_frames = " +
+                               std::to_string(dec->extra_hw_frames) +
+                               " decoded frames at once), or device memory is exhausted");
+  }
+  return Status::Ok();
+}
+
+Result<Frame> NvdecSession::Wrap(AVFrame* src, int64_t frame_index) {
+  const std::string at = " at frame " + std::to_string(frame_index);
+  if (src->format != AV_PIX_FMT_CUDA || !src->hw_frames_ctx) {
+    return Status::Internal(impl_->path + ": the NVDEC decoder handed out a " +
+                            PixFmtName(src->format) + " frame instead of a CUDA one" + at);
+  }
+  const auto* frames = reinterpret_cast<const AVHWFramesContext*>(src->hw_frames_ctx->data);
+  if (frames->sw_format != AV_PIX_FMT_NV12) {
+    return Status::Unsupported(RefusedFormat(impl_->path, frames->sw_format) + at);
+  }
+  if (!src->data[0] || !src->data[1] || src->linesize[0] < src->width ||
+      src->linesize[1] < src->width) {
+    return Status::Internal(impl_->path + ": the NVDEC frame has no NV12 planes" + at);
+  }
+  const cudaError_t err = cudaStreamSynchronize(impl_->stream->stream);
+  if (err != cudaSuccess) {
+    cudaGetLastError();
+    const std::string what = impl_->path + ": waiting for the NVDEC decoder on CUDA device " +
+                             std::to_string(impl_->device) + at + " failed (" + CudaError(err) +
+                             ")";
+    return err == cudaErrorMemoryAllocation ? Status::OutOfMemory(what) : Status::Internal(what);
+  }
+  AVFrame* keep = av_frame_alloc();
+  if (!keep) return Status::OutOfMemory(impl_->path + ": cannot hold a decoded frame" + at);
+  av_frame_move_ref(keep, src);
+
+  Frame f;
+  f.format = PixelFormat::kNV12;
+  f.width = keep->width;
+  f.height = keep->height;
+  f.data[0] = keep->data[0];
+  f.data[1] = keep->data[1];
+  f.pitch[0] = keep->linesize[0];
+  f.pitch[1] = keep->linesize[1];
+  f.memory = MemoryKind::kDevice;
+  f.device = impl_->device;
+  // The FFmpeg reference goes first, then (maybe) the stream its decoder ran on.
+  f.storage = std::shared_ptr<void>(keep, [stream = impl_->stream](void* p) {
+    auto* frame = static_cast<AVFrame*>(p);
+    av_frame_free(&frame);
+  });
+  return f;
+}
+
+#else  // !VRSEG_HAVE_CUDA
+
+struct NvdecSession::Impl {};
+
+NvdecSession::NvdecSession(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+NvdecSession::~NvdecSession() = default;
+
+Result<std::unique_ptr<NvdecSession>> NvdecSession::Attach(AVCodecContext*, const AVCodec* codec,
+                                                           const AVCodecParameters* par,
+                                                           const std::string& path,
+                                                           const ReaderOptions&) {
+  (void)codec;
+  (void)par;
+  return Status::Unavailable(path + ": this build of vrseg has no CUDA support, so NVDEC "
+                                    "decoding is not available");
+}
+
+Status NvdecSession::DecoderFailure(const AVCodecContext*, int, int64_t) const {
+  return Status::Ok();
+}
+
+Result<Frame> NvdecSession::Wrap(AVFrame*, int64_t) {
+  return Status::Internal("NVDEC frames without CUDA support");
+}
+
+#endif  // VRSEG_HAVE_CUDA
+
+}  // namespace vrseg::io_internal
