@@ -10,6 +10,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <random>
@@ -20,6 +22,7 @@
 #include "vrseg/backend.h"
 
 #ifdef VRSEG_HAVE_CUDA
+#include <cuda_fp16.h>
 #include <cuda_runtime_api.h>
 
 #include "vrseg/cuda/check.h"
@@ -112,15 +115,28 @@ TEST(OrtCudaBackend, WithoutDeviceIsUnavailable) {
 #define ASSERT_CUDA(call) \
   ASSERT_EQ((call), cudaSuccess) << #call << ": " << cudaGetErrorString(cudaGetLastError())
 
-// Runs `name` on seeded random images through the CPU "ort" backend and through "ort-cuda" (one
-// backend, max batch 3, at batch 3 then 1, on a stream of ours) and compares every output value.
-void CompareWithCpu(const char* name) {
-  const std::string model = Model(name);
+uint16_t ToHalf(float f) {
+  const __half_raw r = __float2half_rn(f);
+  return r.x;
+}
+
+float FromHalf(uint16_t u) {
+  __half_raw r;
+  r.x = u;
+  return __half2float(__half(r));
+}
+
+// Runs `model` on seeded random inputs through the CPU "ort" backend running `reference` (the same
+// model, or its float32 original where `model` is a float16 export) and through "ort-cuda" (one
+// backend of max batch `max_batch`, at that batch then 1, on a stream of ours), and compares every
+// output value: max |difference| <= tolerance * max(1, max |reference|).
+void CompareWithCpu(const std::string& model, const std::string& reference, int max_batch,
+                    double tolerance, const ModelInfo* info) {
   REQUIRE_ORT_CUDA(model);
-  constexpr int kMaxBatch = 3;
   BackendOptions o;
-  o.max_batch = kMaxBatch;
-  auto cpu = CreateBackend("ort", model, o);
+  o.max_batch = max_batch;
+  o.model_info_override = info;
+  auto cpu = CreateBackend("ort", reference, o);
   ASSERT_TRUE(cpu.ok()) << cpu.status().ToString();
   auto gpu = MakeOrtCuda(model, o);
   ASSERT_TRUE(gpu.ok()) << gpu.status().ToString();
@@ -128,17 +144,16 @@ void CompareWithCpu(const char* name) {
   Backend& g = **gpu;
   EXPECT_EQ(g.name(), "ort-cuda");
   EXPECT_EQ(g.device(), DeviceKind::kCuda);
-  EXPECT_EQ(g.precision(), "fp32");
-  EXPECT_EQ(g.max_batch(), kMaxBatch);
+  EXPECT_EQ(g.max_batch(), max_batch);
   ASSERT_EQ(g.inputs().size(), c.inputs().size());
   ASSERT_EQ(g.outputs().size(), c.outputs().size());
-  std::printf("[ort-cuda] %s\n", g.device_description().c_str());
+  std::printf("[ort-cuda] %s: %s\n", model.c_str(), g.device_description().c_str());
 
   cudaStream_t stream = nullptr;
   ASSERT_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
   std::mt19937 rng(1234);
   std::uniform_real_distribution<float> pixel(0.f, 1.f);
-  for (int batch : {kMaxBatch, 1}) {
+  for (int batch : {max_batch, 1}) {
     for (size_t i = 0; i < c.inputs().size(); ++i) {
       Tensor ci = c.input(static_cast<int>(i));
       Tensor gi = g.input(static_cast<int>(i));
@@ -147,7 +162,18 @@ void CompareWithCpu(const char* name) {
       ASSERT_EQ(gi.shape, ci.shape);
       const int64_t n = ci.slot_bytes() / 4 * batch;
       for (int64_t k = 0; k < n; ++k) ci.as<float>()[k] = pixel(rng);
-      ASSERT_CUDA(cudaMemcpyAsync(gi.data, ci.data, n * 4, cudaMemcpyHostToDevice, stream));
+      if (gi.dtype == DType::kFloat16) {
+        std::vector<uint16_t> h(n);
+        for (int64_t k = 0; k < n; ++k) {
+          h[k] = ToHalf(ci.as<float>()[k]);
+          ci.as<float>()[k] = FromHalf(h[k]);  // both see the same (rounded) input
+        }
+        ASSERT_CUDA(cudaMemcpyAsync(gi.data, h.data(), n * 2, cudaMemcpyHostToDevice, stream));
+        ASSERT_CUDA(cudaStreamSynchronize(stream));
+      } else {
+        ASSERT_EQ(gi.dtype, DType::kFloat32);
+        ASSERT_CUDA(cudaMemcpyAsync(gi.data, ci.data, n * 4, cudaMemcpyHostToDevice, stream));
+      }
     }
     ASSERT_TRUE(c.Run(batch).ok());
     Status st = g.Run(batch, stream);
@@ -160,8 +186,15 @@ void CompareWithCpu(const char* name) {
       ASSERT_EQ(co.dtype, DType::kFloat32);
       const int64_t n = co.slot_bytes() / 4 * batch;
       std::vector<float> got(n);
-      ASSERT_CUDA(cudaMemcpyAsync(got.data(), go.data, n * 4, cudaMemcpyDeviceToHost, stream));
-      ASSERT_CUDA(cudaStreamSynchronize(stream));
+      if (go.dtype == DType::kFloat16) {
+        std::vector<uint16_t> h(n);
+        ASSERT_CUDA(cudaMemcpyAsync(h.data(), go.data, n * 2, cudaMemcpyDeviceToHost, stream));
+        ASSERT_CUDA(cudaStreamSynchronize(stream));
+        for (int64_t k = 0; k < n; ++k) got[k] = FromHalf(h[k]);
+      } else {
+        ASSERT_CUDA(cudaMemcpyAsync(got.data(), go.data, n * 4, cudaMemcpyDeviceToHost, stream));
+        ASSERT_CUDA(cudaStreamSynchronize(stream));
+      }
       double max_abs = 0, max_ref = 0;
       for (int64_t k = 0; k < n; ++k) {
         const float ref = co.as<float>()[k];
@@ -169,22 +202,62 @@ void CompareWithCpu(const char* name) {
         max_abs = std::max(max_abs, std::fabs(static_cast<double>(got[k]) - ref));
         max_ref = std::max(max_ref, std::fabs(static_cast<double>(ref)));
       }
-      // The bound: relative error 1e-3 of the output's range (probabilities: absolute).
-      EXPECT_LE(max_abs, 1e-3 * std::max(1.0, max_ref))
-          << name << " output " << co.shape.size() << "-d '" << c.outputs()[i].name
-          << "' batch " << batch << ": max |ort-cuda - ort| = " << max_abs;
-      std::printf("[ort-cuda] %s batch %d output '%s': max abs difference to the CPU %.3g\n", name,
-                  batch, c.outputs()[i].name.c_str(), max_abs);
+      EXPECT_LE(max_abs, tolerance * std::max(1.0, max_ref))
+          << model << " output '" << c.outputs()[i].name << "' batch " << batch
+          << ": max |ort-cuda - ort| = " << max_abs << ", max |ort| = " << max_ref;
+      std::printf("[ort-cuda] %s batch %d output '%s': max abs difference to the CPU %.3g "
+                  "(max |reference| %.3g)\n",
+                  model.c_str(), batch, c.outputs()[i].name.c_str(), max_abs, max_ref);
     }
   }
-  // The legacy default stream (nullptr) works too, and gives the same result at batch 1.
+  // The legacy default stream (nullptr) works too.
   ASSERT_TRUE(g.Run(1, nullptr).ok());
   ASSERT_CUDA(cudaDeviceSynchronize());
   ASSERT_CUDA(cudaStreamDestroy(stream));
 }
 
-TEST(OrtCudaBackend, SelfieMatchesCpuOrt) { CompareWithCpu("selfie"); }
-TEST(OrtCudaBackend, LandscapeMatchesCpuOrt) { CompareWithCpu("landscape"); }
+// The bound for FP32: max relative error 1e-3 (outputs in [0,1]: absolute).
+TEST(OrtCudaBackend, SelfieMatchesCpuOrt) {
+  CompareWithCpu(Model("selfie"), Model("selfie"), 3, 1e-3, nullptr);
+}
+TEST(OrtCudaBackend, LandscapeMatchesCpuOrt) {
+  CompareWithCpu(Model("landscape"), Model("landscape"), 3, 1e-3, nullptr);
+}
+
+// ONNX files without vrseg metadata (torchvision exports by bench/export_torchvision.py: NCHW input
+// 'input', output 'output'), named in VRSEG_ORT_CUDA_MODELS (comma-separated). A NAME_fp16.onnx is
+// compared with NAME.onnx on the CPU, within 5e-2 of the largest reference value.
+TEST(OrtCudaBackend, ExportedModelsMatchCpuOrt) {
+  const char* list = std::getenv("VRSEG_ORT_CUDA_MODELS");
+  if (list == nullptr || *list == 0) {
+    GTEST_SKIP() << "set VRSEG_ORT_CUDA_MODELS to ONNX files (bench/export_torchvision.py) to run";
+  }
+  std::string s = list;
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t end = s.find(',', start);
+    if (end == std::string::npos) end = s.size();
+    const std::string path = s.substr(start, end - start);
+    start = end + 1;
+    if (path.empty()) continue;
+    SCOPED_TRACE(path);
+    std::string reference = path;
+    double tolerance = 1e-3;
+    const std::string suffix = "_fp16.onnx";
+    if (path.size() > suffix.size() && path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      reference = path.substr(0, path.size() - suffix.size()) + ".onnx";
+      tolerance = 5e-2;
+    }
+    ModelInfo info;
+    info.name = fs::path(path).stem().string();
+    info.input_name = "input";
+    info.output_name = "output";
+    info.input_layout = TensorLayout::kNCHW;
+    info.output_layout = TensorLayout::kNCHW;
+    info.output_kind = OutputKind::kClassLogits;
+    CompareWithCpu(path, reference, 2, tolerance, &info);
+  }
+}
 
 TEST(OrtCudaBackend, Fp16OfFloat32ModelIsRefused) {
   const std::string model = Model("selfie");
