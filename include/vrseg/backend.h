@@ -30,6 +30,11 @@ struct BackendOptions {
   int max_batch = 1;      // buffers are sized for this many frames
   int device_id = 0;      // CUDA device, for GPU backends
   std::string precision = "fp32";  // fp32 | fp16 (GPU backends)
+  // "gpu" backend with an .onnx model: build its plan through the engine cache (reused while the
+  // model, options, GPU and libraries match; see vrseg/engine.h). false: build into a temporary
+  // file every time (the --no-cache flag).
+  bool engine_cache = true;
+  std::string engine_cache_dir;    // "": DefaultEngineCacheDir()
   // Used when the model file carries no vrseg metadata (e.g. an ONNX file from elsewhere).
   const ModelInfo* model_info_override = nullptr;
 };

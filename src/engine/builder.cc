@@ -747,6 +747,7 @@ Status Builder::Pool(const Node& n) {
     for (int a = 0; a < 2; ++a) {
       const int64_t total = std::max<int64_t>(0, (out_hw[a] - 1) * strides[a] + (k[a] - 1) * dil[a] + 1 - in_hw[a]);
       pads[a] = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
+      pads[a + 2] = total - pads[a];
     }
   } else if (auto_pad == "VALID") {
     pads = {0, 0, 0, 0};
@@ -756,7 +757,7 @@ Status Builder::Pool(const Node& n) {
   l.ints["pool"] = {static_cast<int64_t>(n.op == "MaxPool" ? gpu::PoolKind::kMax : gpu::PoolKind::kAvg)};
   l.ints["kernel"] = k;
   l.ints["strides"] = strides;
-  l.ints["pads"] = {pads[0], pads[1]};
+  l.ints["pads"] = pads;  // top, left, bottom, right
   l.ints["dilations"] = dil;
   l.ints["count_include_pad"] = {n.GetInt("count_include_pad", 0)};
   return Status::Ok();

@@ -176,6 +176,11 @@ uint64_t Fnv1a64(const uint8_t* data, size_t size, uint64_t seed = 0xcbf29ce4842
 std::string Sha256Hex(const uint8_t* data, size_t size);
 Result<std::string> Sha256File(const std::string& path);  // kNotFound / kIoError naming the path
 
+// The key fields that describe this machine's device `device` (GPU name, compute capability,
+// CUDA runtime, cuDNN and cuBLAS versions, engine version); the model hash, precision and batch
+// range are left empty. Defined in engine_api.cc; kUnavailable without CUDA or without the device.
+Result<PlanKey> MachinePlanKey(int device);
+
 // Human-readable summary: one line per layer (kind, tactic, time, buffers) and the memory totals.
 std::string DescribePlan(const Plan& plan);
 

@@ -289,11 +289,15 @@ Status Runtime::MakeExec(int batch, BatchExec* ex) {
         gpu::PoolArgs pa;
         pa.kind = static_cast<gpu::PoolKind>(l.Int("pool"));
         const auto k = l.Ints("kernel"), s = l.Ints("strides"), pd = l.Ints("pads"), dl = l.Ints("dilations");
-        if (k.size() != 2 || s.size() != 2 || pd.size() != 2 || dl.size() != 2) {
+        if (k.size() != 2 || s.size() != 2 || (pd.size() != 2 && pd.size() != 4) || dl.size() != 2) {
           return fail(Status::InvalidModel("pool parameters incomplete"));
         }
         pa.kh = k[0]; pa.kw = k[1]; pa.stride_h = s[0]; pa.stride_w = s[1];
         pa.pad_top = pd[0]; pa.pad_left = pd[1]; pa.dil_h = dl[0]; pa.dil_w = dl[1];
+        if (pd.size() == 4) {
+          pa.pad_bottom = pd[2];
+          pa.pad_right = pd[3];
+        }
         pa.count_include_pad = l.Int("count_include_pad") != 0;
         const gpu::TensorArg x = arg(in(l, 0));
         step = [=](cudaStream_t st) { return gpu::Pool2D(pa, x, y, st); };
