@@ -20,13 +20,20 @@ int64_t HostTensor::elements() const { return Numel(dims); }
 
 static double BinaryOp(BinOp op, double a, double b) {
   switch (op) {
-    case BinOp::kAdd: return a + b;
-    case BinOp::kSub: return a - b;
-    case BinOp::kMul: return a * b;
-    case BinOp::kDiv: return a / b;
-    case BinOp::kPow: return std::pow(a, b);
-    case BinOp::kMax: return std::isnan(a) || std::isnan(b) ? NAN : std::max(a, b);
-    case BinOp::kMin: return std::isnan(a) || std::isnan(b) ? NAN : std::min(a, b);
+    case BinOp::kAdd:
+      return a + b;
+    case BinOp::kSub:
+      return a - b;
+    case BinOp::kMul:
+      return a * b;
+    case BinOp::kDiv:
+      return a / b;
+    case BinOp::kPow:
+      return std::pow(a, b);
+    case BinOp::kMax:
+      return std::isnan(a) || std::isnan(b) ? NAN : std::max(a, b);
+    case BinOp::kMin:
+      return std::isnan(a) || std::isnan(b) ? NAN : std::min(a, b);
   }
   return 0;
 }
@@ -43,12 +50,14 @@ void RefBinary(BinOp op, const float* a, const std::vector<int64_t>& adims, cons
 }
 
 int64_t ConvShape::OutH() const {
-  if (transposed) return (h - 1) * stride_h - pad_top - pad_bottom + dil_h * (r - 1) + 1 + out_pad_h;
+  if (transposed)
+    return (h - 1) * stride_h - pad_top - pad_bottom + dil_h * (r - 1) + 1 + out_pad_h;
   return (h + pad_top + pad_bottom - dil_h * (r - 1) - 1) / stride_h + 1;
 }
 
 int64_t ConvShape::OutW() const {
-  if (transposed) return (w - 1) * stride_w - pad_left - pad_right + dil_w * (s - 1) + 1 + out_pad_w;
+  if (transposed)
+    return (w - 1) * stride_w - pad_left - pad_right + dil_w * (s - 1) + 1 + out_pad_w;
   return (w + pad_left + pad_right - dil_w * (s - 1) - 1) / stride_w + 1;
 }
 

@@ -58,7 +58,8 @@ Status NeedIn(const Ctx& c, size_t i, const char* what) {
 
 Status NeedFloat(const Ctx& c, const HostTensor* t, const char* what) {
   if (t->type != ElemType::kFloat) {
-    return c.Unsup(std::string(what) + " is " + ElemTypeName(t->type) + "; only float is supported");
+    return c.Unsup(std::string(what) + " is " + ElemTypeName(t->type) +
+                   "; only float is supported");
   }
   return Status::Ok();
 }
@@ -307,8 +308,8 @@ Status BinaryPair(const Ctx& c, const std::string& op, const HostTensor& a, cons
     }
     return Status::Ok();
   }
-  return c.Bad(std::string("operands of different element types (") + ElemTypeName(a.type) +
-               ", " + ElemTypeName(b.type) + ")");
+  return c.Bad(std::string("operands of different element types (") + ElemTypeName(a.type) + ", " +
+               ElemTypeName(b.type) + ")");
 }
 
 Status Binary(const Ctx& c) {
@@ -363,12 +364,27 @@ Status Where(const Ctx& c) {
 // ONNX TensorProto data types → the engine's.
 bool CastTarget(int64_t to, ElemType* t) {
   switch (to) {
-    case 1: case 10: case 11: case 16: *t = ElemType::kFloat; return true;  // float, f16, f64, bf16
-    case 2: case 3: case 4: case 5: case 6: case 7: case 12: case 13:
+    case 1:
+    case 10:
+    case 11:
+    case 16:
+      *t = ElemType::kFloat;
+      return true;  // float, f16, f64, bf16
+    case 2:
+    case 3:
+    case 4:
+    case 5:
+    case 6:
+    case 7:
+    case 12:
+    case 13:
       *t = ElemType::kInt64;
       return true;  // u8 i8 u16 i16 i32 i64 u32 u64
-    case 9: *t = ElemType::kBool; return true;
-    default: return false;
+    case 9:
+      *t = ElemType::kBool;
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -579,8 +595,8 @@ Status Squeeze(const Ctx& c) {
   }
   for (int64_t a : axes) {
     if (!NormAxis(&a, rank)) return c.Bad("axis out of range");
-    if (x.dims[a] != 1) return c.Bad("cannot squeeze axis " + std::to_string(a) + " of " +
-                                     DimsString(x.dims));
+    if (x.dims[a] != 1)
+      return c.Bad("cannot squeeze axis " + std::to_string(a) + " of " + DimsString(x.dims));
     drop[a] = 1;
   }
   std::vector<int64_t> odims;
@@ -1075,8 +1091,8 @@ Status ReduceMean(const Ctx& c) {
 
 Status BatchNorm(const Ctx& c) {
   for (size_t i = 0; i < 5; ++i) VRSEG_RETURN_IF_ERROR(NeedIn(c, i, "X/scale/B/mean/var"));
-  if (c.n.GetInt("training_mode", 0) != 0 || (c.Opset() < 9 && c.n.GetInt("is_test", 0) == 0 &&
-                                              c.n.outputs.size() > 1)) {
+  if (c.n.GetInt("training_mode", 0) != 0 ||
+      (c.Opset() < 9 && c.n.GetInt("is_test", 0) == 0 && c.n.outputs.size() > 1)) {
     return c.Unsup("training mode");
   }
   const HostTensor& x = *c.In(0);
@@ -1122,7 +1138,8 @@ Status MatMul(const Ctx& c) {
   const std::vector<int64_t> abatch(ad.begin(), ad.end() - 2), bbatch(bd.begin(), bd.end() - 2);
   std::vector<int64_t> obatch;
   if (!BroadcastDims(abatch, bbatch, &obatch)) return c.Bad("batch dimensions do not broadcast");
-  const std::vector<int64_t> ia = BroadcastIndex(abatch, obatch), ib = BroadcastIndex(bbatch, obatch);
+  const std::vector<int64_t> ia = BroadcastIndex(abatch, obatch),
+                             ib = BroadcastIndex(bbatch, obatch);
   std::vector<int64_t> odims = obatch;
   if (!a1) odims.push_back(m);
   if (!b1) odims.push_back(n);
@@ -1194,7 +1211,8 @@ struct Axis {
 // Output size and pads of one spatial axis of a conv or pool (auto_pad, explicit pads, ceil).
 Status ForwardAxis(const Ctx& c, const std::string& auto_pad, bool ceil_mode, Axis* a) {
   const int64_t keff = (a->k - 1) * a->dil + 1;
-  if (a->stride <= 0 || a->dil <= 0 || a->k <= 0) return c.Bad("non-positive kernel/stride/dilation");
+  if (a->stride <= 0 || a->dil <= 0 || a->k <= 0)
+    return c.Bad("non-positive kernel/stride/dilation");
   if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
     a->out = (a->in + a->stride - 1) / a->stride;
     const int64_t total = std::max<int64_t>(0, (a->out - 1) * a->stride + keff - a->in);
@@ -1203,8 +1221,10 @@ Status ForwardAxis(const Ctx& c, const std::string& auto_pad, bool ceil_mode, Ax
     a->pad_e = total - a->pad_b;
     return Status::Ok();
   }
-  if (auto_pad == "VALID") a->pad_b = a->pad_e = 0;
-  else if (!auto_pad.empty() && auto_pad != "NOTSET") return c.Bad("auto_pad '" + auto_pad + "'");
+  if (auto_pad == "VALID")
+    a->pad_b = a->pad_e = 0;
+  else if (!auto_pad.empty() && auto_pad != "NOTSET")
+    return c.Bad("auto_pad '" + auto_pad + "'");
   const int64_t span = a->in + a->pad_b + a->pad_e - keff;
   if (span < 0) return c.Bad("the kernel is larger than the padded input");
   a->out = (ceil_mode ? (span + a->stride - 1) / a->stride : span / a->stride) + 1;
@@ -1285,8 +1305,8 @@ Status Pool(const Ctx& c) {
           for (int i = 0; i < 3; ++i) {
             start[i] = o[i] * a3[i].stride - a3[i].pad_b;
             // Window positions inside [-pad_b, in + pad_e) (count_include_pad's divisor).
-            const int64_t end = std::min(start[i] + (a3[i].k - 1) * a3[i].dil + 1,
-                                         a3[i].in + a3[i].pad_e);
+            const int64_t end =
+                std::min(start[i] + (a3[i].k - 1) * a3[i].dil + 1, a3[i].in + a3[i].pad_e);
             int64_t cnt = 0;
             for (int64_t q = start[i]; q < end; q += a3[i].dil) ++cnt;
             padded_count *= cnt;
@@ -1411,8 +1431,7 @@ Status Conv(const Ctx& c) {
     const std::vector<int64_t> strides = c.n.GetInts("strides", std::vector<int64_t>(nsp, 1));
     const std::vector<int64_t> dil = c.n.GetInts("dilations", std::vector<int64_t>(nsp, 1));
     const std::vector<int64_t> pads = c.n.GetInts("pads", std::vector<int64_t>(2 * nsp, 0));
-    const std::vector<int64_t> opad =
-        c.n.GetInts("output_padding", std::vector<int64_t>(nsp, 0));
+    const std::vector<int64_t> opad = c.n.GetInts("output_padding", std::vector<int64_t>(nsp, 0));
     const std::vector<int64_t> oshape = c.n.GetInts("output_shape");
     const std::string auto_pad = c.n.GetString("auto_pad", "NOTSET");
     if (strides.size() != nsp || dil.size() != nsp || pads.size() != 2 * nsp ||
@@ -1481,7 +1500,8 @@ Status Conv(const Ctx& c) {
   if (oh != ax[0].out || ow != ax[1].out || oh <= 0 || ow <= 0) {
     return c.Bad("inconsistent output size");
   }
-  // Weights to [K][R][S][C/g] (or [C][R][S][K/g] transposed): both are [W0][W1][R][S] → [W0][R][S][W1].
+  // Weights to [K][R][S][C/g] (or [C][R][S][K/g] transposed): both are [W0][W1][R][S] →
+  // [W0][R][S][W1].
   const int64_t w0 = w.dims[0], w1 = w.dims[1], rs = cs.r * cs.s;
   std::vector<float> wt(w.f.size());
   for (int64_t i = 0; i < w0; ++i) {
@@ -1515,7 +1535,7 @@ Status Conv(const Ctx& c) {
 // ---- resize -------------------------------------------------------------------------------------
 
 struct ResizeMode {
-  std::string mode = "nearest";            // nearest | linear
+  std::string mode = "nearest";  // nearest | linear
   std::string coord = "half_pixel";
   std::string nearest = "round_prefer_floor";
   double extrapolation = 0;
@@ -1626,7 +1646,7 @@ Status Resize(const Ctx& c) {
     if (c.n.Has("antialias") && c.n.GetInt("antialias", 0) != 0) return c.Unsup("antialias");
     if (c.n.Has("axes")) return c.Unsup("the axes attribute (opset 18)");
   }
-  static const char* kCoords[] = {"half_pixel", "pytorch_half_pixel", "align_corners",
+  static const char* kCoords[] = {"half_pixel", "pytorch_half_pixel",   "align_corners",
                                   "asymmetric", "tf_half_pixel_for_nn", "tf_crop_and_resize"};
   if (std::find(std::begin(kCoords), std::end(kCoords), m.coord) == std::end(kCoords)) {
     return c.Bad("coordinate_transformation_mode '" + m.coord + "'");

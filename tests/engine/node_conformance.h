@@ -17,7 +17,6 @@
 #pragma once
 
 #include <dirent.h>
-
 #include <unistd.h>
 
 #include <algorithm>
@@ -32,8 +31,8 @@
 #include <string>
 #include <vector>
 
-#include "engine/ref.h"
 #include "engine/onnx_testdata.h"
+#include "engine/ref.h"
 #include "vrseg/status.h"
 
 namespace vrseg::engine::testing {
@@ -120,7 +119,8 @@ inline std::string CompareTensor(const std::string& name, const HostTensor& got,
     for (size_t i = 0; i < d.size(); ++i) s += (i ? "," : "") + std::to_string(d[i]);
     return s + "]";
   };
-  if (got.dims != want.dims) return name + ": shape " + dims(got.dims) + ", expected " + dims(want.dims);
+  if (got.dims != want.dims)
+    return name + ": shape " + dims(got.dims) + ", expected " + dims(want.dims);
   if (want.type == ElemType::kFloat) {
     if (got.f.size() != want.f.size()) return name + ": element count differs";
     size_t bad = 0, first = 0;
@@ -169,10 +169,10 @@ enum class BakeInputs {
 // Input slots that carry parameters rather than data, per operator.
 inline bool IsParameterSlot(const std::string& op, int slot) {
   static const std::map<std::string, std::set<int>> kSlots = {
-      {"Reshape", {1}},    {"Expand", {1}},       {"Slice", {1, 2, 3, 4}}, {"Split", {1}},
-      {"Squeeze", {1}},    {"Unsqueeze", {1}},    {"Pad", {1, 2, 3}},      {"Resize", {1, 2, 3}},
-      {"Upsample", {1}},   {"Clip", {1, 2}},      {"ReduceMean", {1}},     {"ConstantOfShape", {0}},
-      {"Range", {0, 1, 2}}, {"Dropout", {1, 2}},  {"Gather", {1}},
+      {"Reshape", {1}},     {"Expand", {1}},     {"Slice", {1, 2, 3, 4}}, {"Split", {1}},
+      {"Squeeze", {1}},     {"Unsqueeze", {1}},  {"Pad", {1, 2, 3}},      {"Resize", {1, 2, 3}},
+      {"Upsample", {1}},    {"Clip", {1, 2}},    {"ReduceMean", {1}},     {"ConstantOfShape", {0}},
+      {"Range", {0, 1, 2}}, {"Dropout", {1, 2}}, {"Gather", {1}},
   };
   auto it = kSlots.find(op);
   return it != kSlots.end() && it->second.count(slot) > 0;
@@ -269,7 +269,8 @@ inline NodeTestResult RunNodeTest(const NodeTest& t, const NodeTestRunner& runne
       auto in = ReadTensorFile(path);
       if (!in.ok()) {
         if (in.status().code() == StatusCode::kUnsupported) {
-          return skip("input '" + in_names[k] + "': " + in.status().message().substr(path.size() + 2));
+          return skip("input '" + in_names[k] +
+                      "': " + in.status().message().substr(path.size() + 2));
         }
         return fail(in.status().ToString());
       }
@@ -281,8 +282,8 @@ inline NodeTestResult RunNodeTest(const NodeTest& t, const NodeTestRunner& runne
       auto out = ReadTensorFile(path);
       if (!out.ok()) {
         if (out.status().code() == StatusCode::kUnsupported) {
-          return skip("output '" + out_names[k] + "': " +
-                      out.status().message().substr(path.size() + 2));
+          return skip("output '" + out_names[k] +
+                      "': " + out.status().message().substr(path.size() + 2));
         }
         return fail(out.status().ToString());
       }
@@ -378,9 +379,8 @@ struct ConformanceReport {
   std::string Summary() const {
     std::ostringstream os;
     os << results.size() << " node tests of supported operators: " << passed << " passed ("
-       << folded << " only once folded), "
-       << skipped << " skipped (listed), " << failed << " failed; " << problems.size()
-       << " problem(s)";
+       << folded << " only once folded), " << skipped << " skipped (listed), " << failed
+       << " failed; " << problems.size() << " problem(s)";
     return os.str();
   }
 };
@@ -388,14 +388,11 @@ struct ConformanceReport {
 // Runs every in-scope node test under `node_dir` through `runner` and checks the verdicts against
 // `skip_list`. `filter`, if not empty, keeps only tests whose name contains it (then stale
 // skip-list entries are not reported).
-inline ConformanceReport RunNodeConformance(const std::string& node_dir,
-                                            const std::vector<std::string>& supported,
-                                            const NodeTestRunner& runner,
-                                            const NodeTestTolerance& tol,
-                                            const std::map<std::string, std::string>& skip_list,
-                                            const std::string& filter = "",
-                                            BakeInputs bake = BakeInputs::kParameters,
-                                            bool listed_passes_are_problems = true) {
+inline ConformanceReport RunNodeConformance(
+    const std::string& node_dir, const std::vector<std::string>& supported,
+    const NodeTestRunner& runner, const NodeTestTolerance& tol,
+    const std::map<std::string, std::string>& skip_list, const std::string& filter = "",
+    BakeInputs bake = BakeInputs::kParameters, bool listed_passes_are_problems = true) {
   ConformanceReport rep;
   std::set<std::string> seen;
   for (const NodeTest& t : DiscoverNodeTests(node_dir, supported)) {
@@ -414,8 +411,7 @@ inline ConformanceReport RunNodeConformance(const std::string& node_dir,
       case NodeVerdict::kSkip:
         ++rep.skipped;
         if (!listed) {
-          rep.problems.push_back(t.name + ": skipped (" + r.detail +
-                                 ") but not in the skip list");
+          rep.problems.push_back(t.name + ": skipped (" + r.detail + ") but not in the skip list");
         }
         break;
       case NodeVerdict::kFail:
@@ -428,7 +424,8 @@ inline ConformanceReport RunNodeConformance(const std::string& node_dir,
   if (filter.empty()) {
     for (const auto& [name, reason] : skip_list) {
       if (!seen.count(name)) {
-        rep.problems.push_back(name + ": in the skip list but not a node test of a supported "
+        rep.problems.push_back(name +
+                               ": in the skip list but not a node test of a supported "
                                "operator (remove it)");
       }
     }

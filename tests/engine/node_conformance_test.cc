@@ -5,6 +5,8 @@
 // reports every failure at once (one ctest entry, not hundreds).
 //
 // VRSEG_NODE_TEST_FILTER=substring runs only the matching tests (for debugging).
+#include "engine/node_conformance.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -15,7 +17,6 @@
 #include <string>
 
 #include "engine/ir.h"
-#include "engine/node_conformance.h"
 #include "engine/onnx_testdata.h"
 #include "engine/ref.h"
 
@@ -70,9 +71,9 @@ TEST(NodeConformance, ReferenceMatchesOnnxNodeTests) {
   auto skips = ReadSkipList(SkipListPath());
   ASSERT_TRUE(skips.ok()) << skips.status().ToString();
   const char* filter = std::getenv("VRSEG_NODE_TEST_FILTER");
-  const ConformanceReport rep = RunNodeConformance(NodeDir(), SupportedOps(), ReferenceRunner(),
-                                                   NodeTestTolerance{}, *skips,
-                                                   filter ? filter : "");
+  const ConformanceReport rep =
+      RunNodeConformance(NodeDir(), SupportedOps(), ReferenceRunner(), NodeTestTolerance{}, *skips,
+                         filter ? filter : "");
   // Per-operator tallies, so a regression shows where it is.
   std::cout << rep.Summary() << "\n" << Tally(rep);
   EXPECT_GT(rep.passed, filter ? 0 : 250) << "far fewer node tests passed than expected";
@@ -110,16 +111,21 @@ TEST(NodeConformance, HarnessDetectsWrongAnswers) {
   };
   NodeTestRunner exact = [&](const std::string&, const std::map<std::string, HostTensor>& f)
       -> Result<NodeTestOutputs> { return relu(f, 0.f); };
-  NodeTestRunner off = [&](const std::string&, const std::map<std::string, HostTensor>& f)
-      -> Result<NodeTestOutputs> { return relu(f, 1e-3f); };
-  NodeTestRunner reshaped = [&](const std::string&, const std::map<std::string, HostTensor>& f)
-      -> Result<NodeTestOutputs> {
+  NodeTestRunner off = [&](const std::string&,
+                           const std::map<std::string, HostTensor>& f) -> Result<NodeTestOutputs> {
+    return relu(f, 1e-3f);
+  };
+  NodeTestRunner reshaped =
+      [&](const std::string&,
+          const std::map<std::string, HostTensor>& f) -> Result<NodeTestOutputs> {
     NodeTestOutputs o = relu(f, 0.f);
     o["y"].dims = {o["y"].elements()};
     return o;
   };
-  NodeTestRunner unsupported = [](const std::string&, const std::map<std::string, HostTensor>&)
-      -> Result<NodeTestOutputs> { return Status::Unsupported("Relu node 'x': not today"); };
+  NodeTestRunner unsupported =
+      [](const std::string&, const std::map<std::string, HostTensor>&) -> Result<NodeTestOutputs> {
+    return Status::Unsupported("Relu node 'x': not today");
+  };
   EXPECT_EQ(RunNodeTest(tests[0], exact, {}).verdict, NodeVerdict::kPass);
   const NodeTestResult r = RunNodeTest(tests[0], off, {});
   EXPECT_EQ(r.verdict, NodeVerdict::kFail);

@@ -1,8 +1,6 @@
 // The CPU reference (engine/ref.h): single ops against hand-computed values and independent naive
 // formulations, whole graphs with batch-dependent shape arithmetic, errors, and the whole selfie
 // and landscape models against ONNX Runtime on the CPU (and, optimised, against themselves).
-#include "engine/ref.h"
-
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -11,6 +9,7 @@
 #include <vector>
 
 #include "engine/ir.h"
+#include "engine/ref.h"
 #include "vrseg/backend.h"
 
 namespace vrseg::engine {
@@ -141,8 +140,8 @@ TEST(Reference, ConvNHWCMatchesNaiveNCHW) {
   };
   uint32_t seed = 1;
   for (const Case& t : cases) {
-    ConvShape cs{t.n, t.h, t.w, t.c, t.k, t.r, t.s, t.g, t.sh, t.sw, t.pt, t.pl, t.pb, t.pr, t.dh,
-                 t.dw};
+    ConvShape cs{t.n,  t.h,  t.w,  t.c,  t.k,  t.r,  t.s,  t.g,
+                 t.sh, t.sw, t.pt, t.pl, t.pb, t.pr, t.dh, t.dw};
     const int64_t cpg = t.c / t.g;
     std::vector<float> x_nchw = Random(t.n * t.c * t.h * t.w, seed++);
     std::vector<float> w_oihw = Random(t.k * cpg * t.r * t.s, seed++);
@@ -182,8 +181,8 @@ TEST(Reference, ConvTransposeIsTheAdjointOfConv) {
   };
   uint32_t seed = 50;
   for (const Case& t : cases) {
-    ConvShape fw{2, t.h, t.w, t.c, t.k, t.r, t.s, t.g, t.sh, t.sw, t.pt, t.pl, t.pb, t.pr, t.dh,
-                 t.dw};
+    ConvShape fw{2,    t.h,  t.w,  t.c,  t.k,  t.r,  t.s,  t.g,
+                 t.sh, t.sw, t.pt, t.pl, t.pb, t.pr, t.dh, t.dw};
     const int64_t oh = fw.OutH(), ow = fw.OutW(), cpg = t.c / t.g;
     std::vector<float> x = Random(2 * t.h * t.w * t.c, seed++);
     std::vector<float> w = Random(t.k * t.r * t.s * cpg, seed++);  // [K][R][S][C/g]
@@ -244,7 +243,8 @@ TEST(Reference, ConvNodeAutoPadAndEpilogue) {
                     {{"auto_pad", Str("SAME_LOWER")}, {"strides", Ints({2, 2})}}, 1, epi);
   ASSERT_TRUE(out.ok()) << out.status().ToString();
   ASSERT_EQ((*out)[0].dims, (std::vector<int64_t>{1, 3, 3, 2}));
-  // SAME_LOWER: out = ceil(5/2)=3, total pad rows = 2*2+2-5 = 1 → top 1; cols: 2*1+3-4 = 1 → left 1.
+  // SAME_LOWER: out = ceil(5/2)=3, total pad rows = 2*2+2-5 = 1 → top 1; cols: 2*1+3-4 = 1 →
+  // left 1.
   ConvShape cs{1, 5, 4, 2, 3, 2, 3, 1, 2, 2, 1, 1, 0, 0, 1, 1};
   const std::vector<float> want = NaiveConvNCHW(cs, x.f, w.f, b.f);
   for (size_t e = 0; e < want.size(); ++e) {
@@ -253,7 +253,8 @@ TEST(Reference, ConvNodeAutoPadAndEpilogue) {
   }
 }
 
-// ---- elementwise, shapes, softmax, resize ---------------------------------------------------------
+// ---- elementwise, shapes, softmax, resize
+// ---------------------------------------------------------
 
 TEST(Reference, BinaryBroadcasting) {
   const std::vector<float> a = {1, 2, 3, 4, 5, 6};  // [2,3]
@@ -350,9 +351,8 @@ TEST(Reference, PadModes) {
 TEST(Reference, PoolCeilModeAndCountIncludePad) {
   // 1x1x1x5 → kernel 2, stride 2, pad right 1.
   HostTensor x = F({1, 1, 1, 5}, {1, 2, 3, 4, 5});
-  std::map<std::string, Attr> a = {{"kernel_shape", Ints({1, 2})},
-                                   {"strides", Ints({1, 2})},
-                                   {"pads", Ints({0, 0, 0, 1})}};
+  std::map<std::string, Attr> a = {
+      {"kernel_shape", Ints({1, 2})}, {"strides", Ints({1, 2})}, {"pads", Ints({0, 0, 0, 1})}};
   auto avg = RunOne("AveragePool", {&x}, a);
   ASSERT_TRUE(avg.ok()) << avg.status().ToString();
   EXPECT_EQ((*avg)[0].f, (std::vector<float>{1.5f, 3.5f, 5}));
