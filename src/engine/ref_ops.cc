@@ -1576,7 +1576,9 @@ HostTensor ResizeAxis(const HostTensor& x, size_t axis, int64_t out, double scal
     if (m.mode == "nearest") {
       double r;
       const double fl = std::floor(xo);
-      if (m.nearest == "floor") {
+      if (m.nearest == "simple") {
+        r = scale < 1 ? std::ceil(xo) : fl;
+      } else if (m.nearest == "floor") {
         r = fl;
       } else if (m.nearest == "ceil") {
         r = std::ceil(xo);
@@ -1623,9 +1625,10 @@ Status Resize(const Ctx& c) {
   const bool upsample = c.n.op == "Upsample";
   const bool old = upsample || c.Opset() < 11 || c.NumIn() == 2;
   if (old) {
-    // Upsample / Resize-10: asymmetric coordinates, nearest rounds down.
+    // Upsample / Resize-10: asymmetric coordinates; nearest rounds down when upsampling and up
+    // when downsampling (ONNX's Resize-10 downsample example: scale 0.6 picks columns 0 and 2).
     m.coord = "asymmetric";
-    m.nearest = "floor";
+    m.nearest = "simple";
     if (c.n.Has("scales")) {
       for (float f : c.n.GetFloats("scales")) scales.push_back(f);
     } else {
@@ -1652,7 +1655,7 @@ Status Resize(const Ctx& c) {
     return c.Bad("coordinate_transformation_mode '" + m.coord + "'");
   }
   if (m.nearest != "round_prefer_floor" && m.nearest != "round_prefer_ceil" &&
-      m.nearest != "floor" && m.nearest != "ceil") {
+      m.nearest != "floor" && m.nearest != "ceil" && m.nearest != "simple") {
     return c.Bad("nearest_mode '" + m.nearest + "'");
   }
   std::vector<int64_t> odims(rank);

@@ -323,6 +323,24 @@ TEST(Reference, ResizeCoordinateModes) {
   EXPECT_NE(cubic.status().message().find("n0"), std::string::npos);
 }
 
+TEST(Reference, ResizeOpset10AndUpsample) {
+  // ONNX's Resize-10 examples: [[1,2,3,4],[5,6,7,8]] scaled by 0.6 → [[1,3]]; by 2 → repeats.
+  HostTensor x = F({1, 1, 2, 4}, {1, 2, 3, 4, 5, 6, 7, 8});
+  HostTensor down = F({4}, {1, 1, 0.6f, 0.6f}), up = F({4}, {1, 1, 2, 2});
+  auto r = RunOne("Resize", {&x, &down}, {{"mode", Str("nearest")}}, 1, {}, 10);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ((*r)[0].dims, (std::vector<int64_t>{1, 1, 1, 2}));
+  EXPECT_EQ((*r)[0].f, (std::vector<float>{1, 3}));
+  HostTensor small = F({1, 1, 1, 2}, {1, 2});
+  r = RunOne("Upsample", {&small, &up}, {{"mode", Str("nearest")}}, 1, {}, 9);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ((*r)[0].f, (std::vector<float>{1, 1, 2, 2, 1, 1, 2, 2}));
+  // Linear, asymmetric: x/2 → 0, .5, 1, 1.5 (clamped to 1).
+  r = RunOne("Upsample", {&small, &up}, {{"mode", Str("linear")}}, 1, {}, 9);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ((*r)[0].f, (std::vector<float>{1, 1.5f, 2, 2, 1, 1.5f, 2, 2}));
+}
+
 TEST(Reference, SliceNegativeStepsAndClamping) {
   HostTensor x = F({6}, {0, 1, 2, 3, 4, 5});
   HostTensor st = I({1}, {-1}), en = I({1}, {INT64_MIN}), ax = I({1}, {0}), sp = I({1}, {-2});
