@@ -241,9 +241,9 @@ std::vector<float> Download(const Dev& d) {
     switch (d.arg.dt) {
       case DT::kF32: std::memcpy(&v[i], &bytes[i * 4], 4); break;
       case DT::kF16: {
-        __half h;
-        std::memcpy(&h, &bytes[i * 2], 2);
-        v[i] = __half2float(h);
+        __half_raw raw;
+        std::memcpy(&raw.x, &bytes[i * 2], 2);
+        v[i] = __half2float(__half(raw));
         break;
       }
       case DT::kI64: {
