@@ -280,6 +280,35 @@ TEST(Reference, AddWithFusedEpilogue) {
   EXPECT_EQ((*out)[0].f, (std::vector<float>{10, 21.5f, 33}));
 }
 
+TEST(Reference, MatMulBroadcastingAndGemmEpilogue) {
+  // a [2,1,2,3] (two batches) x b [3,2] broadcast over the batch; then 1-D b: [2,3] x [3] → [2].
+  HostTensor a = F({2, 1, 2, 3}, {1, 2, 3, 4, 5, 6, -1, 0, 1, 2, 0, -2});
+  HostTensor b = F({3, 2}, {1, 0, 0, 1, 1, 1});
+  auto r = RunOne("MatMul", {&a, &b});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ((*r)[0].dims, (std::vector<int64_t>{2, 1, 2, 2}));
+  EXPECT_EQ((*r)[0].f, (std::vector<float>{4, 5, 10, 11, 0, 1, 0, -2}));
+  HostTensor a2 = F({2, 3}, {1, 2, 3, 4, 5, 6}), v = F({3}, {1, -1, 2});
+  r = RunOne("MatMul", {&a2, &v});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ((*r)[0].dims, (std::vector<int64_t>{2}));
+  EXPECT_EQ((*r)[0].f, (std::vector<float>{5, 11}));
+  // Gemm: alpha 2, beta 0.5, transB, C [N] broadcast, then a fused ReLU.
+  HostTensor bt = F({2, 3}, {1, 0, 1, 0, 1, -1});  // B^T
+  HostTensor cvec = F({2}, {2, -4});
+  Attr alpha, beta;
+  alpha.kind = beta.kind = Attr::kFloat;
+  alpha.f = 2;
+  beta.f = 0.5f;
+  Epilogue relu;
+  relu.act = Act::kRelu;
+  r = RunOne("Gemm", {&a2, &bt, &cvec}, {{"alpha", alpha}, {"beta", beta}, {"transB", Int(1)}}, 1,
+             relu);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  // A·B = [[4, -1], [10, -1]] → 2x + [1, -2] → [[9, -4], [21, -4]] → relu.
+  EXPECT_EQ((*r)[0].f, (std::vector<float>{9, 0, 21, 0}));
+}
+
 TEST(Reference, SoftmaxOpsetSemantics) {
   // [2,2]: opset 13 normalises each row; opset 11 with axis 0 flattens everything into one row.
   HostTensor x = F({2, 2}, {0, std::log(3.f), std::log(2.f), std::log(2.f)});
