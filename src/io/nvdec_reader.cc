@@ -18,6 +18,7 @@ extern "C" {
 
 #ifdef VRSEG_HAVE_CUDA
 #include <cuda_runtime_api.h>
+#include <dlfcn.h>
 extern "C" {
 #include <libavutil/hwcontext_cuda.h>
 }
@@ -164,6 +165,17 @@ Result<std::unique_ptr<NvdecSession>> NvdecSession::Attach(AVCodecContext* dec,
   if (!ffmpeg_has_cuda) {
     return Status::Unavailable(path + ": this FFmpeg was built without CUDA, so NVDEC is not "
                                       "available");
+  }
+
+  // FFmpeg loads NVDEC's library only when the decoder starts; a driver installed without its
+  // video part has none, which is "unavailable", not a problem of the stream.
+  if (void* cuvid = dlopen("libnvcuvid.so.1", RTLD_LAZY | RTLD_LOCAL)) {
+    dlclose(cuvid);
+  } else {
+    const char* why = dlerror();
+    return Status::Unavailable(path + ": NVDEC's library cannot be loaded (" +
+                               std::string(why ? why : "libnvcuvid.so.1 not found") +
+                               "): no NVIDIA driver, or one installed without video decoding");
   }
 
   auto impl = std::make_unique<Impl>();

@@ -112,6 +112,73 @@ std::string WriteClip(const std::string& name, OutputContent content, int w, int
   return out;
 }
 
+// MP4 boxes (ISO BMFF): big-endian sizes, a 4-letter type.
+uint64_t Be(const std::vector<uint8_t>& b, size_t at, int bytes) {
+  uint64_t v = 0;
+  for (int i = 0; i < bytes; ++i) v = (v << 8) | b[at + i];
+  return v;
+}
+void PutBe(std::vector<uint8_t>* b, size_t at, int bytes, uint64_t v) {
+  for (int i = bytes - 1; i >= 0; --i, v >>= 8) (*b)[at + i] = static_cast<uint8_t>(v & 255);
+}
+struct Box {
+  size_t at = 0, size = 0, header = 8;
+  std::string type;
+};
+std::vector<Box> Boxes(const std::vector<uint8_t>& b, size_t from, size_t to) {
+  std::vector<Box> out;
+  while (from + 8 <= to) {
+    Box x;
+    x.at = from;
+    x.size = Be(b, from, 4);
+    x.type.assign(reinterpret_cast<const char*>(&b[from + 4]), 4);
+    if (x.size == 1) {
+      x.size = Be(b, from + 8, 8);
+      x.header = 16;
+    } else if (x.size == 0) {
+      x.size = to - from;
+    }
+    if (x.size < x.header || from + x.size > to) break;
+    out.push_back(x);
+    from += x.size;
+  }
+  return out;
+}
+// Adds `delta` to every chunk offset (stco/co64) under the container box `box`.
+void ShiftChunkOffsets(std::vector<uint8_t>* b, const Box& box, uint64_t delta) {
+  for (const Box& c : Boxes(*b, box.at + box.header, box.at + box.size)) {
+    if (c.type == "trak" || c.type == "mdia" || c.type == "minf" || c.type == "stbl") {
+      ShiftChunkOffsets(b, c, delta);
+    } else if (c.type == "stco" || c.type == "co64") {
+      const int width = c.type == "stco" ? 4 : 8;
+      const size_t count = Be(*b, c.at + c.header + 4, 4);
+      for (size_t i = 0; i < count; ++i) {
+        const size_t at = c.at + c.header + 8 + i * width;
+        PutBe(b, at, width, Be(*b, at, width) + delta);
+      }
+    }
+  }
+}
+// An MP4 written with its index (moov) after the data, rewritten with the index first (what
+// ffmpeg's -movflags +faststart does), so that a cut file still opens. Empty if the layout is not
+// the expected one.
+std::vector<uint8_t> MoovFirst(std::vector<uint8_t> b) {
+  const std::vector<Box> top = Boxes(b, 0, b.size());
+  const Box* moov = nullptr;
+  const Box* mdat = nullptr;
+  for (const Box& x : top) {
+    if (x.type == "moov") moov = &x;
+    if (x.type == "mdat" && !mdat) mdat = &x;
+  }
+  if (!moov || !mdat || moov->at < mdat->at) return {};
+  ShiftChunkOffsets(&b, *moov, moov->size);
+  std::vector<uint8_t> out(b.begin(), b.begin() + mdat->at);
+  out.insert(out.end(), b.begin() + moov->at, b.begin() + moov->at + moov->size);
+  out.insert(out.end(), b.begin() + mdat->at, b.begin() + moov->at);
+  out.insert(out.end(), b.begin() + moov->at + moov->size, b.end());
+  return out;
+}
+
 struct ReadResult {
   std::vector<Frame> frames;
   Status end;  // OK for a clean end
@@ -272,6 +339,32 @@ TEST(NvdecTest, TenBitSourceIsRefused) {
   EXPECT_TRUE(got.end.ok()) << got.end.ToString();
   ASSERT_EQ(got.frames.size(), 5u);
   EXPECT_EQ(got.frames[0].memory, MemoryKind::kHost);
+}
+
+// The reference for NvdecGpuTest.TruncatedFileDeliversCleanFramesThenDataLoss: the sample with its
+// index moved first decodes to the same frames, and cut in half it gives clean frames, then
+// kDataLoss.
+TEST(NvdecTest, CutSampleReferenceOnCpu) {
+  const std::vector<uint8_t> fast = MoovFirst(ReadBytes(kSample));
+  ASSERT_GT(fast.size(), 1000u) << kSample << " does not have its index after its data";
+  const std::string whole = Scratch("nvdec_cpu_moov_first.mp4");
+  WriteBytes(whole, fast.data(), fast.size());
+  const ReadResult orig = ReadWith(kSample, Cpu());
+  const ReadResult moved = ReadWith(whole, Cpu());
+  ASSERT_TRUE(moved.open.ok()) << moved.open.ToString();
+  ASSERT_TRUE(moved.end.ok()) << moved.end.ToString();
+  ASSERT_EQ(moved.frames.size(), orig.frames.size());
+  for (size_t i = 0; i < moved.frames.size(); ++i) {
+    EXPECT_EQ(moved.frames[i].pts, orig.frames[i].pts) << "frame " << i;
+    EXPECT_EQ(Packed(moved.frames[i]), Packed(orig.frames[i])) << "frame " << i;
+  }
+  const std::string cut = Scratch("nvdec_cpu_cut.mp4");
+  WriteBytes(cut, fast.data(), fast.size() / 2);
+  const ReadResult got = ReadWith(cut, Cpu());
+  ASSERT_TRUE(got.open.ok()) << got.open.ToString();
+  EXPECT_EQ(got.end.code(), StatusCode::kDataLoss) << got.end.ToString();
+  EXPECT_GT(got.frames.size(), 10u);
+  EXPECT_LT(got.frames.size(), 120u);
 }
 
 // ---- With a GPU ----------------------------------------------------------------------------
@@ -442,13 +535,16 @@ TEST(NvdecGpuTest, MoovAtEndCutFailsAtOpenWithDataLoss) {
 // the cut), identical pixels, then kDataLoss naming the file and the first missing frame.
 TEST(NvdecGpuTest, TruncatedFileDeliversCleanFramesThenDataLoss) {
   VRSEG_REQUIRE_NVDEC();
-  if (!HaveFfmpegCli()) GTEST_SKIP() << "needs the ffmpeg CLI to move the MP4 index first";
-  const std::string fast = Scratch("nvdec_faststart.mp4");
-  Ffmpeg("-i '" + kSample + "' -map 0:v:0 -c copy -movflags +faststart '" + fast + "'");
-  const auto bytes = ReadBytes(fast);
-  ASSERT_GT(bytes.size(), 1000u);
+  const std::vector<uint8_t> fast = MoovFirst(ReadBytes(kSample));
+  ASSERT_GT(fast.size(), 1000u) << kSample << " does not have its index after its data";
+  // The rewritten file is whole: every frame, the CPU reader's pixels.
+  const std::string whole = Scratch("nvdec_moov_first.mp4");
+  WriteBytes(whole, fast.data(), fast.size());
+  const ReadResult all = ReadWith(whole, Cpu());
+  ASSERT_TRUE(all.end.ok()) << all.end.ToString();
+  ASSERT_EQ(all.frames.size(), 120u);
   const std::string cut = Scratch("nvdec_cut.mp4");
-  WriteBytes(cut, bytes.data(), bytes.size() / 2);
+  WriteBytes(cut, fast.data(), fast.size() / 2);
   const ReadResult cpu = ReadWith(cut, Cpu());
   ASSERT_TRUE(cpu.open.ok()) << cpu.open.ToString();
   ASSERT_EQ(cpu.end.code(), StatusCode::kDataLoss) << cpu.end.ToString();
