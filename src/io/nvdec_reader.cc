@@ -182,34 +182,52 @@ Result<std::unique_ptr<NvdecSession>> NvdecSession::Attach(AVCodecContext* dec,
   impl->path = path;
   impl->device = options.device;
   impl->dec = dec;
-  // The device: the primary context, which the CUDA runtime (and so the rest of vrseg) uses.
-  AVBufferRef* device_ref = nullptr;
-  const std::string device_name = std::to_string(options.device);
-  int ret = av_hwdevice_ctx_create(&device_ref, AV_HWDEVICE_TYPE_CUDA, device_name.c_str(),
-                                   nullptr, AV_CUDA_USE_PRIMARY_CONTEXT);
-  if (ret < 0) {
-    return Status::Unavailable(path + ": cannot open CUDA device " + device_name +
-                               " for NVDEC decoding (" + AvError(ret) +
-                               "): no NVIDIA driver, no such device, or it is busy");
-  }
-  impl->device_ref.reset(device_ref);
-
-  // A stream of our own for FFmpeg's post-processing, created on that device.
+  // The device: its primary context, the CUDA runtime's (and so the rest of vrseg's), made current
+  // here through the runtime and handed to FFmpeg as a context of the caller's. (FFmpeg's own
+  // "primary context" option would insist on its own scheduling flags, and fail where the runtime
+  // already made the context with the default ones.) A stream of our own for FFmpeg's work.
   int previous = 0;
   cudaError_t err = cudaGetDevice(&previous);
   if (err == cudaSuccess) err = cudaSetDevice(options.device);
+  if (err == cudaSuccess) err = cudaFree(nullptr);  // creates the primary context if need be
+  CUcontext context = nullptr;
+  if (err == cudaSuccess) {
+    using GetCurrentFn = CUresult (*)(CUcontext*);
+    void* fn = nullptr;
+    cudaDriverEntryPointQueryResult found = cudaDriverEntryPointSymbolNotFound;
+    err = cudaGetDriverEntryPointByVersion("cuCtxGetCurrent", &fn, 4000, cudaEnableDefault,
+                                           &found);
+    if (err == cudaSuccess && (found != cudaDriverEntryPointSuccess || !fn ||
+                               reinterpret_cast<GetCurrentFn>(fn)(&context) != CUDA_SUCCESS ||
+                               !context)) {
+      err = cudaErrorDeviceUninitialized;  // no current context
+    }
+  }
   cudaStream_t stream = nullptr;
   if (err == cudaSuccess) err = cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking);
   if (previous != options.device) cudaSetDevice(previous);
   if (err != cudaSuccess) {
     cudaGetLastError();
-    return Status::Unavailable(path + ": cannot create a CUDA stream on device " + device_name +
-                               " for NVDEC decoding (" + CudaError(err) + ")");
+    return Status::Unavailable(path + ": cannot use CUDA device " +
+                               std::to_string(options.device) + " for NVDEC decoding (" +
+                               CudaError(err) + ")");
   }
   impl->stream = std::make_shared<StreamHolder>();
   impl->stream->stream = stream;
-  auto* hw = reinterpret_cast<AVHWDeviceContext*>(impl->device_ref->data);
-  static_cast<AVCUDADeviceContext*>(hw->hwctx)->stream = stream;
+
+  AVBufferRef* device_ref = av_hwdevice_ctx_alloc(AV_HWDEVICE_TYPE_CUDA);
+  if (!device_ref) return Status::OutOfMemory(path + ": cannot allocate a CUDA device context");
+  impl->device_ref.reset(device_ref);
+  auto* hw = reinterpret_cast<AVHWDeviceContext*>(device_ref->data);
+  auto* cuda_hw = static_cast<AVCUDADeviceContext*>(hw->hwctx);
+  cuda_hw->cuda_ctx = context;
+  cuda_hw->stream = stream;
+  const int ret = av_hwdevice_ctx_init(device_ref);
+  if (ret < 0) {
+    return Status::Unavailable(path + ": FFmpeg cannot use CUDA device " +
+                               std::to_string(options.device) + " for NVDEC decoding (" +
+                               AvError(ret) + ")");
+  }
 
   dec->hw_device_ctx = av_buffer_ref(impl->device_ref.get());
   if (!dec->hw_device_ctx) return Status::OutOfMemory(path + ": cannot reference the CUDA device");
