@@ -16,7 +16,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
+#include <functional>
 #include <iterator>
 #include <map>
 #include <memory>
@@ -1064,6 +1066,128 @@ TEST_F(KernelsTest, KernelsCaptureIntoACudaGraph) {
   EXPECT_TRUE(Near(Download(dc), cat.f, DT::kF16));
   cudaGraphExecDestroy(exec);
   cudaGraphDestroy(graph);
+}
+
+// ---- bandwidth (a measurement, not a test: --gtest_also_run_disabled_tests) ------------------------
+
+// Achieved bandwidth of each kernel on model-like shapes: bytes that must move (each input read and
+// each output written once) over the median of 20 timed runs after 3 warm-ups.
+TEST_F(KernelsTest, DISABLED_Bandwidth) {
+  auto time = [&](const char* name, double bytes, const std::function<Status()>& fn) {
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(fn().ok());
+    cudaEvent_t a, b;
+    cudaEventCreate(&a);
+    cudaEventCreate(&b);
+    std::vector<float> ms;
+    for (int i = 0; i < 20; ++i) {
+      cudaEventRecord(a, stream_);
+      const Status s = fn();
+      cudaEventRecord(b, stream_);
+      ASSERT_TRUE(s.ok()) << s.ToString();
+      cudaEventSynchronize(b);
+      float t = 0;
+      cudaEventElapsedTime(&t, a, b);
+      ms.push_back(t);
+    }
+    cudaEventDestroy(a);
+    cudaEventDestroy(b);
+    std::sort(ms.begin(), ms.end());
+    const double med = ms[ms.size() / 2];
+    std::printf("%-58s %9.1f us %8.0f GB/s\n", name, med * 1e3, bytes / (med * 1e-3) / 1e9);
+  };
+  auto dev = [&](std::vector<int64_t> dims, DT dt) { return Alloc(dims, dt); };
+  const DT h = DT::kF16;
+  {
+    const std::vector<int64_t> d = {64, 128, 128, 64};
+    const double n = static_cast<double>(Count(d));
+    Dev a = dev(d, h), b = dev(d, h), o = dev(d, h), c = dev({64}, h), se = dev({64, 1, 1, 64}, h),
+        px = dev({64, 128, 128, 1}, h);
+    Dev sc = dev({64}, DT::kF32), sh = dev({64}, DT::kF32);
+    time("(reference) cudaMemcpyAsync D2D of [64,128,128,64] f16", 2 * n * 2, [&] {
+      cudaMemcpyAsync(o.arg.data, a.arg.data, static_cast<size_t>(n) * 2, cudaMemcpyDeviceToDevice, stream_);
+      return Status::Ok();
+    });
+    time("Binary add+relu same shape [64,128,128,64] f16", 3 * n * 2,
+         [&] { return Binary(BinOp::kAdd, a.arg, b.arg, o.arg, Act::kRelu, 0, 0, stream_); });
+    time("Binary add per channel [64] f16", 2 * n * 2,
+         [&] { return Binary(BinOp::kAdd, a.arg, c.arg, o.arg, Act::kNone, 0, 0, stream_); });
+    time("Binary mul SE [64,1,1,64] f16", 2 * n * 2,
+         [&] { return Binary(BinOp::kMul, a.arg, se.arg, o.arg, Act::kNone, 0, 0, stream_); });
+    time("Binary mul per pixel [64,128,128,1] (general) f16", 2 * n * 2 + n / 64 * 2,
+         [&] { return Binary(BinOp::kMul, a.arg, px.arg, o.arg, Act::kNone, 0, 0, stream_); });
+    time("Unary hardswish f16", 2 * n * 2,
+         [&] { return Unary(UnaryOp::kAct, Act::kHardSwish, 0, 0, a.arg, o.arg, stream_); });
+    time("ChannelAffine relu f16", 2 * n * 2, [&] {
+      return ChannelAffine(a.arg, static_cast<const float*>(sc.arg.data), static_cast<const float*>(sh.arg.data),
+                           o.arg, Act::kRelu, 0, 0, stream_);
+    });
+  }
+  {
+    const std::vector<int64_t> d = {64, 256, 256, 3};
+    const double n = static_cast<double>(Count(d));
+    Dev a = dev(d, DT::kF32), o = dev(d, h), t = dev({64, 3, 256, 256}, DT::kF32);
+    time("Cast f32->f16 [64,256,256,3]", n * 6, [&] { return Cast(a.arg, o.arg, stream_); });
+    time("Transpose NCHW->NHWC f32 [64,3,256,256]", n * 8,
+         [&] { return Transpose(t.arg, {0, 2, 3, 1}, a.arg, stream_); });
+  }
+  {
+    Dev a = dev({8, 256, 128, 128}, h), o = dev({8, 128, 128, 256}, h);
+    time("Transpose NCHW->NHWC f16 [8,256,128,128]", Count(a.arg.dims) * 4.0,
+         [&] { return Transpose(a.arg, {0, 2, 3, 1}, o.arg, stream_); });
+    Dev x = dev({8, 128, 128, 21}, h), y = dev({8, 21, 128, 128}, h);
+    time("Transpose NHWC->NCHW f16 [8,128,128,21]", Count(x.arg.dims) * 4.0,
+         [&] { return Transpose(x.arg, {0, 3, 1, 2}, y.arg, stream_); });
+  }
+  {
+    Dev x = dev({32, 112, 112, 64}, h), y = dev({32, 56, 56, 64}, h);
+    PoolArgs p;
+    p.kh = p.kw = 3;
+    p.stride_h = p.stride_w = 2;
+    p.pad_top = p.pad_left = 1;
+    time("Pool2D max 3x3/2 [32,112,112,64] f16", (Count(x.arg.dims) + Count(y.arg.dims)) * 2.0,
+         [&] { return Pool2D(p, x.arg, y.arg, stream_); });
+  }
+  for (const std::vector<int64_t>& d : {std::vector<int64_t>{1, 64, 64, 2048}, std::vector<int64_t>{64, 16, 16, 960},
+                                        std::vector<int64_t>{256, 7, 7, 2048}}) {
+    Dev x = dev(d, h), y = dev({d[0], 1, 1, d[3]}, h);
+    const std::string name = "GlobalAvgPool f16 [" + std::to_string(d[0]) + "," + std::to_string(d[1]) + "," +
+                             std::to_string(d[2]) + "," + std::to_string(d[3]) + "]";
+    time(name.c_str(), Count(d) * 2.0, [&] { return GlobalAvgPool(x.arg, y.arg, stream_); });
+  }
+  {
+    ResizeArgs r;
+    Dev x = dev({8, 64, 64, 256}, h), y = dev({8, 128, 128, 256}, h);
+    time("Resize linear 2x [8,64,64,256] f16", (Count(x.arg.dims) + Count(y.arg.dims)) * 2.0,
+         [&] { return Resize2D(r, x.arg, y.arg, stream_); });
+    Dev x2 = dev({8, 64, 64, 21}, h), y2 = dev({8, 512, 512, 21}, h);
+    time("Resize linear 8x [8,64,64,21] -> 512^2 f16", (Count(x2.arg.dims) + Count(y2.arg.dims)) * 2.0,
+         [&] { return Resize2D(r, x2.arg, y2.arg, stream_); });
+    Dev s = dev({8, 512, 512, 21}, h), am = dev({8, 512, 512, 1}, DT::kI64);
+    time("Softmax over C=21 [8,512,512,21] f16", Count(s.arg.dims) * 4.0,
+         [&] { return Softmax(y2.arg, 3, false, s.arg, stream_); });
+    time("ArgMax over C=21 [8,512,512,21] f16", Count(s.arg.dims) * 2.0 + Count(am.arg.dims) * 8.0,
+         [&] { return ArgMax(y2.arg, 3, false, am.arg, stream_); });
+  }
+  {
+    std::vector<Dev> ins;
+    std::vector<TensorArg> args;
+    for (int i = 0; i < 5; ++i) {
+      ins.push_back(dev({8, 64, 64, 256}, h));
+      args.push_back(ins.back().arg);
+    }
+    Dev o = dev({8, 64, 64, 1280}, h);
+    time("Concat 5 x [8,64,64,256] on C f16", Count(o.arg.dims) * 4.0,
+         [&] { return Concat(args, 3, o.arg, stream_); });
+    Dev sl = dev({8, 64, 64, 256}, h);
+    time("Slice C 0:256 of [8,64,64,1280] f16", Count(sl.arg.dims) * 4.0,
+         [&] { return Slice(o.arg, {0, 0, 0, 0}, {1, 1, 1, 1}, sl.arg, stream_); });
+    Dev pd = dev({8, 66, 66, 256}, h);
+    time("Pad H,W by 1 [8,64,64,256] f16", (Count(sl.arg.dims) + Count(pd.arg.dims)) * 2.0,
+         [&] { return Pad(sl.arg, {0, 1, 1, 0}, PadMode::kConstant, 0, pd.arg, stream_); });
+    Dev rm = dev({8, 1, 1, 256}, h);
+    time("ReduceMean H,W [8,64,64,256] f16", Count(sl.arg.dims) * 2.0,
+         [&] { return ReduceMean(sl.arg, {1, 2}, rm.arg, stream_); });
+  }
 }
 
 // ---- argument checks (no GPU needed: they fail before any CUDA call) --------------------------------
