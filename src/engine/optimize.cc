@@ -286,8 +286,35 @@ int FoldConstMulAdd(Graph& g) {
     for (int side = 0; side < 2; ++side) {
       if ((n.op == "Sub" || n.op == "Div") && side == 1) break;
       const int x = n.inputs[side], c = n.inputs[1 - side];
-      const int pi = g.values[x].producer;
-      if (pi < 0 || g.nodes[pi].op != "Conv" || g.nodes[pi].dead || IsConstant(g, x)) continue;
+      int pi = g.values[x].producer;
+      if (pi < 0 || g.nodes[pi].dead || IsConstant(g, x)) continue;
+      if (n.op == "Add" && g.nodes[pi].op == "Add" && g.nodes[pi].epi == Epilogue{} &&
+          g.nodes[pi].inputs.size() == 2 && SoleConsumer(g, cons, x) == static_cast<int>(i)) {
+        // (conv + b) + c  →  (conv + c) + b: the constant moves into the conv's bias, the inner Add
+        // (later a residual epilogue) takes over the outer one's output.
+        const Node& inner = g.nodes[pi];
+        int host = -1;
+        for (int k = 0; k < 2 && host < 0; ++k) {
+          const int a = inner.inputs[k];
+          const int ap = a >= 0 ? g.values[a].producer : -1;
+          if (ap >= 0 && !g.nodes[ap].dead && g.nodes[ap].op == "Conv" && g.nodes[ap].epi == Epilogue{} &&
+              SoleConsumer(g, cons, a) == pi && g.values[a].shape == g.values[x].shape) {
+            host = ap;
+          }
+        }
+        ConvWeights cw;
+        std::vector<float> per;
+        if (host < 0 || !ReadConvWeights(g, g.nodes[host], &cw) ||
+            !PerChannel(g.values[c], g.values[x].shape.size(), cw.k, &per) ||
+            !(g.values[n.outputs[0]].shape == g.values[x].shape)) {
+          continue;
+        }
+        ApplyChannelAffine(g, host, cw, std::vector<float>(cw.k, 1.f), per);
+        TakeOverOutput(g, pi, static_cast<int>(i));
+        ++folded;
+        break;
+      }
+      if (g.nodes[pi].op != "Conv") continue;
       const Node& conv = g.nodes[pi];
       if (conv.epi.act != Act::kNone || conv.epi.residual >= 0 || SoleConsumer(g, cons, x) != static_cast<int>(i)) continue;
       if (!(g.values[n.outputs[0]].shape == g.values[x].shape)) continue;
@@ -557,8 +584,48 @@ int FuseResidual(Graph& g) {
   return fused;
 }
 
-// Mul(h, scalar s) whose only consumer is a Conv reading it as its input: conv(s*h) = conv'(h)
-// with the weights scaled (zero padding scales too; bias and epilogue unchanged).
+// Where a scalar factor s on value v can be absorbed: every consumer is a Conv reading v as its
+// data input (its weights take s; also MatMul/Gemm with constant B), or commutes with the scale (average pools, resize, max pool for
+// s > 0, reshapes, a Mul by another value) and passes it on. Convs that take s are collected in `convs`; a
+// node reached twice (s would be squared) or anything else fails.
+bool Absorbs(const Graph& g, const std::vector<std::vector<int>>& cons, int v, float s, std::set<int>* seen,
+             std::vector<int>* convs) {
+  if (IsGraphOutput(g, v) || cons[v].empty()) return false;
+  for (int ci : cons[v]) {
+    if (!seen->insert(ci).second) return false;
+    const Node& c = g.nodes[ci];
+    if (c.epi.residual == v) return false;
+    if (c.op == "Conv" || c.op == "MatMul" || c.op == "Gemm") {
+      if (c.inputs[0] != v || c.inputs.size() < 2 || !g.values[c.inputs[1]].is_const) return false;
+      if (c.op == "Gemm" && c.GetInt("transA", 0) != 0) return false;
+      for (size_t k = 1; k < c.inputs.size(); ++k) {
+        if (c.inputs[k] == v) return false;
+      }
+      convs->push_back(ci);
+      continue;
+    }
+    const bool pass = c.op == "AveragePool" || c.op == "GlobalAveragePool" || c.op == "Resize" ||
+                      c.op == "Reshape" || c.op == "Flatten" || c.op == "Squeeze" || c.op == "Unsqueeze" ||
+                      c.op == "Upsample" || (c.op == "MaxPool" && s > 0) ||
+                      (c.op == "Mul" && c.inputs.size() == 2 && c.epi == Epilogue{} &&
+                       (c.inputs[0] == v) != (c.inputs[1] == v) && !IsConstant(g, c.inputs[0]) &&
+                       !IsConstant(g, c.inputs[1]));
+    if (!pass || c.outputs.size() != 1) return false;
+    if (c.op != "Mul") {
+      if (c.inputs[0] != v) return false;
+      for (size_t k = 1; k < c.inputs.size(); ++k) {
+        if (c.inputs[k] == v) return false;
+      }
+    }
+    if (g.values[c.outputs[0]].type != ElemType::kFloat) return false;
+    if (!Absorbs(g, cons, c.outputs[0], s, seen, convs)) return false;
+  }
+  return true;
+}
+
+// Mul(h, scalar s) whose result is absorbed downstream (see Absorbs): the scale moves into the
+// weights of the convs that read it (conv(s*x) = conv'(x): zero padding scales too; bias and
+// epilogue unchanged) and the Mul goes away.
 int FoldScaleIntoConv(Graph& g) {
   int folded = 0;
   for (size_t i = 0; i < g.nodes.size(); ++i) {
@@ -570,16 +637,18 @@ int FoldScaleIntoConv(Graph& g) {
       const Value& cv = g.values[c];
       if (IsConstant(g, h) || !cv.is_const || cv.type != ElemType::kFloat || cv.fdata.size() != 1) continue;
       const int out = n.outputs[0];
-      const int ci = SoleConsumer(g, cons, out);
-      if (ci < 0 || g.nodes[ci].op != "Conv" || g.nodes[ci].inputs[0] != out) continue;
-      if (g.nodes[ci].inputs.size() < 2 || !g.values[g.nodes[ci].inputs[1]].is_const) continue;
       if (!(g.values[h].shape == g.values[out].shape)) continue;
       const float s = cv.fdata[0];
-      const int wv = CloneConst(g, g.nodes[ci].inputs[1], "/scaled");
-      for (float& w : g.values[wv].fdata) w *= s;
-      g.nodes[ci].inputs[1] = wv;
-      g.nodes[ci].inputs[0] = h;
+      std::set<int> seen;
+      std::vector<int> convs;
+      if (!Absorbs(g, cons, out, s, &seen, &convs)) continue;
+      for (int ci : convs) {
+        const int wv = CloneConst(g, g.nodes[ci].inputs[1], "/scaled");
+        for (float& w : g.values[wv].fdata) w *= s;
+        g.nodes[ci].inputs[1] = wv;
+      }
       g.nodes[i].dead = true;
+      ReplaceUses(g, out, h);
       ++folded;
       break;
     }
