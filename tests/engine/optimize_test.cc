@@ -354,3 +354,67 @@ TEST(Optimize, SelfieAndLandscapeMatchReference) {
 
 }  // namespace
 }  // namespace vrseg::engine
+
+namespace vrseg::engine {
+namespace {
+
+// A HardSwish exported with 1/6 rounded to fp16 (0.166626) = HardSwish * 0.999756: the scale
+// travels through the squeeze-excite block's pool and Mul into the convs' weights.
+TEST(Optimize, RoundedHardSwishScaleFoldsIntoConvs) {
+  ModelBuilder mb(13);
+  mb.Input("x", {-1, 4, 6, 6});
+  mb.InitF("w", {4, 4, 1, 1}, Random(16, 21));
+  mb.Node("Conv", {"x", "w"}, {"c"}, "conv");
+  mb.InitF("k", {}, {0.166626f});
+  mb.InitF("three", {}, {3.f});
+  mb.InitF("zero", {}, {0.f});
+  mb.InitF("six", {}, {6.f});
+  mb.Node("Mul", {"k", "c"}, {"m"}, "mul");
+  mb.Node("Add", {"c", "three"}, {"a"}, "add");
+  mb.Node("Clip", {"a", "zero", "six"}, {"r6"}, "relu6");
+  mb.Node("Mul", {"m", "r6"}, {"hs"}, "mul_1");
+  mb.Node("GlobalAveragePool", {"hs"}, {"p"}, "gap");
+  mb.InitF("ws", {4, 4, 1, 1}, Random(16, 22));
+  mb.Node("Conv", {"p", "ws"}, {"se"}, "se_conv");
+  mb.Node("Sigmoid", {"se"}, {"sg"}, "sigmoid");
+  mb.Node("Mul", {"hs", "sg"}, {"scaled"}, "excite");
+  mb.InitF("w2", {2, 4, 3, 3}, Random(72, 23));
+  mb.Node("Conv", {"scaled", "w2"}, {"y"}, "proj");
+  mb.Output("y");
+  auto g = Load(mb);
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  Graph before = *g;
+  auto r = Optimize(*g);
+  ASSERT_TRUE(r.ok());
+  // conv(+hardswish), gap, se_conv(+sigmoid), excite, proj
+  EXPECT_EQ(g->nodes.size(), 5u) << g->Dump();
+  EXPECT_EQ(g->nodes[0].epi.act, Act::kHardSwish);
+  EXPECT_EQ(Count(*g, "Mul"), 1);
+  ExpectSameResults(before, *g, 2, 1e-5f);
+}
+
+// TF converters' Sum(conv_a, conv_b) + bias: the bias moves into a conv, the Sum becomes its
+// residual epilogue.
+TEST(Optimize, SumPlusBiasBecomesResidualConv) {
+  ModelBuilder mb(13);
+  mb.Input("x", {-1, 3, 5, 5});
+  mb.InitF("wa", {4, 3, 1, 1}, Random(12, 31));
+  mb.InitF("wb", {4, 3, 1, 1}, Random(12, 32));
+  mb.Node("Conv", {"x", "wa"}, {"ca"}, "conv_a");
+  mb.Node("Conv", {"x", "wb"}, {"cb"}, "conv_b");
+  mb.Node("Sum", {"cb", "ca"}, {"s"}, "sum");
+  mb.InitF("bias", {1, 4, 1, 1}, {1.f, -1.f, 2.f, 0.5f});
+  mb.Node("Add", {"bias", "s"}, {"y"}, "bias_add");
+  mb.Output("y");
+  auto g = Load(mb);
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  Graph before = *g;
+  ASSERT_TRUE(Optimize(*g).ok());
+  ASSERT_EQ(g->nodes.size(), 2u) << g->Dump();
+  EXPECT_GE(g->nodes[1].epi.residual, 0);
+  EXPECT_EQ(g->values[g->nodes[1].outputs[0]].name, "y");
+  ExpectSameResults(before, *g, 2, 1e-5f);
+}
+
+}  // namespace
+}  // namespace vrseg::engine
