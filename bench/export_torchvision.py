@@ -150,6 +150,31 @@ def export(model, example, path, opset):
     )
 
 
+def pin_output_shape(path, shape):
+    """Writes the output's static dimensions into the file (batch stays 'N').
+
+    The TorchScript exporter leaves every dimension of the segmentation models' output unknown
+    ([N, ?, ?, ?]: it cannot follow the final interpolation to the input size), which consumers
+    that size their buffers from the declared shape (vrseg's backends) cannot use.
+    """
+    import onnx
+
+    model = onnx.load(path)
+    dims = model.graph.output[0].type.tensor_type.shape.dim
+    if len(dims) != len(shape):
+        raise RuntimeError(f"{path}: output has rank {len(dims)}, PyTorch gave {list(shape)}")
+    for i, d in enumerate(dims):
+        if i == 0:
+            d.Clear()
+            d.dim_param = "N"
+        elif d.HasField("dim_value") and d.dim_value != shape[i]:
+            raise RuntimeError(f"{path}: output dimension {i} is {d.dim_value}, PyTorch gave {shape[i]}")
+        else:
+            d.Clear()
+            d.dim_value = int(shape[i])
+    onnx.save(model, path)
+
+
 def check(path):
     import onnx
 
@@ -222,6 +247,7 @@ def main():
                 raise RuntimeError(f"{name}: the reference output is not finite")
             path = os.path.join(args.out_dir, f"{name}.onnx")
             export(model, x, path, args.opset)
+            pin_output_shape(path, y_np.shape)
             check(path)
             ref = os.path.join(args.out_dir, f"{name}_ref.npz")
             np.savez(ref, input=x.numpy(), output=y_np)
@@ -248,6 +274,7 @@ def main():
                     yh = half(xh).float().cpu().numpy()
                 path16 = os.path.join(args.out_dir, f"{name}_fp16.onnx")
                 export(half, xh, path16, args.opset)
+                pin_output_shape(path16, y_np.shape)
                 check(path16)
                 entry.update({
                     "onnx_fp16": os.path.basename(path16),

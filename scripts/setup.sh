@@ -12,8 +12,9 @@
 # 4. The TF.js models converted to ONNX with `vrseg convert` (models/selfie.onnx, models/landscape.onnx).
 # 5. A sample clip made from the test photographs (testdata/generated/sample.mp4) for the README.
 # --gpu: also ONNX Runtime's CUDA execution provider (npm com.github.asus4.onnxruntime.linux-x64-gpu,
-#    CUDA 13 / cuDNN 9; 179 MB download, 230 MB unpacked) beside the core library, for the
-#    "ort-cuda" backend. Only a machine that runs that backend needs it.
+#    CUDA 13 / cuDNN 9; 179 MB download, 230 MB unpacked) beside the core library, and a
+#    CUDA-enabled core of the same version (npm onnxruntime-node@1.29.0, 112 MB download) in place
+#    of the CPU-only one, for the "ort-cuda" backend. Only a machine that runs that backend needs it.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -115,22 +116,36 @@ else
   say "ONNX Runtime present ($ort_dir)"
 fi
 
-# --gpu: the CUDA execution provider, loaded at run time by the core library from its own folder.
-# It needs libcublas/cublasLt.13, libcudart.13, libcurand.10 and cuDNN 9 at run time (not checked
-# here: the machine that builds need not be the one that runs it).
+# --gpu: the CUDA execution provider, loaded at run time by the core library from its own folder,
+# and a CUDA-enabled core library of the same version (1.29.0) in place of the CPU-only one. The
+# provider calls back into the core through an interface whose CUDA part only CUDA-enabled builds
+# of the core have: with the CPU-only core it crashes on Concat, Resize, Slice, ... The core comes
+# from npm onnxruntime-node@1.29.0 (its Linux x64 libonnxruntime.so.1, a CUDA-enabled build that
+# needs only system libraries); the CPU backend runs on it unchanged. The provider needs
+# libcublas/cublasLt.13, libcudart.13, libcurand.10 and cuDNN 9 at run time (not checked here: the
+# machine that builds need not be the one that runs it).
 ort_gpu_pkg=com.github.asus4.onnxruntime.linux-x64-gpu ort_gpu_ver=0.4.9
 ort_gpu_sha=2b459e0c17f340c92970c10ed86de4f37a3009f93c14053e6ad4334cbb6be412
+ort_core_pkg=onnxruntime-node ort_core_ver=1.29.0
+ort_core_sha=cfdfb45ec4044b1fdca43e5d2e180fb6817e649ff8ad1e0dfc90e18e51b67037
 if [ $do_gpu = 1 ]; then
-  if [ ! -f "$ort_dir/.stamp-gpu-$ort_gpu_ver" ]; then
+  if [ ! -f "$ort_dir/.stamp-gpu-$ort_gpu_ver-core-$ort_core_ver" ]; then
     tgz=$(fetch "$ort_gpu_pkg" "$ort_gpu_ver" "$ort_gpu_sha")
-    rm -rf .deps/ort-gpu-unpack && mkdir -p .deps/ort-gpu-unpack
-    tar -xzf "$tgz" -C .deps/ort-gpu-unpack package/Plugins/Linux/x64/libonnxruntime_providers_cuda.so
-    cp .deps/ort-gpu-unpack/package/Plugins/Linux/x64/libonnxruntime_providers_cuda.so "$ort_dir/lib/"
-    rm -rf .deps/ort-gpu-unpack
-    (cd "$ort_dir/lib" && sha256sum -c --quiet "$here/scripts/ort-gpu.sha256") ||
-      die "ONNX Runtime CUDA provider does not match scripts/ort-gpu.sha256"
-    touch "$ort_dir/.stamp-gpu-$ort_gpu_ver"
-    say "ONNX Runtime CUDA execution provider ($ort_gpu_pkg@$ort_gpu_ver) unpacked into $ort_dir/lib"
+    core_tgz=$(fetch "$ort_core_pkg" "$ort_core_ver" "$ort_core_sha")
+    u=.deps/ort-gpu-unpack
+    rm -rf "$u" && mkdir -p "$u/out"
+    tar --no-same-owner -xzf "$tgz" -C "$u" package/Plugins/Linux/x64/libonnxruntime_providers_cuda.so
+    tar --no-same-owner -xzf "$core_tgz" -C "$u" package/bin/napi-v6/linux/x64/libonnxruntime.so.1
+    mv "$u/package/Plugins/Linux/x64/libonnxruntime_providers_cuda.so" \
+       "$u/package/bin/napi-v6/linux/x64/libonnxruntime.so.1" "$u/out/"
+    (cd "$u/out" && sha256sum -c --quiet "$here/scripts/ort-gpu.sha256") ||
+      die "ONNX Runtime CUDA libraries do not match scripts/ort-gpu.sha256"
+    rm -f "$ort_dir/lib/libonnxruntime.so" "$ort_dir/lib/libonnxruntime.so.1"
+    mv "$u/out/libonnxruntime.so.1" "$u/out/libonnxruntime_providers_cuda.so" "$ort_dir/lib/"
+    ln -sf libonnxruntime.so.1 "$ort_dir/lib/libonnxruntime.so"
+    rm -rf "$u"
+    touch "$ort_dir/.stamp-gpu-$ort_gpu_ver-core-$ort_core_ver"
+    say "ONNX Runtime CUDA execution provider ($ort_gpu_pkg@$ort_gpu_ver) and CUDA-enabled core ($ort_core_pkg@$ort_core_ver) unpacked into $ort_dir/lib"
   else
     say "ONNX Runtime CUDA execution provider present ($ort_dir/lib)"
   fi

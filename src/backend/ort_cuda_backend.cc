@@ -2,8 +2,9 @@
 //
 // The provider is a separate library (libonnxruntime_providers_cuda.so, CUDA 13 / cuDNN 9, fetched by
 // `scripts/setup.sh --gpu`) that the core library loads at run time from its own folder through its
-// provider bridge (the V1 `AppendExecutionProvider_CUDA(OrtCUDAProviderOptions)`: the V2 options
-// API answers "not enabled" in the CPU build of the core library we link).
+// provider bridge. The core must be a CUDA-enabled build of the same version (setup --gpu installs
+// onnxruntime-node 1.29.0's): the CPU-only core of the foundation issue answers "not enabled" to the
+// V2 options and, through the V1 ones, crashes on common operators (see AppendCudaProvider).
 //
 // Memory: every input and output has a device buffer of its own (cudaMalloc, sized for max_batch,
 // zeroed), handed out by input(i)/output(i) as kDevice tensors, so CUDA preprocessing writes the
@@ -168,23 +169,7 @@ class OrtCudaBackend final : public Backend {
     } catch (const Ort::Exception& e) {
       return Status::Internal(std::string("ort-cuda: session options: ") + e.what());
     }
-    OrtCUDAProviderOptions cuda_options;  // its constructor sets the documented defaults
-    cuda_options.device_id = b->device_id_;
-    cuda_options.cudnn_conv_algo_search = search;
-    cuda_options.do_copy_in_default_stream = 1;
-    cuda_options.has_user_compute_stream = 1;
-    cuda_options.user_compute_stream = b->stream_;
-    try {
-      so.AppendExecutionProvider_CUDA(cuda_options);
-    } catch (const Ort::Exception& e) {
-      // The library is there but could not be loaded (a CUDA, cuBLAS or cuDNN library missing or
-      // of the wrong version) or refused the options.
-      return Status::Unavailable(std::string("ort-cuda: ONNX Runtime could not start its CUDA "
-                                             "execution provider from ") +
-                                 folder + "/" + kProviderLibrary + ": " + e.what() +
-                                 " (it needs libcudart.so.13, libcublas.so.13, libcublasLt.so.13, "
-                                 "libcurand.so.10 and cuDNN 9 on the library path)");
-    }
+    VRSEG_RETURN_IF_ERROR(b->AppendCudaProvider(&so, search, folder));
     try {
       b->session_ = std::make_unique<Ort::Session>(CudaEnv(), path.c_str(), so);
     } catch (const Ort::Exception& e) {
@@ -220,7 +205,8 @@ class OrtCudaBackend final : public Backend {
   DeviceKind device() const override { return DeviceKind::kCuda; }
   std::string device_description() const override {
     return cuda::DeviceDescription(device_id_) + " (ONNX Runtime " + OnnxRuntimeVersion() +
-           " CUDA execution provider, " + precision_ + ", cuDNN conv search " + conv_search_ + ")";
+           " CUDA execution provider, " + precision_ + ", " + math_ + ", cuDNN conv search " +
+           conv_search_ + ")";
   }
   std::string precision() const override { return precision_; }
   const ModelInfo& model_info() const override { return info_; }
@@ -257,6 +243,83 @@ class OrtCudaBackend final : public Backend {
 
  private:
   OrtCudaBackend() = default;
+
+  // The CUDA provider with our options. A CUDA-enabled core library (scripts/setup.sh --gpu installs
+  // one) takes the V2 options, which can switch TF32 off so that fp32 is fp32. A CPU-only core
+  // answers "not enabled" to them, and its provider bridge lacks the CUDA part of the host interface
+  // that the provider calls into (Concat, Slice, Split, Pad, Resize, Tile, ... go through it): with
+  // it, such models crash the process during Run. So a CPU-only core is refused, unless
+  // VRSEG_ORT_CUDA_ALLOW_CPU_CORE=1 asks to try anyway (V1 options, TF32 as ONNX Runtime defaults).
+  Status AppendCudaProvider(Ort::SessionOptions* so, OrtCudnnConvAlgoSearch search,
+                            const std::string& folder) {
+    const std::string where = folder + "/" + kProviderLibrary;
+    auto unavailable = [&](const char* what) {
+      return Status::Unavailable(
+          std::string("ort-cuda: ONNX Runtime could not start its CUDA execution provider from ") +
+          where + ": " + what +
+          " (it needs libcudart.so.13, libcublas.so.13, libcublasLt.so.13, libcurand.so.10 and "
+          "cuDNN 9 on the library path)");
+    };
+    const OrtApi& api = Ort::GetApi();
+    OrtCUDAProviderOptionsV2* raw = nullptr;
+    if (OrtStatus* st = api.CreateCUDAProviderOptions(&raw)) {
+      const std::string why = api.GetErrorMessage(st);
+      api.ReleaseStatus(st);
+      const char* allow = std::getenv("VRSEG_ORT_CUDA_ALLOW_CPU_CORE");
+      if (allow == nullptr || std::string(allow) != "1") {
+        return Status::Unavailable(
+            "ort-cuda: the ONNX Runtime core library in " + folder +
+            " is a CPU-only build (\"" + why +
+            "\"); the CUDA provider crashes with it on common operators (Concat, Resize, Slice, "
+            "...): run scripts/setup.sh --gpu, which installs a CUDA-enabled core, or set "
+            "VRSEG_ORT_CUDA_ALLOW_CPU_CORE=1 to try anyway");
+      }
+      LogWarning("ort-cuda: the ONNX Runtime core is a CPU-only build; trying its CUDA provider "
+                 "anyway (VRSEG_ORT_CUDA_ALLOW_CPU_CORE=1): models with Concat, Resize, Slice, ... "
+                 "may crash");
+      OrtCUDAProviderOptions v1;  // its constructor sets the documented defaults
+      v1.device_id = device_id_;
+      v1.cudnn_conv_algo_search = search;
+      v1.do_copy_in_default_stream = 1;
+      v1.has_user_compute_stream = 1;
+      v1.user_compute_stream = stream_;
+      try {
+        so->AppendExecutionProvider_CUDA(v1);
+      } catch (const Ort::Exception& e) {
+        return unavailable(e.what());
+      }
+      math_ = "TF32 allowed, V1 options on a CPU-only core";
+      return Status::Ok();
+    }
+    std::unique_ptr<OrtCUDAProviderOptionsV2, void (*)(OrtCUDAProviderOptionsV2*)> v2(
+        raw, [](OrtCUDAProviderOptionsV2* p) { Ort::GetApi().ReleaseCUDAProviderOptions(p); });
+    const std::string search_name = search == OrtCudnnConvAlgoSearchExhaustive ? "EXHAUSTIVE"
+                                    : search == OrtCudnnConvAlgoSearchHeuristic ? "HEURISTIC"
+                                                                                : "DEFAULT";
+    const std::string device = std::to_string(device_id_);
+    const char* keys[] = {"device_id", "cudnn_conv_algo_search", "do_copy_in_default_stream",
+                          "use_tf32"};
+    const char* values[] = {device.c_str(), search_name.c_str(), "1", "0"};
+    if (OrtStatus* st = api.UpdateCUDAProviderOptions(v2.get(), keys, values, 4)) {
+      const std::string why = api.GetErrorMessage(st);
+      api.ReleaseStatus(st);
+      return Status::Internal("ort-cuda: CUDA provider options: " + why);
+    }
+    // Setting the stream also sets has_user_compute_stream.
+    if (OrtStatus* st = api.UpdateCUDAProviderOptionsWithValue(v2.get(), "user_compute_stream",
+                                                                stream_)) {
+      const std::string why = api.GetErrorMessage(st);
+      api.ReleaseStatus(st);
+      return Status::Internal("ort-cuda: CUDA provider stream: " + why);
+    }
+    try {
+      so->AppendExecutionProvider_CUDA_V2(*v2);
+    } catch (const Ort::Exception& e) {
+      return unavailable(e.what());
+    }
+    math_ = "no TF32";
+    return Status::Ok();
+  }
 
   static Tensor View(const Buffer& b) {
     Tensor t;
@@ -433,6 +496,7 @@ class OrtCudaBackend final : public Backend {
   int device_id_ = 0;
   std::string precision_ = "fp32";
   std::string conv_search_;
+  std::string math_;
   ModelInfo info_;
   cudaStream_t stream_ = nullptr;
   cudaEvent_t inputs_ready_ = nullptr;
