@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
 #include <random>
 #include <string>
 #include <vector>
@@ -533,12 +534,35 @@ TEST(Reference, RunReferenceErrors) {
 struct ModelCase {
   const char* file;
   int64_t h, w;
+  const char* fixture;  // prefix of testdata/fixtures/<prefix>_<photo>_input.f32
 };
+
+// The three test photographs, preprocessed for the model (testdata/fixtures, made from
+// testdata/*.png|jpg), as one NHWC batch: real images, so the outputs are not trivially flat.
+std::vector<float> PhotoBatch(const ModelCase& mc) {
+  std::vector<float> out;
+  for (const char* photo : {"astronaut", "camera", "grace_hopper"}) {
+    const std::string path =
+        std::string(VRSEG_TESTDATA_DIR) + "/fixtures/" + mc.fixture + "_" + photo + "_input.f32";
+    std::ifstream f(path, std::ios::binary);
+    std::vector<float> img(static_cast<size_t>(mc.h * mc.w * 3));
+    f.read(reinterpret_cast<char*>(img.data()), static_cast<std::streamsize>(img.size() * 4));
+    if (!f) {
+      ADD_FAILURE() << "cannot read " << path;
+      return {};
+    }
+    out.insert(out.end(), img.begin(), img.end());
+  }
+  return out;
+}
 
 std::string ModelPath(const char* file) { return std::string(VRSEG_MODEL_DIR) + "/" + file; }
 
 // Feeds a seeded random NHWC image batch to ONNX Runtime (CPU) and the reference.
-void CompareWithOrt(const ModelCase& mc, int64_t batch) {
+void CompareWithOrt(const ModelCase& mc) {
+  const std::vector<float> img = PhotoBatch(mc);
+  ASSERT_FALSE(img.empty());
+  const int64_t batch = static_cast<int64_t>(img.size()) / (mc.h * mc.w * 3);
   const std::string path = ModelPath(mc.file);
   auto g = ImportOnnx(path, ImportOptions{1, 4});
   ASSERT_TRUE(g.ok()) << g.status().ToString();
@@ -553,7 +577,6 @@ void CompareWithOrt(const ModelCase& mc, int64_t batch) {
   ASSERT_TRUE(be.ok()) << be.status().ToString();
   Tensor in = (*be)->input(0);
   ASSERT_EQ(in.shape, (std::vector<int64_t>{batch, mc.h, mc.w, 3}));
-  const std::vector<float> img = Random(in.elements(), 2024, 0.f, 1.f);
   std::copy(img.begin(), img.end(), in.as<float>());
   ASSERT_TRUE((*be)->Run(static_cast<int>(batch)).ok());
 
@@ -570,17 +593,151 @@ void CompareWithOrt(const ModelCase& mc, int64_t batch) {
     ASSERT_EQ(t.dtype, DType::kFloat32);
     ASSERT_EQ(r.dims[0], batch);
     ASSERT_EQ(r.elements(), t.elements() / t.shape[0] * batch);
-    double worst = 0;
+    double worst = 0, peak = 0;
     for (int64_t e = 0; e < r.elements(); ++e) {
       worst = std::max(worst, double(std::fabs(r.f[e] - t.as<float>()[e])));
+      peak = std::max(peak, double(std::fabs(t.as<float>()[e])));
     }
-    EXPECT_LE(worst, 1e-4) << mc.file << " output " << name << " batch " << batch;
-    std::cout << mc.file << " output " << name << ": max |reference - ORT| = " << worst << "\n";
+    // ONNX Runtime's fp32 kernels drift up to ~1.3e-4 on these photos (selfie: ORT differs from
+    // the original TF.js outputs by 1.25e-4 where the reference differs by 1.8e-5; see
+    // ReferenceMatchesTfjsFixtures), so the bound is 2.5e-4 rather than 1e-4.
+    EXPECT_LE(worst, 2.5e-4) << mc.file << " output " << name << " batch " << batch;
+    std::cout << mc.file << " output " << name << ": max |reference - ORT| = " << worst
+              << " (max |ORT| = " << peak << ")\n";
   }
 }
 
-TEST(Reference, SelfieMatchesOnnxRuntime) { CompareWithOrt({"selfie.onnx", 256, 256}, 2); }
-TEST(Reference, LandscapeMatchesOnnxRuntime) { CompareWithOrt({"landscape.onnx", 144, 256}, 1); }
+TEST(Reference, SelfieMatchesOnnxRuntime) { CompareWithOrt({"selfie.onnx", 256, 256, "selfie"}); }
+TEST(Reference, LandscapeMatchesOnnxRuntime) {
+  CompareWithOrt({"landscape.onnx", 144, 256, "meet"});
+}
+
+// The reference against a third implementation: the original TF.js models' outputs on the same
+// photos (testdata/fixtures: selfie's sigmoid probability; meet's — landscape's — softmax over its
+// two logits, channel 1).
+void CompareWithTfjs(const ModelCase& mc) {
+  const std::vector<float> img = PhotoBatch(mc);
+  ASSERT_FALSE(img.empty());
+  const int64_t batch = static_cast<int64_t>(img.size()) / (mc.h * mc.w * 3);
+  auto g = ImportOnnx(ModelPath(mc.file), ImportOptions{1, 4});
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  ASSERT_TRUE(InferShapes(*g).ok());
+  std::map<std::string, HostTensor> feeds;
+  feeds[g->values[g->inputs[0]].name] = F({batch, mc.h, mc.w, 3}, img);
+  auto ref = RunReference(*g, feeds);
+  ASSERT_TRUE(ref.ok()) << ref.status().ToString();
+  ASSERT_EQ(ref->size(), 1u);
+  const HostTensor& out = ref->begin()->second;
+  const int64_t pixels = mc.h * mc.w;
+  const int64_t channels = out.elements() / (batch * pixels);
+  ASSERT_TRUE(channels == 1 || channels == 2) << channels;
+  int64_t n = 0;
+  for (const char* photo : {"astronaut", "camera", "grace_hopper"}) {
+    const std::string path =
+        std::string(VRSEG_TESTDATA_DIR) + "/fixtures/" + mc.fixture + "_" + photo + "_prob.f32";
+    std::ifstream f(path, std::ios::binary);
+    std::vector<float> want(static_cast<size_t>(pixels));
+    f.read(reinterpret_cast<char*>(want.data()), static_cast<std::streamsize>(want.size() * 4));
+    ASSERT_TRUE(f) << "cannot read " << path;
+    double worst = 0;
+    for (int64_t p = 0; p < pixels; ++p) {
+      const float* o = out.f.data() + (n * pixels + p) * channels;
+      const double prob = channels == 1 ? o[0] : 1.0 / (1.0 + std::exp(double(o[0]) - o[1]));
+      worst = std::max(worst, std::fabs(prob - want[p]));
+    }
+    EXPECT_LE(worst, 5e-5) << mc.file << " on " << photo;
+    std::cout << mc.file << " on " << photo << ": max |reference - TF.js| = " << worst << "\n";
+    ++n;
+  }
+}
+
+TEST(Reference, SelfieMatchesTfjsFixtures) { CompareWithTfjs({"selfie.onnx", 256, 256, "selfie"}); }
+TEST(Reference, LandscapeMatchesTfjsFixtures) {
+  CompareWithTfjs({"landscape.onnx", 144, 256, "meet"});
+}
+
+// ---- the optimiser, checked by the reference ----------------------------------------------------
+
+int LiveNodes(const Graph& g) {
+  int n = 0;
+  for (const Node& node : g.nodes) n += node.dead ? 0 : 1;
+  return n;
+}
+
+// The graph after Optimize (each pass alone, then all) and AssignLayouts computes what the raw
+// graph computes, at a batch other than 1 (the batch-affine shapes must survive the passes).
+void CompareOptimised(const ModelCase& mc, int64_t batch) {
+  const std::string path = ModelPath(mc.file);
+  auto raw = ImportOnnx(path, ImportOptions{1, 4});
+  ASSERT_TRUE(raw.ok()) << raw.status().ToString();
+  ASSERT_TRUE(InferShapes(*raw).ok());
+  std::map<std::string, HostTensor> feeds;
+  std::vector<float> img = PhotoBatch(mc);
+  ASSERT_FALSE(img.empty());
+  img.resize(static_cast<size_t>(batch * mc.h * mc.w * 3));
+  feeds[raw->values[raw->inputs[0]].name] = F({batch, mc.h, mc.w, 3}, img);
+  auto want = RunReference(*raw, feeds);
+  ASSERT_TRUE(want.ok()) << want.status().ToString();
+
+  struct Variant {
+    const char* name;
+    OptimizeOptions opts;
+    bool layouts;
+  };
+  auto only = [](bool OptimizeOptions::*pass) {
+    OptimizeOptions o;
+    o.fold_batchnorm = o.fold_const_mul_add = o.fuse_activations = o.fuse_residual =
+        o.remove_noops = false;
+    o.*pass = true;
+    return o;
+  };
+  const Variant variants[] = {
+      {"fold_batchnorm", only(&OptimizeOptions::fold_batchnorm), false},
+      {"fold_const_mul_add", only(&OptimizeOptions::fold_const_mul_add), false},
+      {"fuse_activations", only(&OptimizeOptions::fuse_activations), false},
+      {"fuse_residual", only(&OptimizeOptions::fuse_residual), false},
+      {"remove_noops", only(&OptimizeOptions::remove_noops), false},
+      {"all passes", OptimizeOptions{}, false},
+      {"all passes + layouts", OptimizeOptions{}, true},
+  };
+  for (const Variant& v : variants) {
+    SCOPED_TRACE(std::string(mc.file) + ", " + v.name);
+    Graph g = *raw;
+    auto report = Optimize(g, v.opts);
+    ASSERT_TRUE(report.ok()) << report.status().ToString();
+    if (v.layouts) {
+      const Status s = AssignLayouts(g);
+      ASSERT_TRUE(s.ok()) << s.ToString();
+    }
+    ASSERT_TRUE(g.Validate().ok()) << g.Validate().ToString();
+    if (std::string(v.name).rfind("all", 0) == 0) {
+      // The optimiser must have done something for this comparison to mean anything.
+      int fused = 0;
+      for (const Node& n : g.nodes) fused += !n.dead && n.epi.act != Act::kNone ? 1 : 0;
+      EXPECT_LT(LiveNodes(g), LiveNodes(*raw));
+      EXPECT_GT(fused, 0);
+    }
+    auto got = RunReference(g, feeds);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    for (const auto& [name, w] : *want) {
+      ASSERT_TRUE(got->count(name)) << "optimised graph lacks output " << name;
+      const HostTensor& t = got->at(name);
+      ASSERT_EQ(t.dims, w.dims) << name;
+      double worst = 0;
+      for (size_t e = 0; e < w.f.size(); ++e) {
+        worst = std::max(worst, double(std::fabs(t.f[e] - w.f[e])));
+      }
+      EXPECT_LE(worst, 1e-4) << name;
+    }
+  }
+}
+
+TEST(Reference, SelfieOptimisedMatchesUnoptimised) {
+  CompareOptimised({"selfie.onnx", 256, 256, "selfie"}, 2);
+}
+TEST(Reference, LandscapeOptimisedMatchesUnoptimised) {
+  CompareOptimised({"landscape.onnx", 144, 256, "meet"}, 2);
+}
 
 }  // namespace
 }  // namespace vrseg::engine
