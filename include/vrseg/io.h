@@ -55,8 +55,9 @@ struct ReaderOptions {
   // Anything else is kInvalidArgument.
   std::string hwaccel;
   int device = 0;  // CUDA device for hwaccel "cuda"/"auto"
-  // hwaccel: decoder surfaces added for the caller, i.e. how many frames from Read() the caller
-  // may keep alive at once (see "Device frames"). Each costs one NV12 surface of device memory.
+  // hwaccel: decoder surfaces added for the caller (0 to 16): how many frames from Read() the
+  // caller may keep alive at once without a copy (see "Device frames"). Each costs one NV12
+  // surface of device memory; NVDEC allows about 32 surfaces in all, the stream's own included.
   int device_frames = 8;
 };
 
@@ -95,11 +96,13 @@ struct ReaderOptions {
 // returns (the decoder's work is synchronised), so any CUDA stream of the same device may read
 // them at once, through the CUDA primary context (the runtime API's). They must not be written.
 // `storage` keeps the decoded surface (an FFmpeg frame reference) alive; it may be released on
-// any thread and may outlive the reader. The decoder's surfaces are a fixed pool: a caller may
-// keep at most ReaderOptions::device_frames frames alive at once (frames released before the
-// next Read() do not count); holding more makes decoding fail (kOutOfMemory naming the file and
-// frame). Frame count, timestamps, colour description and the damage rules are those of the CPU
-// path. Open() decodes the first frame already, so that an input NVDEC refuses fails there.
+// any thread and may outlive the reader. The decoder's surfaces are a fixed pool, so while the
+// caller holds ReaderOptions::device_frames of them, further frames are handed out as device
+// copies instead (one device-to-device copy each, into buffers pooled by the reader like the CPU
+// path's, same layout rules) and their surface goes back to the decoder at once: holding frames
+// never stalls or fails decoding, it only costs copies past device_frames. Frame count,
+// timestamps, colour description and the damage rules are those of the CPU path. Open() decodes
+// the first frame already, so that an input NVDEC refuses fails there.
 class VideoReader {
  public:
   // Opens a video file, a still image or an image-sequence pattern ("dir/%04d.png", numbered

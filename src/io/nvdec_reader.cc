@@ -9,10 +9,12 @@ extern "C" {
 #include <libavutil/pixdesc.h>
 }
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "io/ffmpeg_common.h"
 
@@ -74,6 +76,18 @@ struct BufferRefDeleter {
   void operator()(AVBufferRef* b) const { av_buffer_unref(&b); }
 };
 
+// A device NV12 buffer (one allocation, chroma after luma) for frames copied out of the decoder's
+// surfaces; lent out like the CPU reader's pool slots, freed when the last user lets go.
+struct CopySlot {
+  uint8_t* pixels = nullptr;
+  size_t pitch = 0;
+  int width = 0, height = 0;
+  std::atomic<bool> in_use{false};
+  ~CopySlot() {
+    if (pixels) cudaFree(pixels);
+  }
+};
+
 }  // namespace
 
 struct NvdecSession::Impl {
@@ -86,6 +100,11 @@ struct NvdecSession::Impl {
   // initialise for this stream) or the stream is not 8-bit 4:2:0.
   std::atomic<int> refused_sw_format{AV_PIX_FMT_NONE};
   std::atomic<bool> refused{false};
+  // Decoder surfaces the caller holds now (released on any thread), and the most it may: past
+  // that, frames are copied out of the surface so that the decoder never runs dry.
+  std::shared_ptr<std::atomic<int>> surfaces_out = std::make_shared<std::atomic<int>>(0);
+  int max_surfaces_out = 8;
+  std::vector<std::shared_ptr<CopySlot>> copies;
 };
 
 namespace {
@@ -152,10 +171,10 @@ Result<std::unique_ptr<NvdecSession>> NvdecSession::Attach(AVCodecContext* dec,
     return Status::InvalidArgument(path + ": CUDA device " + std::to_string(options.device) +
                                    " is not a device index");
   }
-  if (options.device_frames < 0 || options.device_frames > 64) {
+  if (options.device_frames < 0 || options.device_frames > 16) {
     return Status::InvalidArgument(path + ": device_frames " +
                                    std::to_string(options.device_frames) +
-                                   " is out of range (0 to 64)");
+                                   " is out of range (0 to 16)");
   }
   bool ffmpeg_has_cuda = false;
   for (AVHWDeviceType t = av_hwdevice_iterate_types(AV_HWDEVICE_TYPE_NONE);
@@ -181,6 +200,7 @@ Result<std::unique_ptr<NvdecSession>> NvdecSession::Attach(AVCodecContext* dec,
   auto impl = std::make_unique<Impl>();
   impl->path = path;
   impl->device = options.device;
+  impl->max_surfaces_out = options.device_frames;
   impl->dec = dec;
   // The device: its primary context, the CUDA runtime's (and so the rest of vrseg's), made current
   // here through the runtime and handed to FFmpeg as a context of the caller's. (FFmpeg's own
@@ -260,10 +280,8 @@ Status NvdecSession::DecoderFailure(const AVCodecContext* dec, int err, int64_t 
                                " (its log at debug level says why)");
   }
   if (err == AVERROR(ENOMEM)) {
-    return Status::OutOfMemory(impl_->path + ": the NVDEC decoder ran out of surfaces" + at +
-                               " (a caller may hold at most ReaderOptions::device_frames = " +
-                               std::to_string(dec->extra_hw_frames) +
-                               " decoded frames at once), or device memory is exhausted");
+    return Status::OutOfMemory(impl_->path + ": the NVDEC decoder ran out of memory" + at +
+                               " (device memory exhausted, or no decoder surface left)");
   }
   return Status::Ok();
 }
@@ -290,6 +308,9 @@ Result<Frame> NvdecSession::Wrap(AVFrame* src, int64_t frame_index) {
                              ")";
     return err == cudaErrorMemoryAllocation ? Status::OutOfMemory(what) : Status::Internal(what);
   }
+  if (impl_->surfaces_out->load(std::memory_order_acquire) >= impl_->max_surfaces_out) {
+    return CopyOut(src, frame_index);
+  }
   AVFrame* keep = av_frame_alloc();
   if (!keep) return Status::OutOfMemory(impl_->path + ": cannot hold a decoded frame" + at);
   av_frame_move_ref(keep, src);
@@ -305,9 +326,77 @@ Result<Frame> NvdecSession::Wrap(AVFrame* src, int64_t frame_index) {
   f.memory = MemoryKind::kDevice;
   f.device = impl_->device;
   // The FFmpeg reference goes first, then (maybe) the stream its decoder ran on.
-  f.storage = std::shared_ptr<void>(keep, [stream = impl_->stream](void* p) {
-    auto* frame = static_cast<AVFrame*>(p);
-    av_frame_free(&frame);
+  impl_->surfaces_out->fetch_add(1, std::memory_order_relaxed);
+  f.storage = std::shared_ptr<void>(
+      keep, [stream = impl_->stream, out = impl_->surfaces_out](void* p) {
+        auto* frame = static_cast<AVFrame*>(p);
+        av_frame_free(&frame);
+        out->fetch_sub(1, std::memory_order_release);
+      });
+  return f;
+}
+
+Result<Frame> NvdecSession::CopyOut(AVFrame* src, int64_t frame_index) {
+  const int w = src->width, h = src->height;
+  const size_t row = static_cast<size_t>(PlaneRowBytes(PixelFormat::kNV12, w, 0));
+  const size_t chroma_row = static_cast<size_t>(PlaneRowBytes(PixelFormat::kNV12, w, 1));
+  const size_t chroma_rows = static_cast<size_t>(PlaneRows(PixelFormat::kNV12, h, 1));
+  std::shared_ptr<CopySlot> slot;
+  for (const auto& c : impl_->copies) {
+    if (c->width == w && c->height == h && !c->in_use.load(std::memory_order_acquire)) {
+      slot = c;
+      break;
+    }
+  }
+  auto fail = [&](const char* what, cudaError_t err) -> Status {
+    cudaGetLastError();
+    const std::string msg = impl_->path + ": " + what + " at frame " +
+                            std::to_string(frame_index) + " on CUDA device " +
+                            std::to_string(impl_->device) + " failed (" + CudaError(err) + ")";
+    return err == cudaErrorMemoryAllocation ? Status::OutOfMemory(msg) : Status::Internal(msg);
+  };
+  int previous = 0;
+  cudaGetDevice(&previous);
+  if (previous != impl_->device) cudaSetDevice(impl_->device);
+  cudaError_t err = cudaSuccess;
+  if (!slot) {
+    slot = std::make_shared<CopySlot>();
+    slot->width = w;
+    slot->height = h;
+    void* p = nullptr;
+    err = cudaMallocPitch(&p, &slot->pitch, std::max(row, chroma_row),
+                          static_cast<size_t>(h) + chroma_rows);
+    slot->pixels = static_cast<uint8_t*>(p);
+    if (err == cudaSuccess) impl_->copies.push_back(slot);
+  }
+  uint8_t* chroma = slot->pixels + slot->pitch * static_cast<size_t>(h);
+  const cudaStream_t stream = impl_->stream->stream;
+  if (err == cudaSuccess) {
+    err = cudaMemcpy2DAsync(slot->pixels, slot->pitch, src->data[0], src->linesize[0], row, h,
+                            cudaMemcpyDeviceToDevice, stream);
+  }
+  if (err == cudaSuccess) {
+    err = cudaMemcpy2DAsync(chroma, slot->pitch, src->data[1], src->linesize[1], chroma_row,
+                            chroma_rows, cudaMemcpyDeviceToDevice, stream);
+  }
+  if (err == cudaSuccess) err = cudaStreamSynchronize(stream);
+  if (previous != impl_->device) cudaSetDevice(previous);
+  if (err != cudaSuccess) return fail("copying a frame out of the NVDEC surface", err);
+  av_frame_unref(src);  // the surface goes back to the decoder
+
+  slot->in_use.store(true, std::memory_order_relaxed);
+  Frame f;
+  f.format = PixelFormat::kNV12;
+  f.width = w;
+  f.height = h;
+  f.data[0] = slot->pixels;
+  f.data[1] = chroma;
+  f.pitch[0] = static_cast<int64_t>(slot->pitch);
+  f.pitch[1] = static_cast<int64_t>(slot->pitch);
+  f.memory = MemoryKind::kDevice;
+  f.device = impl_->device;
+  f.storage = std::shared_ptr<void>(slot->pixels, [slot](void*) {
+    slot->in_use.store(false, std::memory_order_release);
   });
   return f;
 }
@@ -334,6 +423,10 @@ Status NvdecSession::DecoderFailure(const AVCodecContext*, int, int64_t) const {
 }
 
 Result<Frame> NvdecSession::Wrap(AVFrame*, int64_t) {
+  return Status::Internal("NVDEC frames without CUDA support");
+}
+
+Result<Frame> NvdecSession::CopyOut(AVFrame*, int64_t) {
   return Status::Internal("NVDEC frames without CUDA support");
 }
 

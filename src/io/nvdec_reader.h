@@ -55,13 +55,15 @@ class NvdecSession {
 
   // After the decoder failed with `err`: the reason when it is NVDEC's rather than the stream's —
   // kUnsupported when the hwaccel could not be set up for the stream (FFmpeg's log at debug level
-  // says why), kOutOfMemory when the decoder ran out of surfaces (the caller holds too many
-  // frames) — naming `path` and `frame_index`; OK when the failure is the stream's own.
+  // says why), kOutOfMemory when the decoder ran out of memory — naming `path` and
+  // `frame_index`; OK when the failure is the stream's own.
   Status DecoderFailure(const AVCodecContext* dec, int err, int64_t frame_index) const;
 
   // Turns a decoded AV_PIX_FMT_CUDA frame into an NV12 device Frame (planes, pitches, size,
   // memory, device; no metadata), taking over `src`'s references (`src` is left blank). Waits
-  // for the decoder's post-processing of the frame. Errors: kUnsupported (a 10-bit or non-4:2:0
+  // for the decoder's post-processing of the frame. The frame is the decoder's surface itself
+  // while the caller holds fewer than ReaderOptions::device_frames of them; past that it is a
+  // device copy (from a pool of the session's), so that the decoder never runs out of surfaces. Errors: kUnsupported (a 10-bit or non-4:2:0
   // surface), kInternal/kUnavailable (a CUDA error), naming `path` and `frame_index`.
   Result<Frame> Wrap(AVFrame* src, int64_t frame_index);
 
@@ -69,6 +71,9 @@ class NvdecSession {
 
  private:
   explicit NvdecSession(std::unique_ptr<Impl> impl);
+  // Wrap() once the caller holds device_frames surfaces: a copy of the frame in a pooled device
+  // buffer of the session's, and the surface goes back to the decoder.
+  Result<Frame> CopyOut(AVFrame* src, int64_t frame_index);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -501,22 +501,30 @@ TEST(NvdecGpuTest, HeldFramesStayIntactAndOutliveTheReader) {
   }
 }
 
-// Holding more frames than device_frames either works (newer FFmpeg copies surfaces) or fails
-// with kOutOfMemory naming the file; it is never reported as damage.
-TEST(NvdecGpuTest, HoldingTooManyFramesIsNotDamage) {
+// Holding more frames than device_frames: the frames past it are device copies (the surface
+// goes back to the decoder), so decoding goes on, with the same pixels.
+TEST(NvdecGpuTest, HoldingMoreThanDeviceFramesCopies) {
   VRSEG_REQUIRE_NVDEC();
-  ReaderOptions o = Hw("cuda");
-  o.device_frames = 1;
-  const ReadResult got = ReadWith(kSample, o);
-  ASSERT_TRUE(got.open.ok()) << got.open.ToString();
-  std::printf("[ nvdec    ] holding every frame with device_frames=1: %zu frames, then %s\n",
-              got.frames.size(), got.end.ToString().c_str());
-  if (!got.end.ok()) {
-    EXPECT_EQ(got.end.code(), StatusCode::kOutOfMemory) << got.end.ToString();
-    EXPECT_NE(got.end.message().find(kSample), std::string::npos) << got.end.ToString();
-  } else {
-    EXPECT_EQ(got.frames.size(), 120u);
+  const ReadResult cpu = ReadWith(kSample, Cpu());
+  ASSERT_EQ(cpu.frames.size(), 120u);
+  for (int device_frames : {0, 1, 8}) {
+    ReaderOptions o = Hw("cuda");
+    o.device_frames = device_frames;
+    const ReadResult got = ReadWith(kSample, o);  // holds every frame
+    ASSERT_TRUE(got.open.ok()) << got.open.ToString();
+    EXPECT_TRUE(got.end.ok()) << got.end.ToString();
+    ASSERT_EQ(got.frames.size(), 120u) << "device_frames " << device_frames;
+    for (size_t i = 0; i < got.frames.size(); ++i) {
+      EXPECT_EQ(got.frames[i].memory, MemoryKind::kDevice);
+      EXPECT_EQ(Compare(HostNv12(got.frames[i]), HostNv12(cpu.frames[i])).max_abs, 0)
+          << "device_frames " << device_frames << ", frame " << i;
+    }
   }
+  ReaderOptions bad = Hw("cuda");
+  bad.device_frames = 17;
+  auto r = VideoReader::Open(kSample, bad);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << r.status().ToString();
 }
 
 // A file cut before its index fails at Open with kDataLoss (not as an NVDEC refusal).
