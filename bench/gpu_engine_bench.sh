@@ -5,7 +5,7 @@
 #
 #   bench/gpu_engine_bench.sh [--steps LIST] [--work DIR] [--quick]
 #
-#   --steps  comma-separated subset of: env,export,torch,build,gpu,layers,ort,tests,summary
+#   --steps  comma-separated subset of: stage,env,export,torch,build,gpu,layers,ort,tests,summary
 #            (default: all, in that order)
 #   --work   where exported models and plans go (default /tmp/vrseg-gpu-bench); a warm machine keeps
 #            it between calls, and an export already there (manifest.json without errors) is reused
@@ -16,8 +16,14 @@
 # The converted models are read from models/ (selfie.onnx; carry models/ with the call).
 #
 # ONNX Runtime's CUDA provider (libonnxruntime_providers_cuda.so, `scripts/setup.sh --gpu`) must sit
-# next to the libonnxruntime.so.1 that vrseg loads. Where it is not there already, the script puts
-# it there from $ORT_CUDA_PROVIDER (the library, or an .xz of it).
+# next to the libonnxruntime.so.1 that vrseg loads, and that core must be the CUDA-enabled one that
+# setup --gpu installs (bundle vrseg after running it; with the CPU-only core ort-cuda refuses).
+# Where the provider is not there already, the script puts it there from $ORT_CUDA_PROVIDER (the
+# library, or an .xz of it), else from $WORK/ort/ where the `stage` step left it. The library is
+# 230 MB (165 MB as xz), more than one device call carries (64 MiB) next to the vrseg bundle: carry
+# an sm_90-only copy instead (bench/slim_cuda_fatbin.py ... --sm 90 --xz: 37 MB), if need be in a
+# call of its own that runs `--steps stage` with ORT_CUDA_PROVIDER set, the bench following on the
+# same warm machine.
 #
 # Writes under $OUT (default ./gpu-bench-out), few files, as the device tool brings back at most 8:
 #   bench.log        everything every step printed, with its exit status
@@ -35,7 +41,7 @@
 set -uo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-steps=env,export,torch,build,gpu,layers,ort,tests,summary
+steps=stage,env,export,torch,build,gpu,layers,ort,tests,summary
 work=/tmp/vrseg-gpu-bench
 quick=0
 while [ $# -gt 0 ]; do
@@ -43,14 +49,14 @@ while [ $# -gt 0 ]; do
     --steps) steps=$2; shift ;;
     --work) work=$2; shift ;;
     --quick) quick=1 ;;
-    -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,40p' "$0"; exit 0 ;;
     *) echo "gpu_engine_bench: unknown option $1" >&2; exit 2 ;;
   esac
   shift
 done
 
 out=${OUT:-$PWD/gpu-bench-out}
-mkdir -p "$out" "$work/models" "$work/plans" "$work/details"
+mkdir -p "$out" "$work/models" "$work/plans" "$work/details" "$work/ort"
 log=$out/bench.log
 results=$out/results.jsonl
 : > "$results"
@@ -123,6 +129,20 @@ run() {
   fi
   return $rc
 }
+
+# ---- stage: the CUDA provider library into $work/ort, for this call or a later one ------------------
+staged=$work/ort/libonnxruntime_providers_cuda.so
+if want stage && [ -n "${ORT_CUDA_PROVIDER:-}" ]; then
+  if [ ! -f "$ORT_CUDA_PROVIDER" ]; then
+    say "stage: ORT_CUDA_PROVIDER=$ORT_CUDA_PROVIDER does not exist"; failed=$((failed + 1))
+  else
+    case "$ORT_CUDA_PROVIDER" in
+      *.xz) xz -dc "$ORT_CUDA_PROVIDER" > "$staged.part" ;;
+      *) cp "$ORT_CUDA_PROVIDER" "$staged.part" ;;
+    esac && mv "$staged.part" "$staged" && say "stage: $staged from $ORT_CUDA_PROVIDER" ||
+      { say "stage: could not unpack $ORT_CUDA_PROVIDER"; failed=$((failed + 1)); }
+  fi
+fi
 
 # ---- env: the GPU and the software, named -----------------------------------------------------------
 if want env; then
@@ -256,8 +276,9 @@ place_provider() {
   dir=$(dirname "$(readlink -f "$lib")")
   if [ -f "$dir/libonnxruntime_providers_cuda.so" ]; then say "ort: provider present in $dir"; return 0; fi
   local src=${ORT_CUDA_PROVIDER:-}
+  [ -f "$staged" ] && src=$staged
   if [ -z "$src" ] || [ ! -f "$src" ]; then
-    say "ort: libonnxruntime_providers_cuda.so is not next to $lib and ORT_CUDA_PROVIDER is unset; ort-cuda skipped"
+    say "ort: libonnxruntime_providers_cuda.so is not next to $lib, none is staged in $work/ort and ORT_CUDA_PROVIDER is unset; ort-cuda skipped"
     return 1
   fi
   case "$src" in
