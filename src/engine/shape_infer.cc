@@ -1031,6 +1031,7 @@ Status BatchNormOp(Ctx& c) {
     }
   }
   if (c.n.GetInt("training_mode", 0) != 0) return c.Unsup("training_mode is not supported");
+  if (c.opset < 9 && c.n.GetInt("spatial", 1) == 0) return c.Unsup("spatial=0 (per-element statistics) is not supported");
   return SameShape(c);
 }
 

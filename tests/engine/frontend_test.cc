@@ -270,6 +270,44 @@ TEST(FrontendShapes, ShapeArithmeticFoldsAffine) {
   EXPECT_TRUE(g->Validate().ok()) << g->Validate().ToString();
 }
 
+// PyTorch's F.interpolate(x, size=skip.shape[-2:]) with a dynamic batch: Constant nodes, Shape,
+// Slice, Concat and Cast feed Resize's sizes, which fold to [N, C, H, W].
+TEST(FrontendShapes, ResizeSizesFromShapesFold) {
+  ModelBuilder mb(13);
+  mb.Input("x", {-1, 8, 4, 5});
+  mb.Input("skip", {-1, 3, 16, 20});
+  auto constant = [&](const std::string& name, std::vector<int64_t> v) {
+    auto* c = mb.Node("Constant", {}, {name});
+    auto* a = c->add_attribute();
+    a->set_name("value");
+    a->set_type(onnx::AttributeProto::TENSOR);
+    a->mutable_t()->set_data_type(onnx::TensorProto::INT64);
+    a->mutable_t()->add_dims(static_cast<int64_t>(v.size()));
+    for (int64_t x : v) a->mutable_t()->add_int64_data(x);
+  };
+  mb.Node("Shape", {"x"}, {"sx"});
+  mb.Node("Shape", {"skip"}, {"ss"});
+  constant("s0", {0});
+  constant("s2", {2});
+  constant("s4", {4});
+  mb.Node("Slice", {"sx", "s0", "s2"}, {"nc"});
+  mb.Node("Slice", {"ss", "s2", "s4"}, {"hw"});
+  auto* cat = mb.Node("Concat", {"nc", "hw"}, {"sizes64"});
+  ModelBuilder::AttrI(cat, "axis", 0);
+  auto* cast = mb.Node("Cast", {"sizes64"}, {"sizes"});
+  ModelBuilder::AttrI(cast, "to", onnx::TensorProto::INT64);
+  auto* r = mb.Node("Resize", {"x", "", "", "sizes"}, {"y"}, "interp");
+  ModelBuilder::AttrS(r, "mode", "linear");
+  mb.Output("y");
+  auto g = Load(mb);
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  EXPECT_EQ(ShapeString(ValueNamed(*g, "y").shape), "[N,8,16,20]");
+  EXPECT_TRUE(ValueNamed(*g, "sizes").has_sym);
+  g->Compact();
+  EXPECT_EQ(g->nodes.size(), 1u) << g->Dump();
+  EXPECT_TRUE(g->Validate().ok());
+}
+
 TEST(FrontendShapes, NonAffineReshapeRefused) {
   ModelBuilder mb(13);
   mb.Input("x", {-1, 6});
