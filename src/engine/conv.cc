@@ -143,7 +143,8 @@ bool IsDepthwise(const ConvDesc& d) {
 // Our own kernels: the whole epilogue is applied inside the convolution kernel.
 class OwnKernelRunner final : public ConvRunner {
  public:
-  OwnKernelRunner(const ConvDesc& d, ConvAlgo algo, int64_t batch) : d_(d), algo_(algo), batch_(batch) {}
+  OwnKernelRunner(const ConvDesc& d, ConvAlgo algo, int variant, int64_t batch)
+      : d_(d), algo_(algo), variant_(variant), batch_(batch) {}
   size_t workspace_bytes() const override { return 0; }
   Status Run(const void* x, const void* w, const void* bias, const void* residual, void* y,
              void* /*workspace*/, cudaStream_t stream) override {
@@ -165,6 +166,7 @@ class OwnKernelRunner final : public ConvRunner {
     a.alpha = d_.alpha;
     a.beta = d_.beta;
     a.y = y;
+    a.variant = variant_;
     Status st = algo_ == ConvAlgo::kDepthwise ? LaunchDepthwiseConv(a, stream)
                                               : LaunchDirectConv(a, stream);
     if (!st.ok()) return st.WithContext(DescribeConv(d_, batch_));
@@ -174,6 +176,7 @@ class OwnKernelRunner final : public ConvRunner {
  private:
   ConvDesc d_;
   ConvAlgo algo_;
+  int variant_;
   int64_t batch_;
 };
 
@@ -210,13 +213,17 @@ std::string ConvTactic::Name() const {
 std::vector<ConvTactic> CandidateConvTactics(GpuContext& ctx, const ConvDesc& d, int64_t batch) {
   std::vector<ConvTactic> out;
   if (!ValidateConv(d, batch).ok()) return out;
-  if (IsDepthwise(d)) out.push_back({ConvAlgo::kDepthwise, 1});
+  if (IsDepthwise(d)) {
+    out.push_back({ConvAlgo::kDepthwise, 1});
+    if (DepthwiseVectorFits(d)) out.push_back({ConvAlgo::kDepthwise, 2});
+  }
   if (CublasLtHandles(d)) {
     for (const ConvTactic& t : CublasLtConvCandidates(ctx, d, batch)) out.push_back(t);
   }
   if (CudnnHandles(d)) {
     for (const ConvTactic& t : CudnnCandidates(ctx, d, batch)) out.push_back(t);
   }
+  if (DirectSmemFits(d, batch)) out.push_back({ConvAlgo::kDirect, 2});
   out.push_back({ConvAlgo::kDirect, 1});
   return out;
 }
@@ -276,9 +283,17 @@ Result<std::unique_ptr<ConvRunner>> ConvRunner::Create(GpuContext& ctx, const Co
         return Status::InvalidArgument(DescribeConv(d, batch) +
                                        ": depthwise tactic needs groups == C == K");
       }
-      return std::unique_ptr<ConvRunner>(new OwnKernelRunner(d, t.algo, batch));
+      if (t.sub != 1 && !(t.sub == 2 && DepthwiseVectorFits(d))) {
+        return Status::InvalidArgument(DescribeConv(d, batch) + ": no depthwise variant " +
+                                       t.Name() + " for this layer");
+      }
+      return std::unique_ptr<ConvRunner>(new OwnKernelRunner(d, t.algo, t.sub, batch));
     case ConvAlgo::kDirect:
-      return std::unique_ptr<ConvRunner>(new OwnKernelRunner(d, t.algo, batch));
+      if (t.sub != 1 && !(t.sub == 2 && DirectSmemFits(d, batch))) {
+        return Status::InvalidArgument(DescribeConv(d, batch) + ": no direct variant " + t.Name() +
+                                       " for this layer");
+      }
+      return std::unique_ptr<ConvRunner>(new OwnKernelRunner(d, t.algo, t.sub, batch));
   }
   return Status::InvalidArgument(DescribeConv(d, batch) + ": unknown tactic " + t.Name());
 }

@@ -1,7 +1,11 @@
-// Our generic direct convolution: any groups, strides, dilations, asymmetric pads, and transposed
-// convolution, NHWC, fp32 accumulation, the whole epilogue inside. One thread per output element
-// (n, oh, ow, k); neighbouring threads take neighbouring output channels. Simple rather than fast:
-// it is the fallback of last resort, and what every other tactic can be checked against on the GPU.
+// Our direct convolutions, NHWC, fp32 accumulation, the whole epilogue inside.
+// v1: any groups, strides, dilations, asymmetric pads, and transposed convolution. One thread per
+// output element (n, oh, ow, k); neighbouring threads take neighbouring output channels. Simple
+// rather than fast: the fallback of last resort.
+// v2: small regular convolutions with one group (network stems such as 3x3/s2 from RGB, with the
+// asymmetric "same" pads cuDNN's descriptor cannot express): all weights in shared memory as
+// [R][S][C][K] fp32, one thread per (n, oh, ow, 8 output channels), so every input value loaded
+// serves 8 outputs; 32-bit indexing.
 #include <cuda_fp16.h>
 
 #include "engine/conv_device.cuh"
@@ -79,13 +83,113 @@ __global__ void DirectConvKernel(DirectParams p, const T* __restrict__ x, const 
   }
 }
 
+constexpr int kDirect2Outputs = 8;                 // output channels a thread
+constexpr int64_t kDirect2MaxWeights = 8192;       // fp32 weights in shared memory (32 KB)
+
+struct Direct2Params {
+  int n, h, w, c, k, r, s;
+  int stride_h, stride_w, pad_top, pad_left, dil_h, dil_w;
+  int oh, ow;
+  bool residual_after_act;
+  Act act;
+  float alpha, beta;
+};
+
+template <typename T>
+__global__ void DirectConvSmemKernel(Direct2Params p, const T* __restrict__ x,
+                                     const T* __restrict__ w, const float* __restrict__ bias,
+                                     const T* residual, T* y) {
+  extern __shared__ float sw[];  // [R][S][C][K]
+  const int rsc = p.r * p.s * p.c;
+  for (int j = threadIdx.x; j < rsc * p.k; j += blockDim.x) {
+    const int k = j / rsc;  // w is [K][R][S][C]
+    sw[(j - k * rsc) * p.k + k] = LoadF(w, j);
+  }
+  __syncthreads();
+  const int kbs = p.k / kDirect2Outputs;
+  const int total = p.n * p.oh * p.ow * kbs;
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
+    const int k0 = (i % kbs) * kDirect2Outputs;
+    int t = i / kbs;
+    const int ox = t % p.ow;
+    t /= p.ow;
+    const int oy = t % p.oh;
+    const int n = t / p.oh;
+    float acc[kDirect2Outputs];
+#pragma unroll
+    for (int j = 0; j < kDirect2Outputs; ++j) acc[j] = 0.f;
+    for (int r = 0; r < p.r; ++r) {
+      const int iy = oy * p.stride_h - p.pad_top + r * p.dil_h;
+      if (iy < 0 || iy >= p.h) continue;
+      for (int q = 0; q < p.s; ++q) {
+        const int ix = ox * p.stride_w - p.pad_left + q * p.dil_w;
+        if (ix < 0 || ix >= p.w) continue;
+        const T* xp = x + ((n * p.h + iy) * p.w + ix) * p.c;
+        const float* wp = sw + (r * p.s + q) * p.c * p.k + k0;
+        for (int c = 0; c < p.c; ++c) {
+          const float xv = LoadF(xp, c);
+#pragma unroll
+          for (int j = 0; j < kDirect2Outputs; ++j) acc[j] += xv * wp[c * p.k + j];
+        }
+      }
+    }
+    const int ob = ((n * p.oh + oy) * p.ow + ox) * p.k + k0;
+#pragma unroll
+    for (int j = 0; j < kDirect2Outputs; ++j) {
+      float v = acc[j];
+      if (bias != nullptr) v += bias[k0 + j];
+      if (residual != nullptr && !p.residual_after_act) v += LoadF(residual, ob + j);
+      v = DeviceAct(p.act, v, p.alpha, p.beta);
+      if (residual != nullptr && p.residual_after_act) v += LoadF(residual, ob + j);
+      StoreF(y, ob + j, v);
+    }
+  }
+}
+
 }  // namespace
+
+bool DirectSmemFits(const ConvDesc& d, int64_t batch) {
+  const ConvShape& s = d.shape;
+  const int64_t limit = int64_t{1} << 30;
+  return !s.transposed && s.groups == 1 && s.k % kDirect2Outputs == 0 &&
+         s.r * s.s * s.c * s.k <= kDirect2MaxWeights && batch * s.h * s.w * s.c < limit &&
+         batch * ConvOutH(s) * ConvOutW(s) * s.k < limit;
+}
 
 Status LaunchDirectConv(const ConvKernelArgs& a, cudaStream_t stream) {
   const ConvShape& s = a.shape;
   if (a.x == nullptr || a.w == nullptr || a.y == nullptr || s.groups < 1 ||
       s.c % s.groups != 0 || s.k % s.groups != 0 || (a.dt != DT::kF32 && a.dt != DT::kF16)) {
     return Status::InvalidArgument("direct conv kernel: bad arguments");
+  }
+  if (a.variant == 2) {
+    ConvDesc d;
+    d.shape = s;
+    d.dt = a.dt;
+    if (!DirectSmemFits(d, s.n)) {
+      return Status::InvalidArgument("direct conv kernel v2: layer too large or grouped");
+    }
+    auto I = [](int64_t v) { return static_cast<int>(v); };
+    Direct2Params p{I(s.n), I(s.h), I(s.w), I(s.c), I(s.k), I(s.r), I(s.s), I(s.stride_h),
+                    I(s.stride_w), I(s.pad_top), I(s.pad_left), I(s.dil_h), I(s.dil_w),
+                    I(ConvOutH(s)), I(ConvOutW(s)), a.residual_after_act, a.act, a.alpha, a.beta};
+    const int64_t total = int64_t{p.n} * p.oh * p.ow * (p.k / kDirect2Outputs);
+    if (total <= 0) return Status::Ok();
+    constexpr int kThreads = 128;
+    unsigned blocks = GridFor(total, kThreads);
+    if (blocks > 4096) blocks = 4096;  // each block loads all weights once
+    const size_t smem = static_cast<size_t>(s.r * s.s * s.c * s.k) * sizeof(float);
+    if (a.dt == DT::kF16) {
+      DirectConvSmemKernel<__half><<<blocks, kThreads, smem, stream>>>(
+          p, static_cast<const __half*>(a.x), static_cast<const __half*>(a.w), a.bias,
+          static_cast<const __half*>(a.residual), static_cast<__half*>(a.y));
+    } else {
+      DirectConvSmemKernel<float><<<blocks, kThreads, smem, stream>>>(
+          p, static_cast<const float*>(a.x), static_cast<const float*>(a.w), a.bias,
+          static_cast<const float*>(a.residual), static_cast<float*>(a.y));
+    }
+    VRSEG_CUDA_RETURN_IF_LAUNCH_ERROR("DirectConvSmemKernel");
+    return Status::Ok();
   }
   DirectParams p{s.n, s.h, s.w, s.c, s.k, s.r, s.s, s.groups, s.stride_h, s.stride_w, s.pad_top,
                  s.pad_left, s.dil_h, s.dil_w, ConvOutH(s), ConvOutW(s), s.transposed,

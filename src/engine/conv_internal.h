@@ -68,7 +68,15 @@ struct ConvKernelArgs {
   Act act = Act::kNone;
   float alpha = 0, beta = 0;
   void* y = nullptr;
+  // depthwise: 1 two channels a thread, 2 one 16-byte vector of channels a thread;
+  // direct: 1 generic, 2 weights in shared memory and 8 output channels a thread.
+  int variant = 1;
 };
+// Direct v2 takes regular one-group convolutions with K % 8 == 0, at most 8192 weights, and
+// tensors below 2^30 elements.
+bool DirectSmemFits(const ConvDesc& d, int64_t batch);
+// Depthwise v2 needs C to fill whole 16-byte vectors (8 fp16 or 4 fp32 channels).
+bool DepthwiseVectorFits(const ConvDesc& d);
 Status LaunchDirectConv(const ConvKernelArgs& a, cudaStream_t stream);
 Status LaunchDepthwiseConv(const ConvKernelArgs& a, cudaStream_t stream);
 

@@ -1,5 +1,6 @@
 // Our epilogue pass: bias, residual before/after the activation and the activation, in place on a
-// [rows, channels] output, for the tactics whose library cannot fuse all of it.
+// [rows, channels] output, for the tactics whose library cannot fuse all of it. 16-byte vectors
+// of y a thread where the channels fill them and the pointers are aligned; one element otherwise.
 #include <cuda_fp16.h>
 
 #include "engine/conv_device.cuh"
@@ -24,9 +25,46 @@ __global__ void EpilogueKernel(T* y, int64_t total, int64_t channels, const B* b
   }
 }
 
+// The same, one 16-byte vector of y a thread (8 fp16 or 4 fp32 channels); channels % kN == 0.
+template <typename T, typename B>
+__global__ void EpilogueVecKernel(T* y, int64_t vecs, int64_t channels, const B* bias,
+                                  const T* res_before, const T* res_after, Act act, float alpha,
+                                  float beta) {
+  constexpr int kN = Vec<T>::kN;
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < vecs;
+       i += int64_t{gridDim.x} * blockDim.x) {
+    const int64_t e = i * kN;
+    const int64_t c0 = e % channels;
+    float v[kN], rb[kN], ra[kN];
+    Vec<T>::Load(y + e, v);
+    if (res_before != nullptr) Vec<T>::Load(res_before + e, rb);
+    if (res_after != nullptr) Vec<T>::Load(res_after + e, ra);
+#pragma unroll
+    for (int j = 0; j < kN; ++j) {
+      float t = v[j];
+      if (bias != nullptr) t += LoadF(bias, c0 + j);
+      if (res_before != nullptr) t += rb[j];
+      t = DeviceAct(act, t, alpha, beta);
+      if (res_after != nullptr) t += ra[j];
+      v[j] = t;
+    }
+    Vec<T>::Store(y + e, v);
+  }
+}
+
 template <typename T, typename B>
 void Launch(const EpilogueArgs& a, int64_t total, cudaStream_t stream) {
   constexpr int kThreads = 256;
+  constexpr int kN = Vec<T>::kN;
+  if (a.channels % kN == 0 && Aligned16(a.y) && Aligned16(a.residual_before) &&
+      Aligned16(a.residual_after)) {
+    const int64_t vecs = total / kN;
+    EpilogueVecKernel<T, B><<<GridFor(vecs, kThreads), kThreads, 0, stream>>>(
+        static_cast<T*>(a.y), vecs, a.channels, static_cast<const B*>(a.bias),
+        static_cast<const T*>(a.residual_before), static_cast<const T*>(a.residual_after), a.act,
+        a.alpha, a.beta);
+    return;
+  }
   EpilogueKernel<T, B><<<GridFor(total, kThreads), kThreads, 0, stream>>>(
       static_cast<T*>(a.y), total, a.channels, static_cast<const B*>(a.bias),
       static_cast<const T*>(a.residual_before), static_cast<const T*>(a.residual_after), a.act,

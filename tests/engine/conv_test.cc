@@ -34,7 +34,9 @@ TEST(ConvTacticTest, Names) {
   EXPECT_EQ((ConvTactic{ConvAlgo::kCudnn, 101}).Name(), "cudnn:bwd_data_ALGO_1");
   EXPECT_EQ((ConvTactic{ConvAlgo::kCublasLt, 2}).Name(), "cublaslt:#2");
   EXPECT_EQ((ConvTactic{ConvAlgo::kDepthwise, 1}).Name(), "depthwise:v1");
+  EXPECT_EQ((ConvTactic{ConvAlgo::kDepthwise, 2}).Name(), "depthwise:v2");
   EXPECT_EQ((ConvTactic{ConvAlgo::kDirect, 1}).Name(), "direct:v1");
+  EXPECT_EQ((ConvTactic{ConvAlgo::kDirect, 2}).Name(), "direct:v2");
   EXPECT_STREQ(ConvAlgoName(ConvAlgo::kCublasLt), "cublaslt");
   EXPECT_EQ((GemmTactic{3}).Name(), "cublaslt:#3");
 }
@@ -351,9 +353,11 @@ TEST_P(ConvTacticParity, EveryTacticMatchesReference) {
   ASSERT_FALSE(tactics.empty());
   EXPECT_EQ(tactics.back().algo, ConvAlgo::kDirect) << "the direct kernel is always offered";
   const bool depthwise = !s.transposed && s.groups == s.c && s.c == s.k;
+  const int vec = cc.dt == DT::kF16 ? 8 : 4;
   EXPECT_EQ(std::count_if(tactics.begin(), tactics.end(),
                           [](const ConvTactic& t) { return t.algo == ConvAlgo::kDepthwise; }),
-            depthwise ? 1 : 0);
+            depthwise ? (s.c % vec == 0 ? 2 : 1) : 0)
+      << "depthwise v1 always, v2 when C fills 16-byte vectors";
   const bool symmetric = s.pad_top == s.pad_bottom && s.pad_left == s.pad_right;
   if (symmetric) {
     EXPECT_GT(std::count_if(tactics.begin(), tactics.end(),
@@ -417,6 +421,83 @@ std::vector<ConvCase> AllCases() {
 }
 
 INSTANTIATE_TEST_SUITE_P(All, ConvTacticParity, ::testing::ValuesIn(AllCases()), CaseName);
+
+// ---- GPU: runners replay inside a CUDA graph ----------------------------------------------------
+
+// After one warm-up Run (what the builder's timing does), a Run captured into a CUDA graph and
+// replayed gives the reference result: no allocation, no synchronisation, nothing host-side left
+// behind in the captured work. A 1x1 layer covers cuDNN (plain and fused) and
+// cuBLASLt; a depthwise and a transposed layer cover our kernels and backward-data.
+TEST(ConvRunnerTest, EveryTacticReplaysInACudaGraph) {
+  VRSEG_REQUIRE_GPU();
+  GpuContext* ctx = Context();
+  ASSERT_NE(ctx, nullptr);
+  const ShapeCase shapes[] = {{"k1", Shape(9, 10, 32, 48, 1, 1, 0)},
+                              {"dw3_s2", Shape(15, 16, 24, 24, 3, 2, 1, 24)},
+                              {"convT_k2_s2", Transposed(6, 5, 16, 8, 2, 2, 0, 0)}};
+  for (DT dt : {DT::kF32, DT::kF16}) {
+    for (const ShapeCase& sc : shapes) {
+      const ConvShape& s = sc.s;
+      ConvDesc d;
+      d.shape = s;
+      d.dt = dt;
+      d.has_bias = true;
+      d.act = Act::kRelu;
+      d.has_residual = true;
+      const int64_t batch = s.n;
+      const size_t nx = static_cast<size_t>(batch * s.h * s.w * s.c);
+      const size_t ny = static_cast<size_t>(batch * s.OutH() * s.OutW() * s.k);
+      const size_t nw = static_cast<size_t>(s.k * (s.c / s.groups) * s.r * s.s);
+      std::mt19937 rng(7);
+      std::vector<float> x = RoundHalf(Uniform(nx, -1, 1, rng));
+      std::vector<float> w = RoundHalf(Uniform(nw, -0.2f, 0.2f, rng));
+      std::vector<float> b = RoundHalf(Uniform(static_cast<size_t>(s.k), -0.5f, 0.5f, rng));
+      std::vector<float> res = RoundHalf(Uniform(ny, -1, 1, rng));
+      Epilogue epi;
+      epi.act = Act::kRelu;
+      epi.residual = 0;
+      std::vector<float> ref(ny);
+      const std::vector<float> wref = RefWeights(s, w);
+      RefConvNHWC(s, x.data(), wref.data(), b.data(), res.data(), ref.data(), epi);
+      auto dx = Upload(x, dt);
+      auto dres = Upload(res, dt);
+      auto dy = DeviceAlloc(ny * (dt == DT::kF16 ? 2 : 4));
+      ASSERT_TRUE(dx && dres && dy);
+      cudaStream_t stream = nullptr;
+      ASSERT_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+      for (const ConvTactic& t : CandidateConvTactics(*ctx, d, batch)) {
+        SCOPED_TRACE(std::string(sc.name) + (dt == DT::kF16 ? " fp16 " : " fp32 ") + t.Name());
+        auto dw = UploadBytes(PrepareConvWeights(d, t, w.data()));
+        auto db = UploadBytes(PrepareConvBias(d, t, b.data()));
+        auto runner = ConvRunner::Create(*ctx, d, t, batch);
+        ASSERT_TRUE(dw && db && runner.ok()) << runner.status().ToString();
+        auto ws = DeviceAlloc((*runner)->workspace_bytes());
+        ASSERT_TRUE(ws);
+        Status warm = (*runner)->Run(dx.get(), dw.get(), db.get(), dres.get(), dy.get(), ws.get(),
+                                     stream);
+        ASSERT_TRUE(warm.ok()) << warm.ToString();
+        ASSERT_CUDA(cudaStreamSynchronize(stream));
+        ASSERT_CUDA(cudaMemset(dy.get(), 0xFF, ny * (dt == DT::kF16 ? 2 : 4)));
+        cudaGraph_t graph = nullptr;
+        ASSERT_CUDA(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+        Status st = (*runner)->Run(dx.get(), dw.get(), db.get(), dres.get(), dy.get(), ws.get(),
+                                   stream);
+        const cudaError_t end = cudaStreamEndCapture(stream, &graph);
+        ASSERT_TRUE(st.ok()) << st.ToString();
+        ASSERT_EQ(end, cudaSuccess) << cudaGetErrorString(end);
+        cudaGraphExec_t exec = nullptr;
+        ASSERT_CUDA(cudaGraphInstantiate(&exec, graph, 0));
+        ASSERT_CUDA(cudaGraphLaunch(exec, stream));
+        ASSERT_CUDA(cudaStreamSynchronize(stream));
+        cudaGraphExecDestroy(exec);
+        cudaGraphDestroy(graph);
+        const double err = MaxRelError(Download(dy.get(), ny, dt), ref);
+        EXPECT_LE(err, dt == DT::kF16 ? 1e-2 : 1e-4) << "after graph replay";
+      }
+      cudaStreamDestroy(stream);
+    }
+  }
+}
 
 // ---- GPU: errors name the layer -----------------------------------------------------------------
 
