@@ -43,13 +43,15 @@ template <typename T>
 inline constexpr int kVec = static_cast<int>(16 / sizeof(T));
 
 // ---- activations: the device twin of ApplyAct in ir.cc (keep the two in sync) -------------------
+// (the parity test KernelsTest.ActivationsMatchApplyAct checks every Act against ApplyAct)
 
 __device__ __forceinline__ float ActF(Act a, float x, float alpha, float beta) {
   switch (a) {
     case Act::kNone: return x;
     case Act::kRelu: return x > 0.f ? x : 0.f;
     case Act::kClip: return fminf(fmaxf(x, alpha), beta);
-    case Act::kHardSwish: return x * fmaxf(0.f, fminf(1.f, x / 6.f + 0.5f));
+    // x * (1/6) instead of ApplyAct's x / 6: within an ulp, without a full-precision division.
+    case Act::kHardSwish: return x * fmaxf(0.f, fminf(1.f, x * (1.f / 6.f) + 0.5f));
     case Act::kHardSigmoid: return fmaxf(0.f, fminf(1.f, alpha * x + beta));
     case Act::kSigmoid: return 1.f / (1.f + expf(-x));
     case Act::kTanh: return tanhf(x);

@@ -72,6 +72,28 @@ __global__ void Transpose2DKernel(const W* in, W* out, int64_t rows, int64_t col
   }
 }
 
+// The same transpose when one side is short (NCHW -> NHWC with C = 3, say): a thread per element
+// of the long side walks the short one, so no thread idles in a mostly empty tile.
+template <typename W>
+__global__ void TransposeShortKernel(const W* in, W* out, int64_t batch, int64_t rows, int64_t cols,
+                                     bool short_rows) {
+  const int64_t lng = short_rows ? cols : rows, shrt = short_rows ? rows : cols;
+  const int64_t n = batch * lng;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t t = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; t < n; t += stride) {
+    const int64_t b = t / lng, l = t - b * lng;
+    const W* src = in + b * rows * cols;
+    W* dst = out + b * rows * cols;
+    if (short_rows) {  // l is a column: read down the rows, write one contiguous out row piece
+      for (int64_t r = 0; r < shrt; ++r) dst[l * rows + r] = src[r * cols + l];
+    } else {  // l is a row: read it contiguously, write one element into each out row
+      for (int64_t c = 0; c < shrt; ++c) dst[c * rows + l] = src[l * cols + c];
+    }
+  }
+}
+
+constexpr int64_t kShortSide = 8;  // at most this long, the short-side kernel beats 32x32 tiles
+
 // A view in elements: dims (outermost first) and strides into the input, plus a base offset.
 struct View {
   std::vector<int64_t> dims, strides;
@@ -142,6 +164,16 @@ Status CopyView(const char* kernel, const View& view_in, int es, const void* in,
     const int64_t batch = rank == 3 ? v.dims[0] : 1;
     const int64_t cols = v.dims[rank - 2], rows = v.dims[rank - 1];
     const int64_t gy = (rows + kTile - 1) / kTile, gx = (cols + kTile - 1) / kTile;
+    if (std::min(rows, cols) <= kShortSide) {
+      return ByWordSize(w, [&](auto word) -> Status {
+        using W = decltype(word);
+        const W* pin = static_cast<const W*>(in) + v.base;
+        TransposeShortKernel<W><<<Blocks(batch * std::max(rows, cols)), kThreads, 0, s>>>(
+            pin, static_cast<W*>(out), batch, rows, cols, rows <= cols);
+        VRSEG_CUDA_RETURN_IF_ERROR(cudaGetLastError());
+        return Status::Ok();
+      }).WithContext(std::string("engine kernel ") + kernel + " (short-side transpose)");
+    }
     if (batch <= 65535 && gy <= 65535 && gx <= (int64_t{1} << 31) - 1) {
       return ByWordSize(w, [&](auto word) -> Status {
         using W = decltype(word);
@@ -214,17 +246,19 @@ struct PadK {
   PadMode mode;
 };
 
-template <typename W>
-__global__ void PadKernel(const W* in, W* out, PadK p, W value, int64_t n) {
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
-    int64_t rest = i, off = 0;
+template <typename W, typename Idx>
+__global__ void PadKernel(const W* in, W* out, PadK p, W value, Idx n) {
+  const Idx stride = static_cast<Idx>(gridDim.x) * blockDim.x;
+  for (Idx i = static_cast<Idx>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
+    Idx rest = i;
+    int64_t off = 0;
     bool inside = true;
 #pragma unroll
     for (int d = kMaxRank - 1; d >= 0; --d) {
       if (d < p.rank) {
-        const int64_t q = rest / p.out_dims[d];
-        int64_t c = rest - q * p.out_dims[d] - p.begin[d];
+        const Idx od = static_cast<Idx>(p.out_dims[d]);
+        const Idx q = rest / od;
+        int64_t c = static_cast<int64_t>(rest - q * od) - p.begin[d];
         rest = q;
         const int64_t len = p.in_dims[d];
         if (c < 0 || c >= len) {
@@ -417,35 +451,57 @@ Status Pad(const TensorArg& x, const std::vector<int64_t>& pads_begin, PadMode m
                         std::to_string(end) + " must be smaller than the dim " + std::to_string(x.dims[d]));
     }
   }
-  const int64_t n = out.elements();
-  const void* in = x.data;
-  auto launch = [&](auto v) -> Status {
-    using W = decltype(v);
-    PadKernel<W><<<Blocks(n), kThreads, 0, stream>>>(static_cast<const W*>(in), static_cast<W*>(out.data), p, v, n);
-    VRSEG_ENGINE_LAUNCH_CHECK("Pad");
-    return Status::Ok();
-  };
+  // The fill value's bytes in the dtype.
+  const int es = DTSize(x.dt);
+  uint8_t fill[8] = {};
   switch (x.dt) {
-    case DT::kF32: {
-      uint32_t bits;
-      std::memcpy(&bits, &value, 4);
-      return launch(bits);
-    }
+    case DT::kF32: std::memcpy(fill, &value, 4); break;
     case DT::kF16: {
-      const __half h = __float2half_rn(value);
-      uint16_t bits;
-      std::memcpy(&bits, &h, 2);
-      return launch(bits);
+      const __half hv = __float2half_rn(value);
+      std::memcpy(fill, &hv, 2);
+      break;
     }
     case DT::kI64: {
       const int64_t iv = static_cast<int64_t>(value);
-      uint64_t bits;
-      std::memcpy(&bits, &iv, 8);
-      return launch(bits);
+      std::memcpy(fill, &iv, 8);
+      break;
     }
-    case DT::kBool: return launch(static_cast<uint8_t>(value != 0.f ? 1 : 0));
+    case DT::kBool: fill[0] = value != 0.f ? 1 : 0; break;
   }
-  return Bad(K, "unknown dtype");
+  // Where the innermost axis is not padded, move k elements as one word (the fill repeated k
+  // times), as wide as its length and the pointers allow.
+  int k = 1;
+  const size_t last = rank - 1;
+  if (rank > 0 && pads_begin[last] == 0 && out.dims[last] == x.dims[last]) {
+    while (k * 2 * es <= 16 && x.dims[last] % (k * 2) == 0 && Aligned(x.data, k * 2 * es) &&
+           Aligned(out.data, k * 2 * es)) {
+      k *= 2;
+    }
+  }
+  if (k > 1) {
+    p.out_dims[last] /= k;
+    p.in_dims[last] /= k;
+    std::vector<int64_t> in_dims(p.in_dims, p.in_dims + rank);
+    RowMajor(in_dims, p.in_strides);
+  }
+  uint8_t word[16];
+  for (int j = 0; j < k; ++j) std::memcpy(word + j * es, fill, es);
+  const int64_t n = out.elements() / k;
+  const void* in = x.data;
+  return ByWordSize(k * es, [&](auto zero) -> Status {
+    using W = decltype(zero);
+    W v;
+    std::memcpy(&v, word, sizeof(W));
+    if (n < (int64_t{1} << 31)) {
+      PadKernel<W, uint32_t><<<Blocks(n), kThreads, 0, stream>>>(static_cast<const W*>(in), static_cast<W*>(out.data),
+                                                                 p, v, static_cast<uint32_t>(n));
+    } else {
+      PadKernel<W, int64_t><<<Blocks(n), kThreads, 0, stream>>>(static_cast<const W*>(in), static_cast<W*>(out.data),
+                                                                p, v, n);
+    }
+    VRSEG_ENGINE_LAUNCH_CHECK("Pad");
+    return Status::Ok();
+  });
 }
 
 Status GatherConst(const TensorArg& x, int axis, const int64_t* indices_device, int64_t count,

@@ -6,6 +6,7 @@
 //   same shape            -> one flat loop, 16-byte packs (float4 / 8 halves)
 //   one side a scalar     -> flat loop, the scalar read once per thread
 //   one side [B,1,C] over [B,R,C] (per channel, optionally per image: bias, SE scale) -> packs
+//   one side [R,1] over [R,C] (one value per pixel over its channels) -> packs
 //   anything else         -> per-element index decomposition with both strides (rank <= 6).
 #include <cuda_fp16.h>
 
@@ -119,6 +120,21 @@ __global__ void BinChannelKernel(const T* full, const T* ch, T* o, Idx nv, Idx c
   }
 }
 
+// full [R, C] (as packs: C/V per row), row [R]: one value per row (a per-pixel map over channels).
+template <typename T, int V, typename Idx>
+__global__ void BinRowKernel(const T* full, const T* row, T* o, Idx nv, Idx cv, BinParams p) {
+  using P = Pack<T, V>;
+  const Idx stride = static_cast<Idx>(gridDim.x) * blockDim.x;
+  for (Idx i = static_cast<Idx>(blockIdx.x) * blockDim.x + threadIdx.x; i < nv; i += stride) {
+    const float y = ToF(row[i / cv]);
+    const P x = reinterpret_cast<const P*>(full)[i];
+    P r;
+#pragma unroll
+    for (int k = 0; k < V; ++k) r.v[k] = FromF<T>(ActF(p.act, BinOrdered(p, ToF(x.v[k]), y), p.alpha, p.beta));
+    reinterpret_cast<P*>(o)[i] = r;
+  }
+}
+
 struct Bcast {
   int rank = 0;
   int64_t dims[kMaxRank] = {};
@@ -211,6 +227,26 @@ Status LaunchChannel(const T* full, const T* ch, T* o, int64_t n, int64_t r, int
   return LaunchChannelV<T, 1>(full, ch, o, n, r, c, p, s);
 }
 
+template <typename T, int V>
+Status LaunchRowV(const T* full, const T* row, T* o, int64_t n, int64_t c, const BinParams& p, cudaStream_t s) {
+  const int64_t nv = n / V, cv = c / V;
+  if (nv < (int64_t{1} << 31)) {
+    BinRowKernel<T, V, uint32_t><<<Blocks(nv), kThreads, 0, s>>>(full, row, o, static_cast<uint32_t>(nv),
+                                                                 static_cast<uint32_t>(cv), p);
+  } else {
+    BinRowKernel<T, V, int64_t><<<Blocks(nv), kThreads, 0, s>>>(full, row, o, nv, cv, p);
+  }
+  VRSEG_ENGINE_LAUNCH_CHECK("Binary(per row)");
+  return Status::Ok();
+}
+
+template <typename T>
+Status LaunchRow(const T* full, const T* row, T* o, int64_t n, int64_t c, const BinParams& p, cudaStream_t s) {
+  constexpr int V = kVec<T>;
+  if (c % V == 0 && Aligned(full, 16) && Aligned(o, 16)) return LaunchRowV<T, V>(full, row, o, n, c, p, s);
+  return LaunchRowV<T, 1>(full, row, o, n, c, p, s);
+}
+
 template <typename T>
 Status LaunchGeneral(const T* a, const T* b, T* o, int64_t n, const Bcast& bc, const BinParams& p,
                      cudaStream_t s) {
@@ -266,6 +302,14 @@ Status BinaryT(const TensorArg& a, const TensorArg& b, const TensorArg& out, con
   if (IsPerChannel(bc, bc.sb, bc.sa, &r, &c)) {
     p.swap = true;
     return LaunchChannel<T>(pb, pa, po, n, r, c, p, s);
+  }
+  // [R, C] against [R] (one value per row, broadcast over the innermost axis).
+  if (bc.rank == 2 && bc.sa[0] == bc.dims[1] && bc.sa[1] == 1 && bc.sb[0] == 1 && bc.sb[1] == 0) {
+    return LaunchRow<T>(pa, pb, po, n, bc.dims[1], p, s);
+  }
+  if (bc.rank == 2 && bc.sb[0] == bc.dims[1] && bc.sb[1] == 1 && bc.sa[0] == 1 && bc.sa[1] == 0) {
+    p.swap = true;
+    return LaunchRow<T>(pb, pa, po, n, bc.dims[1], p, s);
   }
   return LaunchGeneral<T>(pa, pb, po, n, bc, p, s);
 }

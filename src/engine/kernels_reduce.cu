@@ -244,7 +244,9 @@ Status Softmax(const TensorArg& x, int axis, bool log, const TensorArg& out, cud
   if (x.dims != out.dims) return Bad(K, "x " + DimsStr(x.dims) + " and out " + DimsStr(out.dims) + " differ");
   if (x.elements() == 0) return Status::Ok();
   const AxisSplit a = Split(x.dims, axis);
-  if (a.inner == 1) {
+  // Long innermost rows: a warp each. Short ones (class logits over C = 2 or 21) and strided
+  // axes: a thread per row, whose reads neighbouring threads' rows share through L1.
+  if (a.inner == 1 && a.len >= kWarp * 2) {
     const int64_t rows = a.outer;
     if (x.dt == DT::kF32) {
       SoftmaxRowsKernel<float><<<Blocks(rows * kWarp), kThreads, 0, stream>>>(

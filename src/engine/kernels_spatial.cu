@@ -101,29 +101,59 @@ Status PoolT(const TensorArg& x, const TensorArg& out, const PoolK& k, cudaStrea
 
 // ---- GlobalAvgPool -------------------------------------------------------------------------------
 
-constexpr int kGapTileC = 32;  // channels per block (threadIdx.x)
-constexpr int kGapRows = 16;   // pixel partitions per block (threadIdx.y)
+constexpr int kGapLanes = 8;   // channel packs per block (threadIdx.x): 8 x 4 bytes = one sector
+constexpr int kGapRows = 32;   // pixel partitions per block (threadIdx.y)
 
-// Block (kGapTileC, kGapRows) per (channel tile, image): each thread sums every kGapRows-th pixel
-// of one channel, then the column is reduced in shared memory.
-template <typename T>
-__global__ void GapKernel(const T* x, T* o, int64_t hw, int64_t c) {
-  __shared__ float part[kGapRows][kGapTileC + 1];
-  const int64_t ch = static_cast<int64_t>(blockIdx.x) * kGapTileC + threadIdx.x;
+// Block (kGapLanes, kGapRows) per (tile of kGapLanes packs of V channels, image): each thread sums
+// every kGapRows-th pixel of its channels, then the columns are reduced in shared memory. Narrow
+// tiles give many blocks even at batch 1 ([1,64,64,2048]: 128 blocks).
+template <typename T, int V>
+__global__ void GapKernel(const T* x, T* o, int64_t hw, int64_t cv) {
+  using P = Pack<T, V>;
+  __shared__ float part[kGapRows][kGapLanes * V + 1];
+  const int64_t c = static_cast<int64_t>(blockIdx.x) * kGapLanes + threadIdx.x;  // pack index
   const int64_t n = blockIdx.y;
-  float sum = 0.f;
-  if (ch < c) {
-    const T* p = x + n * hw * c + ch;
-    for (int64_t i = threadIdx.y; i < hw; i += kGapRows) sum += ToF(p[i * c]);
-  }
-  part[threadIdx.y][threadIdx.x] = sum;
-  __syncthreads();
-  if (threadIdx.y == 0 && ch < c) {
-    float t = 0.f;
+  float sum[V];
 #pragma unroll
-    for (int r = 0; r < kGapRows; ++r) t += part[r][threadIdx.x];
-    o[n * c + ch] = FromF<T>(t / static_cast<float>(hw));
+  for (int v = 0; v < V; ++v) sum[v] = 0.f;
+  if (c < cv) {
+    const P* p = reinterpret_cast<const P*>(x) + n * hw * cv + c;
+    for (int64_t i = threadIdx.y; i < hw; i += kGapRows) {
+      const P q = p[i * cv];
+#pragma unroll
+      for (int v = 0; v < V; ++v) sum[v] += ToF(q.v[v]);
+    }
   }
+#pragma unroll
+  for (int v = 0; v < V; ++v) part[threadIdx.y][threadIdx.x * V + v] = sum[v];
+  __syncthreads();
+  if (threadIdx.y == 0 && c < cv) {
+    P out;
+#pragma unroll
+    for (int v = 0; v < V; ++v) {
+      float t = 0.f;
+      for (int r = 0; r < kGapRows; ++r) t += part[r][threadIdx.x * V + v];
+      out.v[v] = FromF<T>(t / static_cast<float>(hw));
+    }
+    reinterpret_cast<P*>(o)[n * cv + c] = out;
+  }
+}
+
+template <typename T, int V>
+Status LaunchGap(const TensorArg& x, const TensorArg& out, int64_t n, int64_t hw, int64_t c, cudaStream_t s) {
+  const int64_t cv = c / V;
+  const dim3 grid(static_cast<unsigned>((cv + kGapLanes - 1) / kGapLanes), static_cast<unsigned>(n));
+  GapKernel<T, V><<<grid, dim3(kGapLanes, kGapRows), 0, s>>>(static_cast<const T*>(x.data),
+                                                             static_cast<T*>(out.data), hw, cv);
+  VRSEG_ENGINE_LAUNCH_CHECK("GlobalAvgPool");
+  return Status::Ok();
+}
+
+template <typename T>
+Status GapT(const TensorArg& x, const TensorArg& out, int64_t n, int64_t hw, int64_t c, cudaStream_t s) {
+  constexpr int V = 4 / sizeof(T) > 1 ? 4 / sizeof(T) : 1;  // 4-byte packs: half2 or float
+  if (V > 1 && c % V == 0 && Aligned(x.data, 4) && Aligned(out.data, 4)) return LaunchGap<T, V>(x, out, n, hw, c, s);
+  return LaunchGap<T, 1>(x, out, n, hw, c, s);
 }
 
 // ---- Resize2D ------------------------------------------------------------------------------------
@@ -210,10 +240,62 @@ __global__ void ResizeKernel(const T* x, T* o, Nhwc s, ResizeK k, int64_t total)
   }
 }
 
+// The same with a block row per output row (blockIdx.y = n * OH + oy) and 32-bit index math
+// within it: the source row is computed once per thread, the divisions are cheap.
+template <typename T, int V>
+__global__ void ResizeRowsKernel(const T* x, T* o, Nhwc s, ResizeK k) {
+  using P = Pack<T, V>;
+  const P* px = reinterpret_cast<const P*>(x);
+  const int64_t row = blockIdx.y;
+  const int64_t n = row / s.oh, oy = row - n * s.oh;
+  const uint32_t cv = static_cast<uint32_t>(s.cv);
+  const uint32_t per_row = static_cast<uint32_t>(s.ow) * cv;
+  const float sy = SourceCoord(k.coord, static_cast<float>(oy), k.scale_h, s.h, s.oh);
+  const int64_t img = n * s.h * s.w;
+  P* po = reinterpret_cast<P*>(o) + row * per_row;
+  int64_t y0, y1;
+  float wy;
+  if (k.mode == ResizeMode::kNearest) {
+    y0 = y1 = NearestIndex(k.nearest, sy, s.h);
+    wy = 0.f;
+  } else {
+    LinearAxis(sy, s.h, &y0, &y1, &wy);
+  }
+  const P* r0 = px + (img + y0 * s.w) * s.cv;
+  const P* r1 = px + (img + y1 * s.w) * s.cv;
+  for (uint32_t j = blockIdx.x * blockDim.x + threadIdx.x; j < per_row; j += gridDim.x * blockDim.x) {
+    const uint32_t ox = j / cv, c = j - ox * cv;
+    const float sx = SourceCoord(k.coord, static_cast<float>(ox), k.scale_w, s.w, s.ow);
+    P out;
+    if (k.mode == ResizeMode::kNearest) {
+      out = r0[NearestIndex(k.nearest, sx, s.w) * s.cv + c];
+    } else {
+      int64_t x0, x1;
+      float wx;
+      LinearAxis(sx, s.w, &x0, &x1, &wx);
+      const P a = r0[x0 * s.cv + c], b = r0[x1 * s.cv + c], d = r1[x0 * s.cv + c], e = r1[x1 * s.cv + c];
+#pragma unroll
+      for (int v = 0; v < V; ++v) {
+        const float top = ToF(a.v[v]) * (1.f - wx) + ToF(b.v[v]) * wx;
+        const float bot = ToF(d.v[v]) * (1.f - wx) + ToF(e.v[v]) * wx;
+        out.v[v] = FromF<T>(top * (1.f - wy) + bot * wy);
+      }
+    }
+    po[j] = out;
+  }
+}
+
 template <typename T, int V>
 Status LaunchResize(const TensorArg& x, const TensorArg& out, const ResizeK& k, cudaStream_t s) {
   const Nhwc d{x.dims[0], x.dims[1], x.dims[2], x.dims[3] / V, out.dims[1], out.dims[2]};
   const int64_t total = d.n * d.oh * d.ow * d.cv;
+  const int64_t per_row = d.ow * d.cv;
+  if (d.n * d.oh <= 65535 && per_row < (int64_t{1} << 31)) {
+    const dim3 grid(Blocks(per_row), static_cast<unsigned>(d.n * d.oh));
+    ResizeRowsKernel<T, V><<<grid, kThreads, 0, s>>>(static_cast<const T*>(x.data), static_cast<T*>(out.data), d, k);
+    VRSEG_ENGINE_LAUNCH_CHECK("Resize2D");
+    return Status::Ok();
+  }
   ResizeKernel<T, V><<<Blocks(total), kThreads, 0, s>>>(static_cast<const T*>(x.data),
                                                         static_cast<T*>(out.data), d, k, total);
   VRSEG_ENGINE_LAUNCH_CHECK("Resize2D");
@@ -289,17 +371,8 @@ Status GlobalAvgPool(const TensorArg& x, const TensorArg& out, cudaStream_t stre
   if (out.elements() == 0) return Status::Ok();
   if (hw == 0) return Bad(K, "x " + DimsStr(x.dims) + " has no pixels to average");
   if (n > 65535) return Bad(K, "batch " + std::to_string(n) + " exceeds 65535");
-  const dim3 grid(static_cast<unsigned>((c + kGapTileC - 1) / kGapTileC), static_cast<unsigned>(n));
-  const dim3 block(kGapTileC, kGapRows);
-  if (x.dt == DT::kF32) {
-    GapKernel<float><<<grid, block, 0, stream>>>(static_cast<const float*>(x.data),
-                                                 static_cast<float*>(out.data), hw, c);
-  } else {
-    GapKernel<__half><<<grid, block, 0, stream>>>(static_cast<const __half*>(x.data),
-                                                  static_cast<__half*>(out.data), hw, c);
-  }
-  VRSEG_ENGINE_LAUNCH_CHECK("GlobalAvgPool");
-  return Status::Ok();
+  if (x.dt == DT::kF32) return GapT<float>(x, out, n, hw, c, stream);
+  return GapT<__half>(x, out, n, hw, c, stream);
 }
 
 Status Resize2D(const ResizeArgs& r, const TensorArg& x, const TensorArg& out, cudaStream_t stream) {

@@ -450,7 +450,10 @@ TEST_F(KernelsTest, BinaryMatchesRefBinary) {
       {{1, 1, 1, 3}, {2, 4, 6, 3}},    // a per channel (C = 3)
       {{2, 5, 7, 16}, {2, 1, 1, 16}},  // per image and channel (SE scale)
       {{2, 1, 1, 24}, {2, 3, 3, 24}},  // a per image and channel
-      {{2, 5, 7, 9}, {2, 5, 7, 1}},    // per pixel (general)
+      {{2, 5, 7, 9}, {2, 5, 7, 1}},    // per pixel over channels
+      {{2, 3, 4, 16}, {2, 3, 4, 1}},   // per pixel, packed
+      {{3, 5, 1}, {3, 5, 8}},          // a per pixel
+      {{2, 5, 7, 9}, {2, 1, 7, 1}},    // general
       {{3, 1, 5}, {4, 1}},             // both broadcast
       {{2, 1, 3, 1, 5, 2}, {1, 4, 1, 6, 1, 2}},  // rank 6
       {{1, 1, 1, 1}, {1, 1, 1, 1}},    // a single element
@@ -694,6 +697,9 @@ TEST_F(KernelsTest, Resize2DMatchesReference) {
       {"nearest", "tf_half_pixel_for_nn", "floor", {1, 5, 3, 3}, {1, 5, 7, 7}, 0, 0},
       {"nearest", "asymmetric", "round_prefer_floor", {1, 3, 8, 6}, {}, 0.5f, 0.5f},
       {"nearest", "pytorch_half_pixel", "round_prefer_floor", {1, 2, 1, 1}, {1, 2, 3, 5}, 0, 0},
+      // More than 65535 output rows: the flat kernel instead of a block row per output row.
+      {"linear", "half_pixel", "round_prefer_floor", {2, 1, 20000, 1}, {2, 1, 40000, 2}, 0, 0},
+      {"nearest", "asymmetric", "floor", {2, 3, 20000, 1}, {2, 3, 40000, 1}, 0, 0},
   };
   const std::map<std::string, CoordMode> coords = {{"half_pixel", CoordMode::kHalfPixel},
                                                    {"pytorch_half_pixel", CoordMode::kPytorchHalfPixel},
@@ -831,6 +837,7 @@ TEST_F(KernelsTest, TransposeMatchesReference) {
       {{2, 3, 5, 7}, {3, 2, 1, 0}},
       {{4, 3, 5, 16}, {1, 0, 2, 3}},     // inner rows kept: widened words
       {{67, 45}, {1, 0}},                // partial tiles
+      {{2, 16, 9, 12}, {0, 2, 3, 1}},    // tiled NCHW -> NHWC
       {{2, 1, 3, 2, 4, 3}, {5, 2, 0, 4, 1, 3}},
       {{1, 40, 33, 1}, {0, 2, 1, 3}},
   };
@@ -861,6 +868,7 @@ TEST_F(KernelsTest, PadMatchesReference) {
       {"constant", {1, 17, 4, 6}, {0, 1, 0, 0, 0, 2, -1, -2}, -2.f},  // channel pads, crop
       {"reflect", {2, 3, 5, 4}, {0, 0, 2, 3, 0, 0, 4, 1}, 0.f},
       {"edge", {1, 16, 3, 1}, {0, 0, 2, 3, 0, 0, 1, 2}, 0.f},
+      {"constant", {2, 8, 3, 4}, {0, 0, 1, 1, 0, 0, 2, 0}, 1.0f},  // unpadded C: wide words
   };
   uint32_t seed = 120;
   for (const Case& k : cases) {
