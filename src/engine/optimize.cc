@@ -702,6 +702,17 @@ Result<Graph> LoadAndOptimize(const std::string& path, const FrontendOptions& op
   VRSEG_ASSIGN_OR_RETURN(Graph g, ImportOnnx(path, options.import));
   VRSEG_RETURN_IF_ERROR(InferShapes(g));
   g.Compact();
+  // Every dimension must stay non-negative over the batch range (e.g. a Reshape to [N-2, ...]).
+  for (const Value& v : g.values) {
+    for (int64_t b : {options.import.min_batch, options.import.max_batch}) {
+      for (const Dim& d : v.shape) {
+        if (d.At(b) < 0) {
+          return Status::InvalidModel(path + ": value '" + v.name + "' " + ShapeString(v.shape) +
+                                      " has a negative dimension at batch " + std::to_string(b));
+        }
+      }
+    }
+  }
   VRSEG_ASSIGN_OR_RETURN(std::vector<std::string> lines, Optimize(g, options.optimize));
   if (options.assign_layouts) VRSEG_RETURN_IF_ERROR(AssignLayouts(g));
   if (report) {

@@ -328,6 +328,30 @@ TEST(Layouts, ReshapeAfterConvGetsConvert) {
   ExpectSameResults(before, *g, 2, 1e-5f);
 }
 
+TEST(Layouts, ConcatOfNhwcAndPlainConvertsThePlainOne) {
+  ModelBuilder mb(13);
+  mb.Input("x", {-1, 3, 4, 4});
+  mb.Input("z", {-1, 2, 4, 4});
+  mb.InitF("w", {5, 3, 1, 1}, Random(15, 14));
+  mb.Node("Conv", {"x", "w"}, {"c"}, "conv");
+  auto* cat = mb.Node("Concat", {"c", "z"}, {"cat"}, "cat");
+  ModelBuilder::AttrI(cat, "axis", 1);
+  mb.Node("Sigmoid", {"cat"}, {"y"}, "sig");
+  mb.Output("y");
+  auto g = Load(mb);
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  Graph before = *g;
+  ASSERT_TRUE(Optimize(*g).ok());
+  ASSERT_TRUE(AssignLayouts(*g).ok());
+  // x → nhwc, z → nhwc, y → plain
+  EXPECT_EQ(Count(*g, "LayoutConvert"), 3) << g->Dump();
+  const Node* c = FindOp(*g, "Concat");
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(g->values[c->inputs[1]].layout, Layout::kNHWC);
+  EXPECT_EQ(g->values[c->outputs[0]].layout, Layout::kNHWC);
+  ExpectSameResults(before, *g, 2, 1e-5f);
+}
+
 // ---- whole models -------------------------------------------------------------------------------
 
 TEST(Optimize, SelfieAndLandscapeMatchReference) {
