@@ -304,7 +304,11 @@ Result<Graph> ImportOnnxBytes(const std::string& bytes, const std::string& sourc
   for (int ni = 0; ni < gp.node_size(); ++ni) {
     const onnx::NodeProto& np = gp.node(ni);
     std::string name = np.name();
-    if (name.empty() || names.count(name)) name = np.op_type() + "_" + std::to_string(ni);
+    if (name.empty() || names.count(name)) {
+      const std::string base = np.op_type() + "_" + std::to_string(ni);
+      name = base;
+      for (int k = 1; names.count(name); ++k) name = base + "_" + std::to_string(k);
+    }
     names.insert(name);
     const std::string where = np.op_type() + " node '" + name + "'";
     if (!np.domain().empty() && np.domain() != "ai.onnx") {
