@@ -20,8 +20,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -431,6 +433,36 @@ inline ConformanceReport RunNodeConformance(
     }
   }
   return rep;
+}
+
+// ---- test-binary helpers (need the engine_tests compile definitions) ----------------------------
+#if defined(VRSEG_ONNX_TESTDATA_DIR) && defined(VRSEG_SOURCE_DIR_FOR_TESTS)
+// ONNX's node tests: $VRSEG_ONNX_TESTDATA_DIR/data/node when set (the GPU machine has no Debian
+// package; carry the data there), else the directory found at configure time.
+inline std::string NodeTestDataDir() {
+  const char* env = std::getenv("VRSEG_ONNX_TESTDATA_DIR");
+  return std::string(env && *env ? env : VRSEG_ONNX_TESTDATA_DIR) + "/data/node";
+}
+
+// tests/engine/<file> of the source tree: $VRSEG_SOURCE_DIR when set, else the configured one.
+inline std::string EngineTestFile(const std::string& file) {
+  const char* env = std::getenv("VRSEG_SOURCE_DIR");
+  return std::string(env && *env ? env : VRSEG_SOURCE_DIR_FOR_TESTS) + "/tests/engine/" + file;
+}
+#endif
+
+// "  Conv: 6 pass, 0 skip, 0 fail" per operator.
+inline std::string TallyByOp(const ConformanceReport& rep) {
+  std::map<std::string, std::array<int, 3>> per_op;
+  for (const NodeTestResult& r : rep.results) {
+    for (const std::string& op : r.ops) ++per_op[op][static_cast<int>(r.verdict)];
+  }
+  std::string table;
+  for (const auto& [op, n] : per_op) {
+    table += "  " + op + ": " + std::to_string(n[0]) + " pass, " + std::to_string(n[1]) +
+             " skip, " + std::to_string(n[2]) + " fail\n";
+  }
+  return table;
 }
 
 }  // namespace vrseg::engine::testing

@@ -4,7 +4,8 @@
 // unless it is listed, with its reason, in node_tests_skipped.txt. One gtest runs them all and
 // reports every failure at once (one ctest entry, not hundreds).
 //
-// VRSEG_NODE_TEST_FILTER=substring runs only the matching tests (for debugging).
+// VRSEG_NODE_TEST_FILTER=substring runs only the matching tests (for debugging);
+// VRSEG_ONNX_TESTDATA_DIR and VRSEG_SOURCE_DIR override where the data and the skip list are.
 #include "engine/node_conformance.h"
 
 #include <gtest/gtest.h>
@@ -23,10 +24,8 @@
 namespace vrseg::engine::testing {
 namespace {
 
-std::string NodeDir() { return std::string(VRSEG_ONNX_TESTDATA_DIR) + "/data/node"; }
-std::string SkipListPath() {
-  return std::string(VRSEG_SOURCE_DIR_FOR_TESTS) + "/tests/engine/node_tests_skipped.txt";
-}
+std::string NodeDir() { return NodeTestDataDir(); }
+std::string SkipListPath() { return EngineTestFile("node_tests_skipped.txt"); }
 
 // Import → InferShapes → RunReference: what CI checks without a GPU.
 NodeTestRunner ReferenceRunner() {
@@ -48,19 +47,6 @@ NodeTestRunner RawReferenceRunner() {
   };
 }
 
-std::string Tally(const ConformanceReport& rep) {
-  std::map<std::string, std::array<int, 3>> per_op;
-  for (const NodeTestResult& r : rep.results) {
-    for (const std::string& op : r.ops) ++per_op[op][static_cast<int>(r.verdict)];
-  }
-  std::string table;
-  for (const auto& [op, n] : per_op) {
-    table += "  " + op + ": " + std::to_string(n[0]) + " pass, " + std::to_string(n[1]) +
-             " skip, " + std::to_string(n[2]) + " fail\n";
-  }
-  return table;
-}
-
 bool HaveTestData() { return !ListDir(NodeDir()).empty(); }
 
 TEST(NodeConformance, ReferenceMatchesOnnxNodeTests) {
@@ -75,7 +61,7 @@ TEST(NodeConformance, ReferenceMatchesOnnxNodeTests) {
       RunNodeConformance(NodeDir(), SupportedOps(), ReferenceRunner(), NodeTestTolerance{}, *skips,
                          filter ? filter : "");
   // Per-operator tallies, so a regression shows where it is.
-  std::cout << rep.Summary() << "\n" << Tally(rep);
+  std::cout << rep.Summary() << "\n" << TallyByOp(rep);
   EXPECT_GT(rep.passed, filter ? 0 : 250) << "far fewer node tests passed than expected";
   for (const std::string& p : rep.problems) ADD_FAILURE() << p;
 }
@@ -92,7 +78,7 @@ TEST(NodeConformance, RawReferenceMatchesOnnxNodeTests) {
   const ConformanceReport rep =
       RunNodeConformance(NodeDir(), SupportedOps(), RawReferenceRunner(), NodeTestTolerance{},
                          *skips, filter ? filter : "", BakeInputs::kNone, false);
-  std::cout << rep.Summary() << "\n" << Tally(rep);
+  std::cout << rep.Summary() << "\n" << TallyByOp(rep);
   EXPECT_GT(rep.passed, filter ? 0 : 250) << "far fewer node tests passed than expected";
   for (const std::string& p : rep.problems) ADD_FAILURE() << p;
 }
