@@ -138,8 +138,10 @@ AVPixelFormat PickCuda(AVCodecContext* ctx, const AVPixelFormat* offered) {
 NvdecSession::NvdecSession(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 NvdecSession::~NvdecSession() {
+  // The codec context is gone by now, and a new one of another reader may have its address.
   std::lock_guard<std::mutex> lock(g_sessions_mu);
-  Sessions().erase(impl_->dec);
+  auto it = Sessions().find(impl_->dec);
+  if (it != Sessions().end() && it->second == impl_.get()) Sessions().erase(it);
 }
 
 Result<std::unique_ptr<NvdecSession>> NvdecSession::Attach(AVCodecContext* dec,
