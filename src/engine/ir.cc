@@ -16,10 +16,12 @@ std::vector<int64_t> Concrete(const Shape& s, int64_t batch) {
 
 static std::string DimString(const Dim& d) {
   if (d.n == 0) return std::to_string(d.c);
-  std::string s = d.n == 1 ? "N" : std::to_string(d.n) + "N";
-  if (d.c > 0) s += "+" + std::to_string(d.c);
-  if (d.c < 0) s += std::to_string(d.c);
-  return s;
+  std::ostringstream os;  // (string concatenation here trips GCC 12's -Wrestrict false positive)
+  if (d.n != 1) os << d.n;
+  os << 'N';
+  if (d.c > 0) os << '+';
+  if (d.c != 0) os << d.c;
+  return os.str();
 }
 
 std::string ShapeString(const Shape& s) {
@@ -241,7 +243,7 @@ Status Graph::Validate() const {
 
 static std::string ValueString(const Graph& g, int v) {
   if (v < 0) return "-";
-  if (v >= static_cast<int>(g.values.size())) return "?" + std::to_string(v);
+  if (v >= static_cast<int>(g.values.size())) return std::string("?") += std::to_string(v);
   const Value& x = g.values[v];
   std::string s = x.name;
   if (x.shape_known) s += ShapeString(x.shape);
