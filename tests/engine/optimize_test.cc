@@ -442,3 +442,60 @@ TEST(Optimize, SumPlusBiasBecomesResidualConv) {
 
 }  // namespace
 }  // namespace vrseg::engine
+
+namespace vrseg::engine {
+namespace {
+
+void AddBn(ModelBuilder& mb, const std::string& in, const std::string& out, int64_t k, uint32_t seed) {
+  mb.InitF(out + "_s", {k}, Random(k, seed, 0.5f, 1.5f));
+  mb.InitF(out + "_b", {k}, Random(k, seed + 1));
+  mb.InitF(out + "_m", {k}, Random(k, seed + 2));
+  mb.InitF(out + "_v", {k}, Random(k, seed + 3, 0.5f, 2.f));
+  mb.Node("BatchNormalization", {in, out + "_s", out + "_b", out + "_m", out + "_v"}, {out}, out);
+}
+
+// A torchvision ResNet bottleneck with a downsample branch exported after the main branch: the
+// residual goes into the downsample conv (the later one), whose epilogue also takes the Relu.
+TEST(Optimize, ResNetDownsampleBlock) {
+  ModelBuilder mb(17);
+  mb.Input("x", {-1, 4, 8, 8});
+  mb.InitF("w1", {4, 4, 1, 1}, Random(16, 41));
+  mb.Node("Conv", {"x", "w1"}, {"c1"}, "conv1");
+  AddBn(mb, "c1", "bn1", 4, 50);
+  mb.Node("Relu", {"bn1"}, {"r1"}, "relu1");
+  mb.InitF("w2", {4, 4, 3, 3}, Random(144, 42));
+  auto* c2 = mb.Node("Conv", {"r1", "w2"}, {"c2"}, "conv2");
+  ModelBuilder::AttrIs(c2, "pads", {1, 1, 1, 1});
+  ModelBuilder::AttrIs(c2, "strides", {2, 2});
+  AddBn(mb, "c2", "bn2", 4, 60);
+  mb.Node("Relu", {"bn2"}, {"r2"}, "relu2");
+  mb.InitF("w3", {8, 4, 1, 1}, Random(32, 43));
+  mb.Node("Conv", {"r2", "w3"}, {"c3"}, "conv3");
+  AddBn(mb, "c3", "bn3", 8, 70);
+  mb.InitF("wd", {8, 4, 1, 1}, Random(32, 44));
+  auto* ds = mb.Node("Conv", {"x", "wd"}, {"cd"}, "downsample");
+  ModelBuilder::AttrIs(ds, "strides", {2, 2});
+  AddBn(mb, "cd", "bnd", 8, 80);
+  mb.Node("Add", {"bn3", "bnd"}, {"s"}, "add");
+  mb.Node("Relu", {"s"}, {"y"}, "relu3");
+  mb.Output("y");
+  auto g = Load(mb);
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  Graph before = *g;
+  auto r = Optimize(*g);
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(g->nodes.size(), 4u) << g->Dump();
+  EXPECT_EQ(Count(*g, "BatchNormalization"), 0);
+  const Node& last = g->nodes[3];
+  EXPECT_EQ(last.name, "downsample");
+  EXPECT_GE(last.epi.residual, 0);
+  EXPECT_EQ(last.epi.act, Act::kRelu);
+  EXPECT_FALSE(last.epi.residual_after_act);
+  EXPECT_EQ(g->values[last.outputs[0]].name, "y");
+  ASSERT_TRUE(AssignLayouts(*g).ok());
+  EXPECT_EQ(Count(*g, "LayoutConvert"), 2);
+  ExpectSameResults(before, *g, 3, 1e-5f);
+}
+
+}  // namespace
+}  // namespace vrseg::engine
