@@ -13,7 +13,9 @@
 #include <sstream>
 
 #include "engine/ir.h"
+#include "engine/ref.h"
 #include "frontend_model.h"
+#include "onnx_testdata.h"
 
 namespace vrseg::engine {
 namespace {
@@ -507,6 +509,75 @@ TEST(FrontendShapes, OnnxNodeTestOutputShapes) {
   std::cout << "checked " << checked << " node tests' output shapes (" << folded << " folded outputs), "
             << refused << " refused by InferShapes:\n" << refusals.str();
   EXPECT_GT(checked, 250);
+  EXPECT_TRUE(failures.str().empty()) << failures.str();
+}
+
+// Every node test the frontend takes: Optimize + AssignLayouts must keep RunReference's results
+// (the reference runs LayoutConvert as an identity, so this checks the graph rewrites).
+TEST(FrontendShapes, OptimizeKeepsNodeTestResults) {
+  const fs::path root = fs::path(VRSEG_ONNX_TESTDATA_DIR) / "data" / "node";
+  if (!fs::exists(root)) GTEST_SKIP() << "ONNX node test data not installed at " << root;
+  std::vector<fs::path> dirs;
+  for (const auto& e : fs::directory_iterator(root)) dirs.push_back(e.path());
+  std::sort(dirs.begin(), dirs.end());
+  int compared = 0;
+  std::ostringstream failures;
+  for (const fs::path& dir : dirs) {
+    const std::string test = dir.filename().string();
+    auto g = ImportNodeTest(dir);
+    if (!g.ok() || !InferShapes(*g).ok()) continue;
+    g->Compact();
+    std::map<std::string, HostTensor> feeds;
+    bool readable = true;
+    // Parameter inputs became initializers: match the remaining inputs to files by tensor name.
+    for (int k = 0; readable; ++k) {
+      const fs::path pb = dir / "test_data_set_0" / ("input_" + std::to_string(k) + ".pb");
+      if (!fs::exists(pb)) break;
+      std::string name;
+      auto t = testing::ReadTensorFile(pb.string(), &name);
+      if (!t.ok()) {
+        readable = false;
+        break;
+      }
+      if (g->FindValue(name) >= 0 && !g->values[g->FindValue(name)].is_const) feeds[name] = *t;
+    }
+    if (!readable || feeds.size() != g->inputs.size()) continue;
+    auto want = RunReference(*g, feeds);
+    if (!want.ok()) continue;  // the reference's own list of what it runs
+    Graph opt = *g;
+    auto r = Optimize(opt);
+    if (!r.ok()) {
+      failures << test << ": Optimize: " << r.status().ToString() << "\n";
+      continue;
+    }
+    Status s = AssignLayouts(opt);
+    if (!s.ok()) {
+      failures << test << ": AssignLayouts: " << s.ToString() << "\n";
+      continue;
+    }
+    auto got = RunReference(opt, feeds);
+    if (!got.ok()) {
+      failures << test << ": after optimisation: " << got.status().ToString() << "\n";
+      continue;
+    }
+    ++compared;
+    for (const auto& [name, a] : *want) {
+      auto it = got->find(name);
+      if (it == got->end() || it->second.dims != a.dims || it->second.i != a.i || it->second.f.size() != a.f.size()) {
+        failures << test << ": output '" << name << "' differs in shape/type/ints after optimisation\n";
+        continue;
+      }
+      for (size_t e = 0; e < a.f.size(); ++e) {
+        const float x = a.f[e], y = it->second.f[e];
+        if (x != y && !(std::fabs(x - y) <= 1e-5f * std::max(1.f, std::fabs(x))) && !(std::isnan(x) && std::isnan(y))) {
+          failures << test << ": output '" << name << "' element " << e << ": " << y << " vs " << x << "\n";
+          break;
+        }
+      }
+    }
+  }
+  std::cout << "compared " << compared << " node tests before/after Optimize + AssignLayouts\n";
+  EXPECT_GT(compared, 200);
   EXPECT_TRUE(failures.str().empty()) << failures.str();
 }
 
