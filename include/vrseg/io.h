@@ -91,10 +91,11 @@ struct ReaderOptions {
 //
 // Device frames (ReaderOptions::hwaccel "cuda", or "auto" where NVDEC decodes the input): Read()
 // hands out kNV12 frames with memory kDevice and `device` set, whose plane pointers and pitches
-// point into the NVDEC decoder's output surface (no copy is made); the luma plane is data[0]
-// (pitch[0]), the interleaved chroma plane data[1] (pitch[1]). The pixels are complete when Read()
-// returns (the decoder's work is synchronised), so any CUDA stream of the same device may read
-// them at once, through the CUDA primary context (the runtime API's). They must not be written.
+// point into the NVDEC decoder's output surface (no copy is made, but see below): the luma plane
+// is data[0] (pitch[0]), the interleaved chroma plane data[1] (pitch[1]). The pixels are complete
+// when Read() returns (the decoder's work is synchronised), so any CUDA stream of the same device
+// may read them at once, through the CUDA primary context (the runtime API's). They must not be
+// written.
 // `storage` keeps the decoded surface (an FFmpeg frame reference) alive; it may be released on
 // any thread and may outlive the reader. The decoder's surfaces are a fixed pool, so while the
 // caller holds ReaderOptions::device_frames of them, further frames are handed out as device
@@ -109,7 +110,8 @@ class VideoReader {
   // from 0-4 upwards as FFmpeg's image2 demuxer does). Errors: kNotFound (missing file, or no
   // image matches the pattern), kIoError (unreadable, a folder), kDataLoss (empty, corrupt, cut
   // short or not media; names "frame 0"), kUnsupported (no video stream, no decoder),
-  // kInvalidArgument (options.format is kGrayF32/kUnknown, unknown options.hwaccel); with
+  // kInvalidArgument (options.format is kGrayF32/kUnknown, unknown options.hwaccel, device or
+  // device_frames out of range); with
   // options.hwaccel "cuda" also kUnavailable/kUnsupported (see ReaderOptions::hwaccel).
   static Result<std::unique_ptr<VideoReader>> Open(const std::string& path,
                                                    const ReaderOptions& options = {});
