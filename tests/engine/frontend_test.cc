@@ -185,6 +185,51 @@ TEST(FrontendImport, NamesGeneratedInitializersAndMetadata) {
   EXPECT_EQ(g->values[g->inputs[0]].shape, (Shape{Dim::Batch(), Dim::Const(2)}));
 }
 
+TEST(FrontendImport, InitializerTypesAndExternalData) {
+  ModelBuilder mb;
+  mb.Input("x", {-1, 2});
+  auto* g = mb.model().mutable_graph();
+  auto* d = g->add_initializer();  // double, raw little-endian
+  d->set_name("d");
+  d->set_data_type(onnx::TensorProto::DOUBLE);
+  d->add_dims(2);
+  const double dv[2] = {0.25, -8.5};
+  d->set_raw_data(std::string(reinterpret_cast<const char*>(dv), sizeof(dv)));
+  auto* i32 = g->add_initializer();  // int32, typed field
+  i32->set_name("i");
+  i32->set_data_type(onnx::TensorProto::INT32);
+  i32->add_dims(2);
+  i32->add_int32_data(-3);
+  i32->add_int32_data(7);
+  auto* b = g->add_initializer();  // bool, raw
+  b->set_name("b");
+  b->set_data_type(onnx::TensorProto::BOOL);
+  b->add_dims(3);
+  b->set_raw_data(std::string("\x01\x00\x01", 3));
+  mb.Node("Add", {"x", "d"}, {"y"});
+  mb.Output("y");
+  auto gr = Load(mb, false);
+  ASSERT_TRUE(gr.ok()) << gr.status().ToString();
+  EXPECT_EQ(ValueNamed(*gr, "d").fdata, (std::vector<float>{0.25f, -8.5f}));
+  EXPECT_EQ(ValueNamed(*gr, "i").type, ElemType::kInt64);
+  EXPECT_EQ(ValueNamed(*gr, "i").idata, (std::vector<int64_t>{-3, 7}));
+  EXPECT_EQ(ValueNamed(*gr, "b").type, ElemType::kBool);
+  EXPECT_EQ(ValueNamed(*gr, "b").idata, (std::vector<int64_t>{1, 0, 1}));
+
+  auto* e = g->add_initializer();
+  e->set_name("ext");
+  e->set_data_type(onnx::TensorProto::FLOAT);
+  e->add_dims(2);
+  e->set_data_location(onnx::TensorProto::EXTERNAL);
+  auto* kv = e->add_external_data();
+  kv->set_key("location");
+  kv->set_value("weights.bin");
+  auto ext = Load(mb, false);
+  ASSERT_FALSE(ext.ok());
+  EXPECT_EQ(ext.status().code(), StatusCode::kUnsupported);
+  EXPECT_NE(ext.status().message().find("'ext'"), std::string::npos) << ext.status().message();
+}
+
 // ---- shape inference ----------------------------------------------------------------------------
 
 TEST(FrontendShapes, ConvChannelMismatchNamesNode) {
