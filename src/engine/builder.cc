@@ -459,6 +459,7 @@ Status Builder::Gemm(const Node& n) {
   d.trans_b = is_gemm && n.GetInt("transB", 0) != 0;
   d.alpha = is_gemm ? n.GetFloat("alpha", 1.f) : 1.f;
   const float beta = is_gemm ? n.GetFloat("beta", 1.f) : 1.f;
+  if (d.trans_a && !a.shape[ra - 2].is_const()) return Unsupported(n, "transA over the batch axis is not supported");
   const int64_t a_rows = a.shape[ra - 2].c, a_cols = a.shape[ra - 1].c;
   d.k = d.trans_a ? a_rows : a_cols;
   const int64_t b_rows = bv.shape[rb - 2].c, b_cols = bv.shape[rb - 1].c;
