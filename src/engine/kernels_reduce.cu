@@ -58,6 +58,36 @@ __global__ void SoftmaxRowsKernel(const T* x, T* o, int64_t rows, int64_t len, b
   }
 }
 
+// Short innermost rows (class logits over C = 2 or 21): a block stages kThreads rows through
+// shared memory with coalesced loads and stores; each thread then works on its row there.
+constexpr int kShortRow = 32;
+
+template <typename T>
+__global__ void SoftmaxShortRowsKernel(const T* x, T* o, int64_t rows, int len, bool log) {
+  extern __shared__ float buf[];  // kThreads * len
+  const int64_t row0 = static_cast<int64_t>(blockIdx.x) * kThreads;
+  const int nrows = static_cast<int>(min(static_cast<int64_t>(kThreads), rows - row0));
+  const int count = nrows * len;
+  const int64_t base = row0 * len;
+  for (int i = threadIdx.x; i < count; i += kThreads) buf[i] = ToF(x[base + i]);
+  __syncthreads();
+  if (static_cast<int>(threadIdx.x) < nrows) {
+    float* r = buf + threadIdx.x * len;
+    float m = -INFINITY;
+    for (int l = 0; l < len; ++l) m = fmaxf(m, r[l]);
+    float sum = 0.f;
+    for (int l = 0; l < len; ++l) sum += expf(r[l] - m);
+    if (log) {
+      const float ls = logf(sum);
+      for (int l = 0; l < len; ++l) r[l] = r[l] - m - ls;
+    } else {
+      for (int l = 0; l < len; ++l) r[l] = expf(r[l] - m) / sum;
+    }
+  }
+  __syncthreads();
+  for (int i = threadIdx.x; i < count; i += kThreads) o[base + i] = FromF<T>(buf[i]);
+}
+
 template <typename T>
 __global__ void SoftmaxStridedKernel(const T* x, T* o, int64_t outer, int64_t len, int64_t inner,
                                      bool log) {
@@ -244,9 +274,20 @@ Status Softmax(const TensorArg& x, int axis, bool log, const TensorArg& out, cud
   if (x.dims != out.dims) return Bad(K, "x " + DimsStr(x.dims) + " and out " + DimsStr(out.dims) + " differ");
   if (x.elements() == 0) return Status::Ok();
   const AxisSplit a = Split(x.dims, axis);
-  // Long innermost rows: a warp each. Short ones (class logits over C = 2 or 21) and strided
-  // axes: a thread per row, whose reads neighbouring threads' rows share through L1.
-  if (a.inner == 1 && a.len >= kWarp * 2) {
+  // Long innermost rows: a warp each; short ones (class logits over C = 2 or 21): staged through
+  // shared memory, a thread per row; strided axes: a thread per (outer, inner) pair.
+  if (a.inner == 1 && a.len <= kShortRow) {
+    const size_t smem = sizeof(float) * kThreads * static_cast<size_t>(a.len);
+    const int64_t blocks = (a.outer + kThreads - 1) / kThreads;
+    if (blocks > (int64_t{1} << 31) - 1) return Bad(K, "x " + DimsStr(x.dims) + " has too many rows");
+    if (x.dt == DT::kF32) {
+      SoftmaxShortRowsKernel<float><<<static_cast<unsigned>(blocks), kThreads, smem, stream>>>(
+          static_cast<const float*>(x.data), static_cast<float*>(out.data), a.outer, static_cast<int>(a.len), log);
+    } else {
+      SoftmaxShortRowsKernel<__half><<<static_cast<unsigned>(blocks), kThreads, smem, stream>>>(
+          static_cast<const __half*>(x.data), static_cast<__half*>(out.data), a.outer, static_cast<int>(a.len), log);
+    }
+  } else if (a.inner == 1 && a.len >= kWarp * 2) {
     const int64_t rows = a.outer;
     if (x.dt == DT::kF32) {
       SoftmaxRowsKernel<float><<<Blocks(rows * kWarp), kThreads, 0, stream>>>(

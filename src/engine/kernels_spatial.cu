@@ -240,44 +240,71 @@ __global__ void ResizeKernel(const T* x, T* o, Nhwc s, ResizeK k, int64_t total)
   }
 }
 
-// The same with a block row per output row (blockIdx.y = n * OH + oy) and 32-bit index math
-// within it: the source row is computed once per thread, the divisions are cheap.
+// The same with one output row per blockIdx.y (n * OH + oy) and a chunk of kResizeChunk packs of
+// it per block: the block first tabulates the source columns and weights of the output columns
+// its chunk touches (in shared memory), so that each element costs a table read, its loads and
+// 32-bit index math, whatever C is (C = 21 class logits, or C = 1 for NCHW planes).
+constexpr int kResizePerThread = 4;
+constexpr int kResizeChunk = kThreads * kResizePerThread;
+
 template <typename T, int V>
-__global__ void ResizeRowsKernel(const T* x, T* o, Nhwc s, ResizeK k) {
+__global__ void __launch_bounds__(kThreads) ResizeRowsKernel(const T* x, T* o, Nhwc s, ResizeK k) {
+  __shared__ int32_t off0[kResizeChunk + 2];
+  __shared__ int32_t off1[kResizeChunk + 2];
+  __shared__ float wts[kResizeChunk + 2];
   using P = Pack<T, V>;
-  const P* px = reinterpret_cast<const P*>(x);
+  const bool nearest = k.mode == ResizeMode::kNearest;
   const int64_t row = blockIdx.y;
   const int64_t n = row / s.oh, oy = row - n * s.oh;
   const uint32_t cv = static_cast<uint32_t>(s.cv);
   const uint32_t per_row = static_cast<uint32_t>(s.ow) * cv;
+  const uint32_t j0 = blockIdx.x * static_cast<uint32_t>(kResizeChunk);
+  const uint32_t ox_lo = j0 / cv;
+  const uint32_t ox_hi = (min(j0 + static_cast<uint32_t>(kResizeChunk), per_row) - 1) / cv;
+  for (uint32_t t = threadIdx.x; t <= ox_hi - ox_lo; t += blockDim.x) {
+    const float sx = SourceCoord(k.coord, static_cast<float>(ox_lo + t), k.scale_w, s.w, s.ow);
+    int64_t a, b;
+    float w = 0.f;
+    if (nearest) {
+      a = b = NearestIndex(k.nearest, sx, s.w);
+    } else {
+      LinearAxis(sx, s.w, &a, &b, &w);
+    }
+    off0[t] = static_cast<int32_t>(a * s.cv);
+    off1[t] = static_cast<int32_t>(b * s.cv);
+    wts[t] = w;
+  }
   const float sy = SourceCoord(k.coord, static_cast<float>(oy), k.scale_h, s.h, s.oh);
-  const int64_t img = n * s.h * s.w;
-  P* po = reinterpret_cast<P*>(o) + row * per_row;
   int64_t y0, y1;
-  float wy;
-  if (k.mode == ResizeMode::kNearest) {
+  float wy = 0.f;
+  if (nearest) {
     y0 = y1 = NearestIndex(k.nearest, sy, s.h);
-    wy = 0.f;
   } else {
     LinearAxis(sy, s.h, &y0, &y1, &wy);
   }
+  const P* px = reinterpret_cast<const P*>(x);
+  const int64_t img = n * s.h * s.w;
   const P* r0 = px + (img + y0 * s.w) * s.cv;
   const P* r1 = px + (img + y1 * s.w) * s.cv;
-  for (uint32_t j = blockIdx.x * blockDim.x + threadIdx.x; j < per_row; j += gridDim.x * blockDim.x) {
-    const uint32_t ox = j / cv, c = j - ox * cv;
-    const float sx = SourceCoord(k.coord, static_cast<float>(ox), k.scale_w, s.w, s.ow);
+  P* po = reinterpret_cast<P*>(o) + row * per_row;
+  __syncthreads();
+#pragma unroll
+  for (int e = 0; e < kResizePerThread; ++e) {
+    const uint32_t j = j0 + e * kThreads + threadIdx.x;
+    if (j >= per_row) break;
+    const uint32_t ox = j / cv, c = j - ox * cv, t = ox - ox_lo;
+    const int32_t a = off0[t] + static_cast<int32_t>(c);
     P out;
-    if (k.mode == ResizeMode::kNearest) {
-      out = r0[NearestIndex(k.nearest, sx, s.w) * s.cv + c];
+    if (nearest) {
+      out = r0[a];
     } else {
-      int64_t x0, x1;
-      float wx;
-      LinearAxis(sx, s.w, &x0, &x1, &wx);
-      const P a = r0[x0 * s.cv + c], b = r0[x1 * s.cv + c], d = r1[x0 * s.cv + c], e = r1[x1 * s.cv + c];
+      const int32_t b = off1[t] + static_cast<int32_t>(c);
+      const float wx = wts[t];
+      const P pa = r0[a], pb = r0[b], pd = r1[a], pe = r1[b];
 #pragma unroll
       for (int v = 0; v < V; ++v) {
-        const float top = ToF(a.v[v]) * (1.f - wx) + ToF(b.v[v]) * wx;
-        const float bot = ToF(d.v[v]) * (1.f - wx) + ToF(e.v[v]) * wx;
+        const float top = ToF(pa.v[v]) * (1.f - wx) + ToF(pb.v[v]) * wx;
+        const float bot = ToF(pd.v[v]) * (1.f - wx) + ToF(pe.v[v]) * wx;
         out.v[v] = FromF<T>(top * (1.f - wy) + bot * wy);
       }
     }
@@ -290,8 +317,9 @@ Status LaunchResize(const TensorArg& x, const TensorArg& out, const ResizeK& k, 
   const Nhwc d{x.dims[0], x.dims[1], x.dims[2], x.dims[3] / V, out.dims[1], out.dims[2]};
   const int64_t total = d.n * d.oh * d.ow * d.cv;
   const int64_t per_row = d.ow * d.cv;
-  if (d.n * d.oh <= 65535 && per_row < (int64_t{1} << 31)) {
-    const dim3 grid(Blocks(per_row), static_cast<unsigned>(d.n * d.oh));
+  if (d.n * d.oh <= 65535 && per_row < (int64_t{1} << 31) && d.w * d.cv < (int64_t{1} << 31)) {
+    const dim3 grid(static_cast<unsigned>((per_row + kResizeChunk - 1) / kResizeChunk),
+                    static_cast<unsigned>(d.n * d.oh));
     ResizeRowsKernel<T, V><<<grid, kThreads, 0, s>>>(static_cast<const T*>(x.data), static_cast<T*>(out.data), d, k);
     VRSEG_ENGINE_LAUNCH_CHECK("Resize2D");
     return Status::Ok();

@@ -697,6 +697,8 @@ TEST_F(KernelsTest, Resize2DMatchesReference) {
       {"nearest", "tf_half_pixel_for_nn", "floor", {1, 5, 3, 3}, {1, 5, 7, 7}, 0, 0},
       {"nearest", "asymmetric", "round_prefer_floor", {1, 3, 8, 6}, {}, 0.5f, 0.5f},
       {"nearest", "pytorch_half_pixel", "round_prefer_floor", {1, 2, 1, 1}, {1, 2, 3, 5}, 0, 0},
+      {"linear", "half_pixel", "round_prefer_floor", {2, 21, 8, 8}, {2, 21, 64, 64}, 0, 0},  // many chunks
+      {"nearest", "half_pixel", "round_prefer_floor", {1, 1, 9, 300}, {1, 1, 18, 1300}, 0, 0},
       // More than 65535 output rows: the flat kernel instead of a block row per output row.
       {"linear", "half_pixel", "round_prefer_floor", {2, 1, 20000, 1}, {2, 1, 40000, 2}, 0, 0},
       {"nearest", "asymmetric", "floor", {2, 3, 20000, 1}, {2, 3, 40000, 1}, 0, 0},
@@ -931,15 +933,15 @@ TEST_F(KernelsTest, SoftmaxMatchesReference) {
     const char* op = log ? "LogSoftmax" : "Softmax";
     for (DT dt : kFloatTypes) {
       // Logical NCHW over channels = physical NHWC innermost (a warp per row).
-      for (int64_t c : {int64_t{3}, int64_t{21}, int64_t{100}}) {
+      for (int64_t c : {int64_t{2}, int64_t{3}, int64_t{21}, int64_t{32}, int64_t{33}, int64_t{100}}) {
         SCOPED_TRACE(std::string(op) + " channels C=" + std::to_string(c) + " " + Name(dt));
-        const std::vector<int64_t> dims = {2, c, 3, 5};
+        const std::vector<int64_t> dims = {2, c, 23, 13};  // 598 rows: two full blocks and a part
         const std::vector<float> x = AsDT(Rand(Count(dims), -6, 6, ++seed), dt);
         const HostTensor hx = HF(dims, x);
         const HostTensor ref = RunRef(op, {&hx}, {{"axis", AI(1)}})[0];
-        Dev dx = Upload(NchwToNhwc(x, 2, c, 3, 5), Nhwc(dims), dt), dy = Alloc(Nhwc(dims), dt);
+        Dev dx = Upload(NchwToNhwc(x, 2, c, 23, 13), Nhwc(dims), dt), dy = Alloc(Nhwc(dims), dt);
         ASSERT_TRUE(Done(Softmax(dx.arg, 3, log, dy.arg, stream_)));
-        EXPECT_TRUE(Near(NhwcToNchw(Download(dy), 2, c, 3, 5), ref.f, dt));
+        EXPECT_TRUE(Near(NhwcToNchw(Download(dy), 2, c, 23, 13), ref.f, dt));
       }
       // Plain tensors on a middle and the outer axis (strided), and a long innermost row.
       struct Plain {
@@ -1145,6 +1147,14 @@ TEST_F(KernelsTest, DISABLED_Bandwidth) {
     Dev x = dev({8, 128, 128, 21}, h), y = dev({8, 21, 128, 128}, h);
     time("Transpose NHWC->NCHW f16 [8,128,128,21]", Count(x.arg.dims) * 4.0,
          [&] { return Transpose(x.arg, {0, 3, 1, 2}, y.arg, stream_); });
+    Dev x2 = dev({8, 512, 512, 21}, h), y2 = dev({8, 21, 512, 512}, h);
+    time("Transpose NHWC->NCHW f16 [8,512,512,21]", Count(x2.arg.dims) * 4.0,
+         [&] { return Transpose(x2.arg, {0, 3, 1, 2}, y2.arg, stream_); });
+    time("Transpose NCHW->NHWC f16 [8,21,512,512]", Count(x2.arg.dims) * 4.0,
+         [&] { return Transpose(y2.arg, {0, 2, 3, 1}, x2.arg, stream_); });
+    Dev x3 = dev({8, 512, 512, 2}, h), y3 = dev({8, 2, 512, 512}, h);
+    time("Transpose NHWC->NCHW f16 [8,512,512,2]", Count(x3.arg.dims) * 4.0,
+         [&] { return Transpose(x3.arg, {0, 3, 1, 2}, y3.arg, stream_); });
   }
   {
     Dev x = dev({32, 112, 112, 64}, h), y = dev({32, 56, 56, 64}, h);
