@@ -2,6 +2,8 @@
 // helpers the tactic families share (library status checks, descriptions, our kernels' runners).
 #ifdef VRSEG_HAVE_CUDA
 
+#include "engine/conv.h"
+
 #include <cuda_fp16.h>
 
 #include <algorithm>
@@ -9,7 +11,6 @@
 #include <string>
 #include <vector>
 
-#include "engine/conv.h"
 #include "engine/conv_internal.h"
 #include "vrseg/cuda/check.h"
 
@@ -36,7 +37,8 @@ Status CublasCheck(cublasStatus_t s, const char* call, const std::string& what) 
 
 int64_t ConvOutH(const ConvShape& s) {
   if (s.transposed) {
-    return (s.h - 1) * s.stride_h - s.pad_top - s.pad_bottom + s.dil_h * (s.r - 1) + 1 + s.out_pad_h;
+    return (s.h - 1) * s.stride_h - s.pad_top - s.pad_bottom + s.dil_h * (s.r - 1) + 1 +
+           s.out_pad_h;
   }
   int64_t span = s.h + s.pad_top + s.pad_bottom - s.dil_h * (s.r - 1) - 1;
   return span < 0 ? 0 : span / s.stride_h + 1;
@@ -44,7 +46,8 @@ int64_t ConvOutH(const ConvShape& s) {
 
 int64_t ConvOutW(const ConvShape& s) {
   if (s.transposed) {
-    return (s.w - 1) * s.stride_w - s.pad_left - s.pad_right + s.dil_w * (s.s - 1) + 1 + s.out_pad_w;
+    return (s.w - 1) * s.stride_w - s.pad_left - s.pad_right + s.dil_w * (s.s - 1) + 1 +
+           s.out_pad_w;
   }
   int64_t span = s.w + s.pad_left + s.pad_right - s.dil_w * (s.s - 1) - 1;
   return span < 0 ? 0 : span / s.stride_w + 1;
@@ -64,9 +67,10 @@ std::string DescribeConv(const ConvDesc& d, int64_t batch) {
   if (s.transposed && (s.out_pad_h != 0 || s.out_pad_w != 0)) {
     out += " outpad[" + std::to_string(s.out_pad_h) + "," + std::to_string(s.out_pad_w) + "]";
   }
-  out += " [" + std::to_string(batch) + "," + std::to_string(s.h) + "," + std::to_string(s.w) + "," +
-         std::to_string(s.c) + "]->[" + std::to_string(batch) + "," + std::to_string(ConvOutH(s)) +
-         "," + std::to_string(ConvOutW(s)) + "," + std::to_string(s.k) + "]";
+  out += " [" + std::to_string(batch) + "," + std::to_string(s.h) + "," + std::to_string(s.w) +
+         "," + std::to_string(s.c) + "]->[" + std::to_string(batch) + "," +
+         std::to_string(ConvOutH(s)) + "," + std::to_string(ConvOutW(s)) + "," +
+         std::to_string(s.k) + "]";
   out += d.dt == DT::kF16 ? " f16" : " f32";
   if (d.has_bias) out += " bias";
   if (d.act != Act::kNone) out += std::string(" ") + ActName(d.act);
@@ -75,8 +79,8 @@ std::string DescribeConv(const ConvDesc& d, int64_t batch) {
 }
 
 std::string DescribeGemm(const GemmDesc& d) {
-  std::string out = "gemm m" + std::to_string(d.m) + " n" + std::to_string(d.n) + " k" +
-                    std::to_string(d.k);
+  std::string out =
+      "gemm m" + std::to_string(d.m) + " n" + std::to_string(d.n) + " k" + std::to_string(d.k);
   if (d.batch_count != 1) out += " x" + std::to_string(d.batch_count);
   if (d.trans_a) out += " A^T";
   if (d.trans_b) out += " B^T";
@@ -187,11 +191,16 @@ using namespace internal;  // NOLINT(google-build-using-namespace): this file im
 
 const char* ConvAlgoName(ConvAlgo a) {
   switch (a) {
-    case ConvAlgo::kCudnn: return "cudnn";
-    case ConvAlgo::kCudnnFused: return "cudnn_fused";
-    case ConvAlgo::kCublasLt: return "cublaslt";
-    case ConvAlgo::kDepthwise: return "depthwise";
-    case ConvAlgo::kDirect: return "direct";
+    case ConvAlgo::kCudnn:
+      return "cudnn";
+    case ConvAlgo::kCudnnFused:
+      return "cudnn_fused";
+    case ConvAlgo::kCublasLt:
+      return "cublaslt";
+    case ConvAlgo::kDepthwise:
+      return "depthwise";
+    case ConvAlgo::kDirect:
+      return "direct";
   }
   return "?";
 }
@@ -201,11 +210,14 @@ std::string ConvTactic::Name() const {
   switch (algo) {
     case ConvAlgo::kCudnn:
     case ConvAlgo::kCudnnFused:
-      if (sub >= kCudnnBwdDataBase) return out + "bwd_data_" + CudnnBwdDataAlgoName(sub - kCudnnBwdDataBase);
+      if (sub >= kCudnnBwdDataBase)
+        return out + "bwd_data_" + CudnnBwdDataAlgoName(sub - kCudnnBwdDataBase);
       return out + CudnnFwdAlgoName(sub);
-    case ConvAlgo::kCublasLt: return out + "#" + std::to_string(sub);
+    case ConvAlgo::kCublasLt:
+      return out + "#" + std::to_string(sub);
     case ConvAlgo::kDepthwise:
-    case ConvAlgo::kDirect: return out + "v" + std::to_string(sub);
+    case ConvAlgo::kDirect:
+      return out + "v" + std::to_string(sub);
   }
   return out + std::to_string(sub);
 }

@@ -58,7 +58,8 @@ std::vector<ConvTactic> CublasLtConvCandidates(GpuContext& ctx, const ConvDesc& 
   if (!mm.ok()) return out;
   auto h = (*mm)->Heuristics(kLtCandidates);
   if (!h.ok()) return out;
-  for (size_t i = 0; i < h->size(); ++i) out.push_back({ConvAlgo::kCublasLt, static_cast<int32_t>(i)});
+  for (size_t i = 0; i < h->size(); ++i)
+    out.push_back({ConvAlgo::kCublasLt, static_cast<int32_t>(i)});
   return out;
 }
 
@@ -66,7 +67,8 @@ Result<std::unique_ptr<ConvRunner>> CreateCublasLtRunner(GpuContext& ctx, const 
                                                          const ConvTactic& t, int64_t batch) {
   std::string what = DescribeConv(d, batch) + " (" + t.Name() + ")";
   if (!CublasLtHandles(d)) {
-    return Status::InvalidArgument(what + ": cuBLASLt takes only 1x1 convolutions with stride 1, "
+    return Status::InvalidArgument(what +
+                                   ": cuBLASLt takes only 1x1 convolutions with stride 1, "
                                    "no padding and one group");
   }
   VRSEG_ASSIGN_OR_RETURN(auto mm, LtMatmul::Create(ctx, ConvAsGemm(d, batch), std::move(what)));

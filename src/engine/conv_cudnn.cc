@@ -17,9 +17,9 @@ namespace {
 
 // The descriptors of one layer at one batch; destroyed together.
 struct CudnnDescs {
-  cudnnTensorDescriptor_t x = nullptr;      // input (dy for transposed)
-  cudnnTensorDescriptor_t y = nullptr;      // output (dx for transposed); also z
-  cudnnTensorDescriptor_t bias = nullptr;   // fused only
+  cudnnTensorDescriptor_t x = nullptr;     // input (dy for transposed)
+  cudnnTensorDescriptor_t y = nullptr;     // output (dx for transposed); also z
+  cudnnTensorDescriptor_t bias = nullptr;  // fused only
   cudnnFilterDescriptor_t w = nullptr;
   cudnnConvolutionDescriptor_t conv = nullptr;
   cudnnActivationDescriptor_t act = nullptr;  // fused only
@@ -42,9 +42,9 @@ Status MakeDescs(const ConvDesc& d, int64_t batch, bool fused, const std::string
                  CudnnDescs* out) {
   const ConvShape& s = d.shape;
   const int64_t oh = ConvOutH(s), ow = ConvOutW(s);
-  for (int64_t v : {batch, s.h, s.w, s.c, s.k, s.r, s.s, oh, ow, s.pad_top, s.pad_left, s.stride_h,
-                    s.stride_w, s.dil_h, s.dil_w, s.groups, batch * s.h * s.w * s.c,
-                    batch * oh * ow * s.k}) {
+  for (int64_t v :
+       {batch, s.h, s.w, s.c, s.k, s.r, s.s, oh, ow, s.pad_top, s.pad_left, s.stride_h, s.stride_w,
+        s.dil_h, s.dil_w, s.groups, batch * s.h * s.w * s.c, batch * oh * ow * s.k}) {
     if (!FitsInt(v)) return Status::Unsupported(what + ": sizes exceed cuDNN's int range");
   }
   auto I = [](int64_t v) { return static_cast<int>(v); };
@@ -86,7 +86,8 @@ Status MakeDescs(const ConvDesc& d, int64_t batch, bool fused, const std::string
     VRSEG_CUDNN_RETURN_IF_ERROR(
         cudnnGetConvolution2dForwardOutputDim(out->conv, out->y, out->w, &n, &c, &h, &w), what);
     if (n != batch || c != s.c || h != s.h || w != s.w) {
-      return Status::Unsupported(what + ": cuDNN's forward conv of the output does not give the "
+      return Status::Unsupported(what +
+                                 ": cuDNN's forward conv of the output does not give the "
                                  "input shape back");
     }
   } else {
@@ -103,10 +104,9 @@ Status MakeDescs(const ConvDesc& d, int64_t batch, bool fused, const std::string
         cudnnSetTensor4dDescriptor(out->bias, CUDNN_TENSOR_NCHW, dt, 1, I(s.k), 1, 1), what);
     VRSEG_CUDNN_RETURN_IF_ERROR(cudnnCreateActivationDescriptor(&out->act), what);
     VRSEG_CUDNN_RETURN_IF_ERROR(
-        cudnnSetActivationDescriptor(out->act,
-                                     d.act == Act::kRelu ? CUDNN_ACTIVATION_RELU
-                                                         : CUDNN_ACTIVATION_IDENTITY,
-                                     CUDNN_NOT_PROPAGATE_NAN, 0.0),
+        cudnnSetActivationDescriptor(
+            out->act, d.act == Act::kRelu ? CUDNN_ACTIVATION_RELU : CUDNN_ACTIVATION_IDENTITY,
+            CUDNN_NOT_PROPAGATE_NAN, 0.0),
         what);
   }
   return Status::Ok();
@@ -115,17 +115,15 @@ Status MakeDescs(const ConvDesc& d, int64_t batch, bool fused, const std::string
 Status WorkspaceSize(GpuContext& ctx, const CudnnDescs& ds, bool transposed, int algo,
                      const std::string& what, size_t* bytes) {
   if (transposed) {
-    VRSEG_CUDNN_RETURN_IF_ERROR(
-        cudnnGetConvolutionBackwardDataWorkspaceSize(
-            ctx.cudnn(), ds.w, ds.x, ds.conv, ds.y,
-            static_cast<cudnnConvolutionBwdDataAlgo_t>(algo), bytes),
-        what);
+    VRSEG_CUDNN_RETURN_IF_ERROR(cudnnGetConvolutionBackwardDataWorkspaceSize(
+                                    ctx.cudnn(), ds.w, ds.x, ds.conv, ds.y,
+                                    static_cast<cudnnConvolutionBwdDataAlgo_t>(algo), bytes),
+                                what);
   } else {
-    VRSEG_CUDNN_RETURN_IF_ERROR(
-        cudnnGetConvolutionForwardWorkspaceSize(ctx.cudnn(), ds.x, ds.w, ds.conv, ds.y,
-                                                static_cast<cudnnConvolutionFwdAlgo_t>(algo),
-                                                bytes),
-        what);
+    VRSEG_CUDNN_RETURN_IF_ERROR(cudnnGetConvolutionForwardWorkspaceSize(
+                                    ctx.cudnn(), ds.x, ds.w, ds.conv, ds.y,
+                                    static_cast<cudnnConvolutionFwdAlgo_t>(algo), bytes),
+                                what);
   }
   return Status::Ok();
 }
@@ -153,12 +151,14 @@ class CudnnRunner final : public ConvRunner {
              void* workspace, cudaStream_t stream) override {
     if (x == nullptr || w == nullptr || y == nullptr || (d_.has_bias && bias == nullptr) ||
         (d_.has_residual && residual == nullptr) || (workspace_ > 0 && workspace == nullptr)) {
-      return Status::InvalidArgument(what_ + ": missing input, weight, bias, residual, output or "
+      return Status::InvalidArgument(what_ +
+                                     ": missing input, weight, bias, residual, output or "
                                      "workspace pointer");
     }
     const bool res_aliases_y = d_.has_residual && residual == y;
     if (res_aliases_y && d_.residual_after_act) {
-      return Status::InvalidArgument(what_ + ": a residual added after the activation must not "
+      return Status::InvalidArgument(what_ +
+                                     ": a residual added after the activation must not "
                                      "alias the output");
     }
     VRSEG_CUDNN_RETURN_IF_ERROR(cudnnSetStream(ctx_.cudnn(), stream), what_);
@@ -170,17 +170,17 @@ class CudnnRunner final : public ConvRunner {
     if (d_.shape.transposed) {
       VRSEG_CUDNN_RETURN_IF_ERROR(
           cudnnConvolutionBackwardData(ctx_.cudnn(), &one, ds_.w, w, ds_.x, x, ds_.conv,
-                                       static_cast<cudnnConvolutionBwdDataAlgo_t>(algo_),
-                                       workspace, workspace_, beta, ds_.y, y),
+                                       static_cast<cudnnConvolutionBwdDataAlgo_t>(algo_), workspace,
+                                       workspace_, beta, ds_.y, y),
           what_);
     } else if (fused_) {
       const float alpha2 = d_.has_residual ? 1.f : 0.f;
       const void* z = d_.has_residual ? residual : y;
       VRSEG_CUDNN_RETURN_IF_ERROR(
-          cudnnConvolutionBiasActivationForward(
-              ctx_.cudnn(), &one, ds_.x, x, ds_.w, w, ds_.conv,
-              static_cast<cudnnConvolutionFwdAlgo_t>(algo_), workspace, workspace_, &alpha2, ds_.y,
-              z, ds_.bias, bias, ds_.act, ds_.y, y),
+          cudnnConvolutionBiasActivationForward(ctx_.cudnn(), &one, ds_.x, x, ds_.w, w, ds_.conv,
+                                                static_cast<cudnnConvolutionFwdAlgo_t>(algo_),
+                                                workspace, workspace_, &alpha2, ds_.y, z, ds_.bias,
+                                                bias, ds_.act, ds_.y, y),
           what_);
       return Status::Ok();  // CudnnFusedHandles: nothing is left for our pass
     } else {
@@ -226,27 +226,43 @@ class CudnnRunner final : public ConvRunner {
 
 const char* CudnnFwdAlgoName(int algo) {
   switch (algo) {
-    case CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM: return "IMPLICIT_GEMM";
-    case CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM: return "IMPLICIT_PRECOMP_GEMM";
-    case CUDNN_CONVOLUTION_FWD_ALGO_GEMM: return "GEMM";
-    case CUDNN_CONVOLUTION_FWD_ALGO_DIRECT: return "DIRECT";
-    case CUDNN_CONVOLUTION_FWD_ALGO_FFT: return "FFT";
-    case CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING: return "FFT_TILING";
-    case CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD: return "WINOGRAD";
-    case CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED: return "WINOGRAD_NONFUSED";
-    default: return "UNKNOWN";
+    case CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM:
+      return "IMPLICIT_GEMM";
+    case CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM:
+      return "IMPLICIT_PRECOMP_GEMM";
+    case CUDNN_CONVOLUTION_FWD_ALGO_GEMM:
+      return "GEMM";
+    case CUDNN_CONVOLUTION_FWD_ALGO_DIRECT:
+      return "DIRECT";
+    case CUDNN_CONVOLUTION_FWD_ALGO_FFT:
+      return "FFT";
+    case CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING:
+      return "FFT_TILING";
+    case CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD:
+      return "WINOGRAD";
+    case CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED:
+      return "WINOGRAD_NONFUSED";
+    default:
+      return "UNKNOWN";
   }
 }
 
 const char* CudnnBwdDataAlgoName(int algo) {
   switch (algo) {
-    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_0: return "ALGO_0";
-    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_1: return "ALGO_1";
-    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT: return "FFT";
-    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING: return "FFT_TILING";
-    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD: return "WINOGRAD";
-    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED: return "WINOGRAD_NONFUSED";
-    default: return "UNKNOWN";
+    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_0:
+      return "ALGO_0";
+    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_1:
+      return "ALGO_1";
+    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT:
+      return "FFT";
+    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING:
+      return "FFT_TILING";
+    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD:
+      return "WINOGRAD";
+    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED:
+      return "WINOGRAD_NONFUSED";
+    default:
+      return "UNKNOWN";
   }
 }
 
@@ -324,7 +340,8 @@ Result<std::unique_ptr<ConvRunner>> CreateCudnnRunner(GpuContext& ctx, const Con
     return Status::Unsupported(what + ": cuDNN needs equal padding on both sides of an axis");
   }
   if (fused && !CudnnFusedHandles(d)) {
-    return Status::InvalidArgument(what + ": cuDNN's fused conv takes only relu or no activation, "
+    return Status::InvalidArgument(what +
+                                   ": cuDNN's fused conv takes only relu or no activation, "
                                    "a bias, and a residual before the activation");
   }
   int algo = t.sub;
@@ -339,7 +356,8 @@ Result<std::unique_ptr<ConvRunner>> CreateCudnnRunner(GpuContext& ctx, const Con
       return Status::InvalidArgument(what + ": not a forward algorithm");
     }
     if (fused && d.act != Act::kRelu && algo != CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM) {
-      return Status::InvalidArgument(what + ": the identity activation needs IMPLICIT_PRECOMP_GEMM");
+      return Status::InvalidArgument(what +
+                                     ": the identity activation needs IMPLICIT_PRECOMP_GEMM");
     }
   }
   auto r = std::make_unique<CudnnRunner>(ctx, d, batch, fused, algo, std::move(what));

@@ -18,14 +18,22 @@ __device__ __forceinline__ void StoreF(__half* p, int64_t i, float v) { p[i] = _
 
 __device__ __forceinline__ float DeviceAct(Act a, float x, float alpha, float beta) {
   switch (a) {
-    case Act::kNone: return x;
-    case Act::kRelu: return x > 0.f ? x : 0.f;
-    case Act::kClip: return fminf(fmaxf(x, alpha), beta);
-    case Act::kHardSwish: return x * fmaxf(0.f, fminf(1.f, x / 6.f + 0.5f));
-    case Act::kHardSigmoid: return fmaxf(0.f, fminf(1.f, alpha * x + beta));
-    case Act::kSigmoid: return 1.f / (1.f + expf(-x));
-    case Act::kTanh: return tanhf(x);
-    case Act::kLeakyRelu: return x >= 0.f ? x : alpha * x;
+    case Act::kNone:
+      return x;
+    case Act::kRelu:
+      return x > 0.f ? x : 0.f;
+    case Act::kClip:
+      return fminf(fmaxf(x, alpha), beta);
+    case Act::kHardSwish:
+      return x * fmaxf(0.f, fminf(1.f, x / 6.f + 0.5f));
+    case Act::kHardSigmoid:
+      return fmaxf(0.f, fminf(1.f, alpha * x + beta));
+    case Act::kSigmoid:
+      return 1.f / (1.f + expf(-x));
+    case Act::kTanh:
+      return tanhf(x);
+    case Act::kLeakyRelu:
+      return x >= 0.f ? x : alpha * x;
   }
   return x;
 }

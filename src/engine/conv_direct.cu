@@ -83,8 +83,8 @@ __global__ void DirectConvKernel(DirectParams p, const T* __restrict__ x, const 
   }
 }
 
-constexpr int kDirect2Outputs = 8;                 // output channels a thread
-constexpr int64_t kDirect2MaxWeights = 8192;       // fp32 weights in shared memory (32 KB)
+constexpr int kDirect2Outputs = 8;            // output channels a thread
+constexpr int64_t kDirect2MaxWeights = 8192;  // fp32 weights in shared memory (32 KB)
 
 struct Direct2Params {
   int n, h, w, c, k, r, s;
@@ -95,7 +95,9 @@ struct Direct2Params {
   float alpha, beta;
 };
 
-template <typename T>
+// kVectorIO: y and the residual are 16-byte aligned, so each thread's 8 outputs (K % 8 == 0) move
+// as whole vectors.
+template <typename T, bool kVectorIO>
 __global__ void DirectConvSmemKernel(Direct2Params p, const T* __restrict__ x,
                                      const T* __restrict__ w, const float* __restrict__ bias,
                                      const T* residual, T* y) {
@@ -134,14 +136,35 @@ __global__ void DirectConvSmemKernel(Direct2Params p, const T* __restrict__ x,
       }
     }
     const int ob = ((n * p.oh + oy) * p.ow + ox) * p.k + k0;
+    float res[kDirect2Outputs];
+    if (residual != nullptr) {
+      if (kVectorIO) {
+#pragma unroll
+        for (int j = 0; j < kDirect2Outputs; j += Vec<T>::kN) {
+          Vec<T>::Load(residual + ob + j, *reinterpret_cast<float(*)[Vec<T>::kN]>(res + j));
+        }
+      } else {
+#pragma unroll
+        for (int j = 0; j < kDirect2Outputs; ++j) res[j] = LoadF(residual, ob + j);
+      }
+    }
 #pragma unroll
     for (int j = 0; j < kDirect2Outputs; ++j) {
       float v = acc[j];
       if (bias != nullptr) v += bias[k0 + j];
-      if (residual != nullptr && !p.residual_after_act) v += LoadF(residual, ob + j);
+      if (residual != nullptr && !p.residual_after_act) v += res[j];
       v = DeviceAct(p.act, v, p.alpha, p.beta);
-      if (residual != nullptr && p.residual_after_act) v += LoadF(residual, ob + j);
-      StoreF(y, ob + j, v);
+      if (residual != nullptr && p.residual_after_act) v += res[j];
+      acc[j] = v;
+    }
+    if (kVectorIO) {
+#pragma unroll
+      for (int j = 0; j < kDirect2Outputs; j += Vec<T>::kN) {
+        Vec<T>::Store(y + ob + j, *reinterpret_cast<const float(*)[Vec<T>::kN]>(acc + j));
+      }
+    } else {
+#pragma unroll
+      for (int j = 0; j < kDirect2Outputs; ++j) StoreF(y, ob + j, acc[j]);
     }
   }
 }
@@ -158,8 +181,8 @@ bool DirectSmemFits(const ConvDesc& d, int64_t batch) {
 
 Status LaunchDirectConv(const ConvKernelArgs& a, cudaStream_t stream) {
   const ConvShape& s = a.shape;
-  if (a.x == nullptr || a.w == nullptr || a.y == nullptr || s.groups < 1 ||
-      s.c % s.groups != 0 || s.k % s.groups != 0 || (a.dt != DT::kF32 && a.dt != DT::kF16)) {
+  if (a.x == nullptr || a.w == nullptr || a.y == nullptr || s.groups < 1 || s.c % s.groups != 0 ||
+      s.k % s.groups != 0 || (a.dt != DT::kF32 && a.dt != DT::kF16)) {
     return Status::InvalidArgument("direct conv kernel: bad arguments");
   }
   if (a.variant == 2) {
@@ -170,30 +193,36 @@ Status LaunchDirectConv(const ConvKernelArgs& a, cudaStream_t stream) {
       return Status::InvalidArgument("direct conv kernel v2: layer too large or grouped");
     }
     auto I = [](int64_t v) { return static_cast<int>(v); };
-    Direct2Params p{I(s.n), I(s.h), I(s.w), I(s.c), I(s.k), I(s.r), I(s.s), I(s.stride_h),
-                    I(s.stride_w), I(s.pad_top), I(s.pad_left), I(s.dil_h), I(s.dil_w),
-                    I(ConvOutH(s)), I(ConvOutW(s)), a.residual_after_act, a.act, a.alpha, a.beta};
+    Direct2Params p{I(s.n),        I(s.h),         I(s.w),         I(s.c),
+                    I(s.k),        I(s.r),         I(s.s),         I(s.stride_h),
+                    I(s.stride_w), I(s.pad_top),   I(s.pad_left),  I(s.dil_h),
+                    I(s.dil_w),    I(ConvOutH(s)), I(ConvOutW(s)), a.residual_after_act,
+                    a.act,         a.alpha,        a.beta};
     const int64_t total = int64_t{p.n} * p.oh * p.ow * (p.k / kDirect2Outputs);
     if (total <= 0) return Status::Ok();
     constexpr int kThreads = 128;
     unsigned blocks = GridFor(total, kThreads);
     if (blocks > 4096) blocks = 4096;  // each block loads all weights once
     const size_t smem = static_cast<size_t>(s.r * s.s * s.c * s.k) * sizeof(float);
+    const bool vec = Aligned16(a.y) && Aligned16(a.residual);
     if (a.dt == DT::kF16) {
-      DirectConvSmemKernel<__half><<<blocks, kThreads, smem, stream>>>(
+      auto* kernel = vec ? DirectConvSmemKernel<__half, true> : DirectConvSmemKernel<__half, false>;
+      kernel<<<blocks, kThreads, smem, stream>>>(
           p, static_cast<const __half*>(a.x), static_cast<const __half*>(a.w), a.bias,
           static_cast<const __half*>(a.residual), static_cast<__half*>(a.y));
     } else {
-      DirectConvSmemKernel<float><<<blocks, kThreads, smem, stream>>>(
+      auto* kernel = vec ? DirectConvSmemKernel<float, true> : DirectConvSmemKernel<float, false>;
+      kernel<<<blocks, kThreads, smem, stream>>>(
           p, static_cast<const float*>(a.x), static_cast<const float*>(a.w), a.bias,
           static_cast<const float*>(a.residual), static_cast<float*>(a.y));
     }
     VRSEG_CUDA_RETURN_IF_LAUNCH_ERROR("DirectConvSmemKernel");
     return Status::Ok();
   }
-  DirectParams p{s.n, s.h, s.w, s.c, s.k, s.r, s.s, s.groups, s.stride_h, s.stride_w, s.pad_top,
-                 s.pad_left, s.dil_h, s.dil_w, ConvOutH(s), ConvOutW(s), s.transposed,
-                 a.residual_after_act, a.act, a.alpha, a.beta};
+  DirectParams p{s.n,     s.h,      s.w,         s.c,         s.k,          s.r,
+                 s.s,     s.groups, s.stride_h,  s.stride_w,  s.pad_top,    s.pad_left,
+                 s.dil_h, s.dil_w,  ConvOutH(s), ConvOutW(s), s.transposed, a.residual_after_act,
+                 a.act,   a.alpha,  a.beta};
   const int64_t total = p.n * p.oh * p.ow * p.k;
   if (total <= 0) return Status::Ok();
   constexpr int kThreads = 128;

@@ -25,17 +25,17 @@ Status CudnnCheck(cudnnStatus_t s, const char* call, const std::string& what);
 // The same for cuBLAS / cuBLASLt statuses (cublasGetStatusString).
 Status CublasCheck(cublasStatus_t s, const char* call, const std::string& what);
 
-#define VRSEG_CUDNN_RETURN_IF_ERROR(call, what)                                                \
-  do {                                                                                         \
-    ::vrseg::Status vrseg_cudnn_status_ = ::vrseg::engine::gpu::internal::CudnnCheck((call),   \
-                                                                                     #call, what); \
-    if (!vrseg_cudnn_status_.ok()) return vrseg_cudnn_status_;                                 \
+#define VRSEG_CUDNN_RETURN_IF_ERROR(call, what)                          \
+  do {                                                                   \
+    ::vrseg::Status vrseg_cudnn_status_ =                                \
+        ::vrseg::engine::gpu::internal::CudnnCheck((call), #call, what); \
+    if (!vrseg_cudnn_status_.ok()) return vrseg_cudnn_status_;           \
   } while (0)
-#define VRSEG_CUBLAS_RETURN_IF_ERROR(call, what)                                               \
-  do {                                                                                         \
-    ::vrseg::Status vrseg_cublas_status_ = ::vrseg::engine::gpu::internal::CublasCheck((call), \
-                                                                                      #call, what); \
-    if (!vrseg_cublas_status_.ok()) return vrseg_cublas_status_;                               \
+#define VRSEG_CUBLAS_RETURN_IF_ERROR(call, what)                          \
+  do {                                                                    \
+    ::vrseg::Status vrseg_cublas_status_ =                                \
+        ::vrseg::engine::gpu::internal::CublasCheck((call), #call, what); \
+    if (!vrseg_cublas_status_.ok()) return vrseg_cublas_status_;          \
   } while (0)
 
 // "conv 3x3/s2 g1 [2,64,64,32]->[2,32,32,64] f16 relu+res" — for messages.
@@ -105,7 +105,7 @@ constexpr int32_t kCudnnBwdDataBase = 100;
 // Largest workspace a cuDNN candidate may ask for; bigger ones are not offered.
 constexpr size_t kMaxCudnnWorkspace = size_t{256} << 20;
 
-bool CudnnHandles(const ConvDesc& d);   // symmetric padding (cuDNN's descriptor has one per axis)
+bool CudnnHandles(const ConvDesc& d);  // symmetric padding (cuDNN's descriptor has one per axis)
 bool CudnnFusedHandles(const ConvDesc& d);  // act relu/none, residual none or before, bias present
 std::vector<ConvTactic> CudnnCandidates(GpuContext& ctx, const ConvDesc& d, int64_t batch);
 Result<std::unique_ptr<ConvRunner>> CreateCudnnRunner(GpuContext& ctx, const ConvDesc& d,
@@ -148,10 +148,10 @@ class LtMatmul {
   cublasLtMatmulDesc_t op_ = nullptr;
   cublasLtMatrixLayout_t la_ = nullptr, lb_ = nullptr, lcd_ = nullptr;
   cublasLtMatmulPreference_t pref_ = nullptr;
-  bool lt_bias_ = false;       // bias added by cuBLASLt's epilogue
-  bool lt_relu_ = false;       // relu applied by cuBLASLt
-  bool lt_residual_ = false;   // residual added through C (beta = 1)
-  bool our_pass_ = false;      // the activation or the after-act residual is left to our kernel
+  bool lt_bias_ = false;      // bias added by cuBLASLt's epilogue
+  bool lt_relu_ = false;      // relu applied by cuBLASLt
+  bool lt_residual_ = false;  // residual added through C (beta = 1)
+  bool our_pass_ = false;     // the activation or the after-act residual is left to our kernel
   bool selected_ = false;
   cublasLtMatmulAlgo_t algo_{};
   size_t workspace_ = 0;

@@ -74,8 +74,7 @@ void Launch(const EpilogueArgs& a, int64_t total, cudaStream_t stream) {
 }  // namespace
 
 Status LaunchEpilogue(const EpilogueArgs& a, cudaStream_t stream) {
-  if (a.rows < 0 || a.channels < 1 || a.y == nullptr ||
-      (a.dt != DT::kF32 && a.dt != DT::kF16) ||
+  if (a.rows < 0 || a.channels < 1 || a.y == nullptr || (a.dt != DT::kF32 && a.dt != DT::kF16) ||
       (a.bias != nullptr && a.bias_dt != DT::kF32 && a.bias_dt != DT::kF16)) {
     return Status::InvalidArgument("conv epilogue: bad arguments");
   }

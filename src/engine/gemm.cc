@@ -63,7 +63,8 @@ Result<std::unique_ptr<LtMatmul>> LtMatmul::Create(GpuContext& ctx, const GemmDe
   const int64_t rows = fold ? d.batch_count * d.m : d.m;
   const int32_t lt_batch = fold ? 1 : static_cast<int32_t>(d.batch_count);
 
-  VRSEG_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescCreate(&p->op_, CUBLAS_COMPUTE_32F, CUDA_R_32F), w);
+  VRSEG_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescCreate(&p->op_, CUBLAS_COMPUTE_32F, CUDA_R_32F),
+                               w);
   const int32_t op_a = d.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;  // cuBLASLt's A is our B
   const int32_t op_b = d.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;  // cuBLASLt's B is our A
   VRSEG_RETURN_IF_ERROR(SetDesc(p->op_, CUBLASLT_MATMUL_DESC_TRANSA, op_a, w));
@@ -98,8 +99,8 @@ Result<std::unique_ptr<LtMatmul>> LtMatmul::Create(GpuContext& ctx, const GemmDe
   p->lt_bias_ = d.has_bias;
   p->lt_relu_ = d.act == Act::kRelu;
   p->lt_residual_ = d.has_residual && !d.residual_after_act;
-  p->our_pass_ = (d.act != Act::kNone && d.act != Act::kRelu) ||
-                 (d.has_residual && d.residual_after_act);
+  p->our_pass_ =
+      (d.act != Act::kNone && d.act != Act::kRelu) || (d.has_residual && d.residual_after_act);
   uint32_t epi = CUBLASLT_EPILOGUE_DEFAULT;
   if (p->lt_bias_ && p->lt_relu_) {
     epi = CUBLASLT_EPILOGUE_RELU_BIAS;
@@ -124,10 +125,9 @@ Result<std::unique_ptr<LtMatmul>> LtMatmul::Create(GpuContext& ctx, const GemmDe
                                            &max_ws, sizeof(max_ws)),
       w);
   const uint32_t align = 16;
-  for (auto attr : {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES,
-                    CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
-                    CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES,
-                    CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES}) {
+  for (auto attr :
+       {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+        CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES}) {
     VRSEG_CUBLAS_RETURN_IF_ERROR(
         cublasLtMatmulPreferenceSetAttribute(p->pref_, attr, &align, sizeof(align)), w);
   }
@@ -145,9 +145,9 @@ LtMatmul::~LtMatmul() {
 Result<std::vector<cublasLtMatmulHeuristicResult_t>> LtMatmul::Heuristics(int count) {
   std::vector<cublasLtMatmulHeuristicResult_t> res(static_cast<size_t>(std::max(count, 1)));
   int returned = 0;
-  cublasStatus_t s = cublasLtMatmulAlgoGetHeuristic(ctx_->lt(), op_, la_, lb_, lcd_, lcd_, pref_,
-                                                    static_cast<int>(res.size()), res.data(),
-                                                    &returned);
+  cublasStatus_t s =
+      cublasLtMatmulAlgoGetHeuristic(ctx_->lt(), op_, la_, lb_, lcd_, lcd_, pref_,
+                                     static_cast<int>(res.size()), res.data(), &returned);
   if (s == CUBLAS_STATUS_NOT_SUPPORTED) return std::vector<cublasLtMatmulHeuristicResult_t>{};
   VRSEG_CUBLAS_RETURN_IF_ERROR(s, what_);
   std::vector<cublasLtMatmulHeuristicResult_t> out;
@@ -169,26 +169,28 @@ Status LtMatmul::Select(int rank) {
   return Status::Ok();
 }
 
-Status LtMatmul::Run(const void* a, const void* b, const void* bias, const void* residual, void* out,
-                     void* workspace, cudaStream_t stream) {
+Status LtMatmul::Run(const void* a, const void* b, const void* bias, const void* residual,
+                     void* out, void* workspace, cudaStream_t stream) {
   if (!selected_) return Status::Internal(what_ + ": cuBLASLt algorithm not selected");
   if (a == nullptr || b == nullptr || out == nullptr || (d_.has_bias && bias == nullptr) ||
       (d_.has_residual && residual == nullptr) || (workspace_ > 0 && workspace == nullptr)) {
-    return Status::InvalidArgument(what_ + ": missing operand, bias, residual, output or workspace "
+    return Status::InvalidArgument(what_ +
+                                   ": missing operand, bias, residual, output or workspace "
                                    "pointer");
   }
   if (d_.has_residual && d_.residual_after_act && residual == out) {
-    return Status::InvalidArgument(what_ + ": a residual added after the activation must not alias "
+    return Status::InvalidArgument(what_ +
+                                   ": a residual added after the activation must not alias "
                                    "the output");
   }
   if (lt_bias_) VRSEG_RETURN_IF_ERROR(SetDesc(op_, CUBLASLT_MATMUL_DESC_BIAS_POINTER, bias, what_));
   const float alpha = d_.alpha;
   const float beta = lt_residual_ ? 1.f : 0.f;
   const void* c = lt_residual_ ? residual : out;
-  VRSEG_CUBLAS_RETURN_IF_ERROR(cublasLtMatmul(ctx_->lt(), op_, &alpha, b, la_, a, lb_, &beta, c,
-                                              lcd_, out, lcd_, &algo_, workspace, workspace_,
-                                              stream),
-                               what_);
+  VRSEG_CUBLAS_RETURN_IF_ERROR(
+      cublasLtMatmul(ctx_->lt(), op_, &alpha, b, la_, a, lb_, &beta, c, lcd_, out, lcd_, &algo_,
+                     workspace, workspace_, stream),
+      what_);
   if (!our_pass_) return Status::Ok();
   EpilogueArgs e;
   e.y = out;
@@ -249,9 +251,8 @@ std::vector<uint8_t> PrepareGemmBias(const GemmDesc& d, const float* bias) {
 
 Result<std::unique_ptr<GemmRunner>> GemmRunner::Create(GpuContext& ctx, const GemmDesc& d,
                                                        const GemmTactic& t) {
-  VRSEG_ASSIGN_OR_RETURN(auto mm,
-                         internal::LtMatmul::Create(ctx, d, internal::DescribeGemm(d) + " (" +
-                                                                t.Name() + ")"));
+  VRSEG_ASSIGN_OR_RETURN(auto mm, internal::LtMatmul::Create(
+                                      ctx, d, internal::DescribeGemm(d) + " (" + t.Name() + ")"));
   VRSEG_RETURN_IF_ERROR(mm->Select(t.sub));
   return std::unique_ptr<GemmRunner>(new internal::LtGemmRunner(std::move(mm)));
 }

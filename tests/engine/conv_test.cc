@@ -4,6 +4,8 @@
 // Weight preparation and tactic names are checked on the CPU too, so they run in CI.
 #ifdef VRSEG_HAVE_CUDA
 
+#include "engine/conv.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -15,7 +17,6 @@
 #include <string>
 #include <vector>
 
-#include "engine/conv.h"
 #include "engine/ref.h"
 #include "gpu_util.h"
 
@@ -64,8 +65,8 @@ TEST(ConvPrepareTest, RegularWeightsBecomeKRSC) {
   ASSERT_EQ(out.size(), w.size());
   // [K][R][S][C/g]
   EXPECT_EQ(out[0], 0);
-  EXPECT_EQ(out[1], 100);                                   // k0 r0 s0 c1
-  EXPECT_EQ(out[2], 1);                                     // k0 r0 s1 c0
+  EXPECT_EQ(out[1], 100);  // k0 r0 s0 c1
+  EXPECT_EQ(out[2], 1);    // k0 r0 s1 c0
   EXPECT_EQ(out[((5 * 2 + 1) * 3 + 2) * 2 + 1], 5000 + 100 + 10 + 2);
   auto direct = AsFloats(PrepareConvWeights(d, {ConvAlgo::kDirect, 1}, w.data()));
   EXPECT_EQ(direct, out);
@@ -101,7 +102,7 @@ TEST(ConvPrepareTest, TransposedWeightsBecomeCRSK) {
         for (int s = 0; s < 2; ++s) w.push_back(c * 1000 + k * 100 + r * 10 + s);
   auto out = AsFloats(PrepareConvWeights(d, {ConvAlgo::kCudnn, 100}, w.data()));
   ASSERT_EQ(out.size(), 16u);
-  EXPECT_EQ(out[1], 100);                             // c0 r0 s0 k1
+  EXPECT_EQ(out[1], 100);                               // c0 r0 s0 k1
   EXPECT_EQ(out[((1 * 2 + 1) * 2 + 0) * 2 + 1], 1110);  // c1 r1 s0 k1
 }
 
@@ -111,7 +112,7 @@ TEST(ConvPrepareTest, BiasTypeFollowsTactic) {
   d.dt = DT::kF16;
   d.has_bias = true;
   const float b[2] = {1.5f, -2.f};
-  EXPECT_EQ(PrepareConvBias(d, {ConvAlgo::kCudnn, 1}, b).size(), 8u);       // fp32, our epilogue
+  EXPECT_EQ(PrepareConvBias(d, {ConvAlgo::kCudnn, 1}, b).size(), 8u);  // fp32, our epilogue
   EXPECT_EQ(PrepareConvBias(d, {ConvAlgo::kDirect, 1}, b).size(), 8u);
   EXPECT_EQ(PrepareConvBias(d, {ConvAlgo::kCudnnFused, 1}, b).size(), 4u);  // fp16, like y
   EXPECT_EQ(PrepareConvBias(d, {ConvAlgo::kCublasLt, 0}, b).size(), 4u);
@@ -175,6 +176,7 @@ std::vector<ShapeCase> Shapes() {
       {"dilated2", Shape(15, 14, 8, 16, 3, 1, 2, 1, 2)},
       {"dilated4", Shape(19, 17, 8, 12, 3, 1, 4, 1, 4)},
       {"dw3_dilated2", Shape(12, 12, 16, 16, 3, 1, 2, 16, 2)},
+      {"dw7_s1", Shape(11, 12, 16, 16, 7, 1, 3, 16)},
       {"odd_hw", Shape(7, 5, 12, 20, 3, 1, 1)},
       {"convT_k2_s2", Transposed(6, 5, 16, 8, 2, 2, 0, 0)},
       {"convT_k4_s2_p1", Transposed(7, 6, 16, 8, 4, 2, 1, 0)},
@@ -243,7 +245,8 @@ std::shared_ptr<void> Upload(const std::vector<float>& v, DT dt) {
 std::shared_ptr<void> UploadBytes(const std::vector<uint8_t>& b) {
   auto p = DeviceAlloc(b.size());
   if (p == nullptr) return nullptr;
-  if (!b.empty() && cudaMemcpy(p.get(), b.data(), b.size(), cudaMemcpyHostToDevice) != cudaSuccess) {
+  if (!b.empty() &&
+      cudaMemcpy(p.get(), b.data(), b.size(), cudaMemcpyHostToDevice) != cudaSuccess) {
     return nullptr;
   }
   return p;
@@ -473,15 +476,15 @@ TEST(ConvRunnerTest, EveryTacticReplaysInACudaGraph) {
         ASSERT_TRUE(dw && db && runner.ok()) << runner.status().ToString();
         auto ws = DeviceAlloc((*runner)->workspace_bytes());
         ASSERT_TRUE(ws);
-        Status warm = (*runner)->Run(dx.get(), dw.get(), db.get(), dres.get(), dy.get(), ws.get(),
-                                     stream);
+        Status warm =
+            (*runner)->Run(dx.get(), dw.get(), db.get(), dres.get(), dy.get(), ws.get(), stream);
         ASSERT_TRUE(warm.ok()) << warm.ToString();
         ASSERT_CUDA(cudaStreamSynchronize(stream));
         ASSERT_CUDA(cudaMemset(dy.get(), 0xFF, ny * (dt == DT::kF16 ? 2 : 4)));
         cudaGraph_t graph = nullptr;
         ASSERT_CUDA(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
-        Status st = (*runner)->Run(dx.get(), dw.get(), db.get(), dres.get(), dy.get(), ws.get(),
-                                   stream);
+        Status st =
+            (*runner)->Run(dx.get(), dw.get(), db.get(), dres.get(), dy.get(), ws.get(), stream);
         const cudaError_t end = cudaStreamEndCapture(stream, &graph);
         ASSERT_TRUE(st.ok()) << st.ToString();
         ASSERT_EQ(end, cudaSuccess) << cudaGetErrorString(end);

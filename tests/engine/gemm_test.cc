@@ -70,7 +70,7 @@ GemmDesc G(int64_t m, int64_t n, int64_t k, int64_t batch = 1, bool ta = false, 
 std::vector<GemmCase> Cases() {
   std::vector<GemmCase> shapes = {
       {"m64_n48_k32", G(64, 48, 32)},
-      {"m1_n1000_k512", G(1, 1000, 512)},        // classifier head
+      {"m1_n1000_k512", G(1, 1000, 512)},  // classifier head
       {"m37_n24_k40_transB", G(37, 24, 40, 1, false, true)},
       {"m32_n16_k24_transA", G(32, 16, 24, 1, true, false)},
       {"m20_n28_k36_transAB", G(20, 28, 36, 1, true, true)},
@@ -147,7 +147,8 @@ std::shared_ptr<void> Upload(const std::vector<float>& v, DT dt) {
 std::shared_ptr<void> UploadBytes(const std::vector<uint8_t>& b) {
   auto p = DeviceAlloc(b.size());
   if (p == nullptr) return nullptr;
-  if (!b.empty() && cudaMemcpy(p.get(), b.data(), b.size(), cudaMemcpyHostToDevice) != cudaSuccess) {
+  if (!b.empty() &&
+      cudaMemcpy(p.get(), b.data(), b.size(), cudaMemcpyHostToDevice) != cudaSuccess) {
     return nullptr;
   }
   return p;
@@ -165,14 +166,22 @@ std::vector<float> Download(const void* p, size_t n, DT dt) {
 
 double Act(engine::Act a, double x, double alpha, double beta) {
   switch (a) {
-    case engine::Act::kNone: return x;
-    case engine::Act::kRelu: return x > 0 ? x : 0;
-    case engine::Act::kClip: return std::min(std::max(x, alpha), beta);
-    case engine::Act::kHardSwish: return x * std::max(0.0, std::min(1.0, x / 6 + 0.5));
-    case engine::Act::kHardSigmoid: return std::max(0.0, std::min(1.0, alpha * x + beta));
-    case engine::Act::kSigmoid: return 1 / (1 + std::exp(-x));
-    case engine::Act::kTanh: return std::tanh(x);
-    case engine::Act::kLeakyRelu: return x >= 0 ? x : alpha * x;
+    case engine::Act::kNone:
+      return x;
+    case engine::Act::kRelu:
+      return x > 0 ? x : 0;
+    case engine::Act::kClip:
+      return std::min(std::max(x, alpha), beta);
+    case engine::Act::kHardSwish:
+      return x * std::max(0.0, std::min(1.0, x / 6 + 0.5));
+    case engine::Act::kHardSigmoid:
+      return std::max(0.0, std::min(1.0, alpha * x + beta));
+    case engine::Act::kSigmoid:
+      return 1 / (1 + std::exp(-x));
+    case engine::Act::kTanh:
+      return std::tanh(x);
+    case engine::Act::kLeakyRelu:
+      return x >= 0 ? x : alpha * x;
   }
   return x;
 }
@@ -268,9 +277,7 @@ TEST_P(GemmTacticParity, EveryTacticMatchesDoubleLoop) {
 }
 
 INSTANTIATE_TEST_SUITE_P(All, GemmTacticParity, ::testing::ValuesIn(Cases()),
-                         [](const ::testing::TestParamInfo<GemmCase>& i) {
-                           return i.param.name;
-                         });
+                         [](const ::testing::TestParamInfo<GemmCase>& i) { return i.param.name; });
 
 TEST(GemmRunnerTest, RefusesBadShapes) {
   VRSEG_REQUIRE_GPU();
