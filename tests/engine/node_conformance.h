@@ -118,7 +118,10 @@ inline std::string CompareTensor(const std::string& name, const HostTensor& got,
   }
   auto dims = [](const std::vector<int64_t>& d) {
     std::string s = "[";
-    for (size_t i = 0; i < d.size(); ++i) s += (i ? "," : "") + std::to_string(d[i]);
+    for (size_t i = 0; i < d.size(); ++i) {
+      if (i) s += ',';
+      s += std::to_string(d[i]);
+    }
     return s + "]";
   };
   if (got.dims != want.dims)
@@ -305,6 +308,7 @@ inline NodeTestResult RunNodeTest(const NodeTest& t, const NodeTestRunner& runne
       const std::string tmp = (std::filesystem::temp_directory_path() /
                                ("vrseg_node_" + std::to_string(getpid()) + "_" + t.name + ".onnx"))
                                   .string();
+      std::string first_refusal;  // why the engine refused the graph as fed
       for (int attempt = 0; attempt < 2; ++attempt) {
         const std::set<std::string>& which = attempt == 0 ? params : all;
         if (attempt == 1 && params == all) break;
@@ -316,8 +320,17 @@ inline NodeTestResult RunNodeTest(const NodeTest& t, const NodeTestRunner& runne
           path = tmp;
         }
         got = runner(path, rest);
+        if (attempt == 1 && !got.ok()) {
+          // Say why the first try was refused too: that is the engine's limit.
+          const std::string both =
+              first_refusal + "; with every input baked: " + got.status().message();
+          got = Status(got.status().code(), both);
+        }
         if (got.ok() || got.status().code() != StatusCode::kUnsupported) break;
-        if (attempt == 0 && params != all) r.detail = "folded: every input baked as a constant";
+        if (attempt == 0 && params != all) {
+          first_refusal = got.status().message();
+          r.detail = "folded: every input baked as a constant";
+        }
       }
       std::remove(tmp.c_str());
     }
