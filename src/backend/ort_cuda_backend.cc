@@ -24,9 +24,13 @@
 // outputs float16) runs in float16. Asking for fp16 with a float32 file is refused: this backend
 // does not convert models.
 //
-// cuDNN convolution algorithm search: EXHAUSTIVE by default (times every algorithm once per shape at
-// the first run of that shape), HEURISTIC or DEFAULT with VRSEG_ORT_CUDA_CONV_SEARCH=heuristic|default
-// (BackendOptions has no field for it yet).
+// cuDNN convolution algorithm search: HEURISTIC by default; EXHAUSTIVE (times every algorithm once per
+// shape at the first run of that shape) or DEFAULT with VRSEG_ORT_CUDA_CONV_SEARCH=exhaustive|default
+// (BackendOptions has no field for it yet). Measured on an H200 with FP16 torchvision exports,
+// neither wins everywhere: EXHAUSTIVE is 15-30% faster on resnet50 and lraspp at some batch sizes,
+// but picks algorithms that make deeplabv3_resnet50 ten times slower (27 ms instead of 2.9 at batch
+// 1), so the default is the one without such cliffs; bench/gpu_engine_bench.sh runs both. VRSEG_ORT_CUDA_OPTIONS="key=value,..." passes further
+// provider options by ONNX Runtime's names (e.g. prefer_nhwc=1), for tuning the peer.
 #include "backend/registry_internal.h"
 #include "vrseg/backend.h"
 
@@ -41,6 +45,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "vrseg/cuda/check.h"
@@ -99,7 +104,7 @@ ONNXTensorElementDataType ToOrt(DType t) {
 
 Result<OrtCudnnConvAlgoSearch> ConvSearchFromEnv(std::string* name) {
   const char* v = std::getenv("VRSEG_ORT_CUDA_CONV_SEARCH");
-  const std::string s = v ? v : "exhaustive";
+  const std::string s = v ? v : "heuristic";
   *name = s;
   if (s == "exhaustive") return OrtCudnnConvAlgoSearchExhaustive;
   if (s == "heuristic") return OrtCudnnConvAlgoSearchHeuristic;
@@ -147,6 +152,13 @@ class OrtCudaBackend final : public Backend {
     }
     std::string search_name;
     VRSEG_ASSIGN_OR_RETURN(OrtCudnnConvAlgoSearch search, ConvSearchFromEnv(&search_name));
+    try {
+      // The environment first: the CUDA provider options log through its default logger, and
+      // fail ("none has been registered") when this is the process's first use of ONNX Runtime.
+      CudaEnv();
+    } catch (const Ort::Exception& e) {
+      return Status::Internal(std::string("ort-cuda: ONNX Runtime environment: ") + e.what());
+    }
 
     std::unique_ptr<OrtCudaBackend> b(new OrtCudaBackend());
     b->path_ = path;
@@ -296,14 +308,42 @@ class OrtCudaBackend final : public Backend {
     const std::string search_name = search == OrtCudnnConvAlgoSearchExhaustive ? "EXHAUSTIVE"
                                     : search == OrtCudnnConvAlgoSearchHeuristic ? "HEURISTIC"
                                                                                 : "DEFAULT";
-    const std::string device = std::to_string(device_id_);
-    const char* keys[] = {"device_id", "cudnn_conv_algo_search", "do_copy_in_default_stream",
-                          "use_tf32"};
-    const char* values[] = {device.c_str(), search_name.c_str(), "1", "0"};
-    if (OrtStatus* st = api.UpdateCUDAProviderOptions(v2.get(), keys, values, 4)) {
+    std::vector<std::pair<std::string, std::string>> options = {
+        {"device_id", std::to_string(device_id_)},
+        {"cudnn_conv_algo_search", search_name},
+        {"do_copy_in_default_stream", "1"},
+        {"use_tf32", "0"}};
+    // Extra provider options for tuning the peer (ONNX Runtime's names, e.g. prefer_nhwc=1),
+    // applied after ours, so they may override them.
+    std::string extra;
+    if (const char* env = std::getenv("VRSEG_ORT_CUDA_OPTIONS")) {
+      std::string list = env;
+      size_t start = 0;
+      while (start < list.size()) {
+        size_t end = list.find(',', start);
+        if (end == std::string::npos) end = list.size();
+        const std::string item = list.substr(start, end - start);
+        start = end + 1;
+        if (item.empty()) continue;
+        const size_t eq = item.find('=');
+        if (eq == std::string::npos || eq == 0) {
+          return Status::InvalidArgument("VRSEG_ORT_CUDA_OPTIONS: '" + item +
+                                         "' is not key=value");
+        }
+        options.emplace_back(item.substr(0, eq), item.substr(eq + 1));
+        extra += ", " + item;
+      }
+    }
+    std::vector<const char*> keys, values;
+    for (const auto& [k, v] : options) {
+      keys.push_back(k.c_str());
+      values.push_back(v.c_str());
+    }
+    if (OrtStatus* st =
+            api.UpdateCUDAProviderOptions(v2.get(), keys.data(), values.data(), keys.size())) {
       const std::string why = api.GetErrorMessage(st);
       api.ReleaseStatus(st);
-      return Status::Internal("ort-cuda: CUDA provider options: " + why);
+      return Status::InvalidArgument("ort-cuda: CUDA provider options: " + why);
     }
     // Setting the stream also sets has_user_compute_stream.
     if (OrtStatus* st = api.UpdateCUDAProviderOptionsWithValue(v2.get(), "user_compute_stream",
@@ -317,7 +357,7 @@ class OrtCudaBackend final : public Backend {
     } catch (const Ort::Exception& e) {
       return unavailable(e.what());
     }
-    math_ = "no TF32";
+    math_ = "no TF32" + extra;
     return Status::Ok();
   }
 

@@ -136,10 +136,12 @@ void CompareWithCpu(const std::string& model, const std::string& reference, int 
   BackendOptions o;
   o.max_batch = max_batch;
   o.model_info_override = info;
-  auto cpu = CreateBackend("ort", reference, o);
-  ASSERT_TRUE(cpu.ok()) << cpu.status().ToString();
+  // ort-cuda first: run alone (--gtest_filter=OrtCudaBackend.*), this is the process's first use of
+  // ONNX Runtime, which must work too.
   auto gpu = MakeOrtCuda(model, o);
   ASSERT_TRUE(gpu.ok()) << gpu.status().ToString();
+  auto cpu = CreateBackend("ort", reference, o);
+  ASSERT_TRUE(cpu.ok()) << cpu.status().ToString();
   Backend& c = **cpu;
   Backend& g = **gpu;
   EXPECT_EQ(g.name(), "ort-cuda");
