@@ -171,13 +171,29 @@ enum class BakeInputs {
                 // every input baked (the whole graph then folds at build time)
 };
 
-// Input slots that carry parameters rather than data, per operator.
+// Input slots that carry parameters or weights rather than data, per operator: the engine takes
+// them at build time (real models hold them as initializers).
 inline bool IsParameterSlot(const std::string& op, int slot) {
   static const std::map<std::string, std::set<int>> kSlots = {
-      {"Reshape", {1}},     {"Expand", {1}},     {"Slice", {1, 2, 3, 4}}, {"Split", {1}},
-      {"Squeeze", {1}},     {"Unsqueeze", {1}},  {"Pad", {1, 2, 3}},      {"Resize", {1, 2, 3}},
-      {"Upsample", {1}},    {"Clip", {1, 2}},    {"ReduceMean", {1}},     {"ConstantOfShape", {0}},
-      {"Range", {0, 1, 2}}, {"Dropout", {1, 2}}, {"Gather", {1}},
+      {"Reshape", {1}},
+      {"Expand", {1}},
+      {"Slice", {1, 2, 3, 4}},
+      {"Split", {1}},
+      {"Squeeze", {1}},
+      {"Unsqueeze", {1}},
+      {"Pad", {1, 2, 3}},
+      {"Resize", {1, 2, 3}},
+      {"Upsample", {1}},
+      {"Clip", {1, 2}},
+      {"ReduceMean", {1}},
+      {"ConstantOfShape", {0}},
+      {"Range", {0, 1, 2}},
+      {"Dropout", {1, 2}},
+      {"Gather", {1}},
+      {"Conv", {1, 2}},                      // weights, bias
+      {"ConvTranspose", {1, 2}},             // weights, bias
+      {"Gemm", {1, 2}},                      // B, C
+      {"BatchNormalization", {1, 2, 3, 4}},  // scale, bias, mean, variance
   };
   auto it = kSlots.find(op);
   return it != kSlots.end() && it->second.count(slot) > 0;
@@ -298,7 +314,8 @@ inline NodeTestResult RunNodeTest(const NodeTest& t, const NodeTestRunner& runne
     if (bake == BakeInputs::kNone) {
       got = runner(model_path, feeds);
     } else {
-      // Parameters first; then, if the engine refuses, everything (a fully folded graph).
+      // Parameters and weights first; then, if the engine refuses, everything (a fully folded
+      // graph).
       std::set<std::string> params, all(in_names.begin(), in_names.end());
       for (const auto& n : graph.node()) {
         for (int k = 0; k < n.input_size(); ++k) {
