@@ -1,12 +1,13 @@
 // ort_cuda_bench: model-only time of the "ort-cuda" backend (ONNX Runtime's CUDA provider), the peer
 // of vrseg's engine in issue 6, on any ONNX file, vrseg's converted models and torchvision exports
-// (bench/export_torchvision.py) alike.
+// (bench/export_torchvision.py) alike. Built where CUDA is found (bench/CMakeLists.txt).
 //
 //   ort_cuda_bench MODEL.onnx BATCH[,BATCH...] [MODEL.onnx BATCH,...]...
 //
 // A model without vrseg metadata is described as an NCHW image input 'input' and an output 'output'
-// (the exports' names). For each batch size: one run (cuDNN algorithm search, lazy set-up), 5 warm-up
-// runs, then 7 samples of 20 back-to-back runs on one stream, each sample timed with CUDA events;
+// (the exports' names). For each batch size: one run (cuDNN algorithm search, lazy set-up), 3 warm-up
+// runs, then 7 samples of 3 to 20 back-to-back runs (about half a second each) on one stream, each
+// sample timed with CUDA events;
 // prints one JSON line per batch size with the median ms per batch, frames/s, the host time per Run
 // (ONNX Runtime waits for the device inside Run: host ≈ device time) and the first run's time.
 // The cuDNN search and further provider options come from VRSEG_ORT_CUDA_CONV_SEARCH and
@@ -102,20 +103,27 @@ int BenchModel(const std::string& model, const std::vector<int>& batches) {
     Status st = b.Run(batch, stream);
     cudaStreamSynchronize(stream);
     const double first_ms = std::chrono::duration<double, std::milli>(Clock::now() - f0).count();
-    for (int i = 0; i < 5 && st.ok(); ++i) st = b.Run(batch, stream);
+    // Warm-up, which also estimates a run's time: samples of about half a second each, 3 to 20
+    // runs (a slow configuration must not eat the benchmark's time budget).
+    const auto w0 = Clock::now();
+    constexpr int kWarmup = 3;
+    for (int i = 0; i < kWarmup && st.ok(); ++i) st = b.Run(batch, stream);
     cudaStreamSynchronize(stream);
-    constexpr int kIters = 20, kSamples = 7;
+    const double est_ms =
+        std::chrono::duration<double, std::milli>(Clock::now() - w0).count() / kWarmup;
+    const int iters = std::clamp(static_cast<int>(500.0 / std::max(est_ms, 0.01)), 3, 20);
+    constexpr int kSamples = 7;
     std::vector<double> device_ms, host_ms;
     for (int r = 0; r < kSamples && st.ok(); ++r) {
       cudaEventRecord(start, stream);
       const auto h0 = Clock::now();
-      for (int i = 0; i < kIters && st.ok(); ++i) st = b.Run(batch, stream);
-      host_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - h0).count() / kIters);
+      for (int i = 0; i < iters && st.ok(); ++i) st = b.Run(batch, stream);
+      host_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - h0).count() / iters);
       cudaEventRecord(stop, stream);
       cudaEventSynchronize(stop);
       float ms = 0;
       cudaEventElapsedTime(&ms, start, stop);
-      device_ms.push_back(ms / kIters);
+      device_ms.push_back(ms / iters);
     }
     if (!st.ok()) {
       Error(model, batch, st.ToString());
@@ -129,9 +137,10 @@ int BenchModel(const std::string& model, const std::vector<int>& batches) {
     std::printf(
         "{\"kind\": \"ort-cuda\", \"model\": \"%s\", \"batch\": %d, \"ms_per_batch\": %.4f, "
         "\"frames_per_s\": %.1f, \"host_ms_per_run\": %.4f, \"first_run_ms\": %.1f, "
-        "\"create_s\": %.2f, \"precision\": \"%s\", \"conv_search\": \"%s\", \"device\": \"%s\"}\n",
+        "\"create_s\": %.2f, \"runs_per_sample\": %d, \"samples\": %d, \"precision\": \"%s\", "
+        "\"conv_search\": \"%s\", \"device\": \"%s\"}\n",
         JsonEscape(model).c_str(), batch, ms, batch * 1000.0 / ms, host_ms[host_ms.size() / 2],
-        first_ms, create_s, b.precision().c_str(), search ? search : "heuristic",
+        first_ms, create_s, iters, kSamples, b.precision().c_str(), search ? search : "heuristic",
         JsonEscape(b.device_description()).c_str());
     std::fflush(stdout);
   }
