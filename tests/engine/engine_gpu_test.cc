@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -19,6 +21,7 @@
 #include "gpu_util.h"
 #include "vrseg/backend.h"
 #include "vrseg/engine.h"
+#include "vrseg/host_staged_backend.h"
 
 #ifdef VRSEG_HAVE_CUDA
 #include "engine/runtime.h"
@@ -189,6 +192,21 @@ TEST_P(EngineModelTest, Fp32MatchesOrtAndFp16MatchesFp32) {
   bo.precision = "fp16";
   st = BuildEngine(model, p16, bo, &rep);
   ASSERT_TRUE(st.ok()) << st.ToString();
+  if (std::getenv("VRSEG_ENGINE_TEST_VERBOSE")) {
+    std::printf("%s fp16 build report (%s, %.2f s): arena %llu naive %llu weights %llu\n",
+                GetParam().c_str(), rep.gpu.c_str(), rep.build_seconds,
+                static_cast<unsigned long long>(rep.arena_bytes),
+                static_cast<unsigned long long>(rep.naive_bytes),
+                static_cast<unsigned long long>(rep.weight_bytes));
+    for (const auto& l : rep.optimizer) std::printf("  opt %s\n", l.c_str());
+    for (const auto& l : rep.layers) std::printf("  %s\n", l.c_str());
+    auto prof = ProfileEnginePlan(p16, 1, 20);
+    if (prof.ok()) {
+      double sum = 0;
+      for (const auto& p : *prof) sum += p.ms;
+      std::printf("  sum of layer times at batch 1: %.4f ms over %zu layers\n", sum, prof->size());
+    }
+  }
 
   BackendOptions opts;
   opts.max_batch = 4;
@@ -203,6 +221,17 @@ TEST_P(EngineModelTest, Fp32MatchesOrtAndFp16MatchesFp32) {
   EXPECT_NE((*g32)->device_description().find("vrseg engine, fp32"), std::string::npos)
       << (*g32)->device_description();
   const ModelInfo& mi = (*g32)->model_info();
+  if (std::getenv("VRSEG_ENGINE_TEST_VERBOSE")) {
+    for (int b : {1, 4}) {
+      auto t = TimeDeviceRuns(**g16, b, 10, 100, 5);
+      if (t.ok()) {
+        std::vector<double> v = *t;
+        std::sort(v.begin(), v.end());
+        std::printf("%s fp16 batch %d: %.4f ms per run (median of %zu samples, CUDA graph replay)\n",
+                    GetParam().c_str(), b, v[v.size() / 2], v.size());
+      }
+    }
+  }
 
   const Tensor in = (*ort)->input(0);
   const std::vector<float> input = RandomInput(static_cast<size_t>(in.elements()), 1234);
@@ -425,7 +454,7 @@ TEST(EngineCache, HitMismatchAndCorruptRebuild) {
   const std::string cache = dir.File("cache");
   EngineBuildOptions bo;
   bo.precision = "fp32";
-  bo.max_batch = 2;
+  bo.opt_batch = bo.max_batch = 2;  // what the backend asks for with max_batch 2
   EngineCacheOutcome outcome{};
   auto p = CachedEnginePlan(model, bo, cache, &outcome);
   ASSERT_TRUE(p.ok()) << p.status().ToString();
