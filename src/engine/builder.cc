@@ -754,6 +754,12 @@ Status Builder::Pool(const Node& n) {
     pads = {0, 0, 0, 0};
   }
   VRSEG_ASSIGN_OR_RETURN(int32_t xb, In(n.inputs[0], true, n));
+  if (n.op == "AveragePool" && out_hw[0] == 1 && out_hw[1] == 1 && k[0] == in_hw[0] &&
+      k[1] == in_hw[1] && pads == std::vector<int64_t>{0, 0, 0, 0}) {
+    // A window over the whole image is a global average (a reduction kernel, not a window one).
+    AddLayer(n, LayerKind::kGlobalAvgPool, {xb}, {Out(n.outputs[0])});
+    return Status::Ok();
+  }
   PlanLayer& l = AddLayer(n, LayerKind::kPool, {xb}, {Out(n.outputs[0])});
   l.ints["pool"] = {static_cast<int64_t>(n.op == "MaxPool" ? gpu::PoolKind::kMax : gpu::PoolKind::kAvg)};
   l.ints["kernel"] = k;
@@ -1231,7 +1237,21 @@ Status Builder::AliasOp(const Node& n, bool same_memory_order) {
     l.ints["perm"] = {0, 2, 3, 1};
     return Status::Ok();
   }
-  if (buf_[yv] >= 0) return Copy(n, src, buf_[yv]);  // y is a graph output: it has its own buffer
+  if (buf_[yv] >= 0) {
+    // y is a graph output with its own buffer. When x lives in the arena and nothing else reads
+    // it, its producer writes straight into the output buffer instead (no copy).
+    PlanBuffer& sb = plan_.buffers[src];
+    const bool only_use = consumers_[xv].size() == 1 &&
+                          std::find(g_.outputs.begin(), g_.outputs.end(), xv) == g_.outputs.end();
+    if (sb.kind == BufferKind::kArena && only_use && !x.is_const &&
+        sb.Bytes(1) == plan_.buffers[buf_[yv]].Bytes(1) &&
+        sb.Bytes(2) == plan_.buffers[buf_[yv]].Bytes(2)) {
+      sb.kind = BufferKind::kAlias;
+      sb.index = buf_[yv];
+      return Status::Ok();
+    }
+    return Copy(n, src, buf_[yv]);
+  }
   PlanBuffer a;
   a.name = y.name;
   a.dtype = DTOf(y);
