@@ -428,6 +428,128 @@ TEST(EngineGpu, SmallGraphMatchesReference) {
   }
 }
 
+// BatchNormalization alone, LeakyRelu, reflect Pad, Split, an identity and a real Transpose,
+// MatMul with a constant and with an activation B (batched), ReduceMean, Softmax, ArgMax (int64),
+// strided Slice, Flatten.
+std::string SmallModel2() {
+  ModelBuilder m(13);
+  m.Input("x", {-1, 4, 6, 8});
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> u(-1.f, 1.f);
+  auto rnd = [&](size_t n, float lo = 0) {
+    std::vector<float> v(n);
+    for (float& f : v) f = lo + u(rng);
+    return v;
+  };
+  m.InitF("bn_s", {4}, rnd(4, 1.5f));
+  m.InitF("bn_b", {4}, rnd(4));
+  m.InitF("bn_m", {4}, rnd(4));
+  m.InitF("bn_v", {4}, rnd(4, 2.f));
+  m.Node("BatchNormalization", {"x", "bn_s", "bn_b", "bn_m", "bn_v"}, {"bn"}, "bn1");
+  auto* lr = m.Node("LeakyRelu", {"bn"}, {"lr"}, "leaky1");
+  ModelBuilder::AttrF(lr, "alpha", 0.1f);
+  m.InitI("pads", {8}, {0, 0, 1, 2, 0, 0, 1, 0});
+  auto* pd = m.Node("Pad", {"lr", "pads"}, {"pd"}, "pad1");
+  ModelBuilder::AttrS(pd, "mode", "reflect");
+  m.InitI("split", {2}, {1, 3});
+  auto* sp = m.Node("Split", {"pd", "split"}, {"s1", "s2"}, "split1");
+  ModelBuilder::AttrI(sp, "axis", 1);
+  auto* t = m.Node("Transpose", {"s2"}, {"t"}, "to_nhwc");
+  ModelBuilder::AttrIs(t, "perm", {0, 2, 3, 1});
+  m.InitF("wm", {3, 5}, rnd(15));
+  m.Node("MatMul", {"t", "wm"}, {"mm"}, "matmul_const");
+  auto* rm = m.Node("ReduceMean", {"mm"}, {"rm"}, "mean1");
+  ModelBuilder::AttrIs(rm, "axes", {2});
+  ModelBuilder::AttrI(rm, "keepdims", 0);
+  auto* sm = m.Node("Softmax", {"rm"}, {"y1"}, "softmax1");
+  ModelBuilder::AttrI(sm, "axis", -1);
+  auto* am = m.Node("ArgMax", {"pd"}, {"y2"}, "argmax1");
+  ModelBuilder::AttrI(am, "axis", 1);
+  ModelBuilder::AttrI(am, "keepdims", 0);
+  m.InitI("st", {1}, {1});
+  m.InitI("en", {1}, {7});
+  m.InitI("ax", {1}, {2});
+  m.InitI("stp", {1}, {2});
+  m.Node("Slice", {"s1", "st", "en", "ax", "stp"}, {"sl"}, "slice1");
+  auto* fl = m.Node("Flatten", {"sl"}, {"y3"}, "flatten1");
+  ModelBuilder::AttrI(fl, "axis", 1);
+  auto* tb = m.Node("Transpose", {"t"}, {"tb"}, "transpose_real");
+  ModelBuilder::AttrIs(tb, "perm", {0, 1, 3, 2});
+  m.Node("MatMul", {"t", "tb"}, {"mm2"}, "matmul_batched");
+  auto* rm2 = m.Node("ReduceMean", {"mm2"}, {"y4"}, "mean2");
+  ModelBuilder::AttrIs(rm2, "axes", {3});
+  ModelBuilder::AttrI(rm2, "keepdims", 0);
+  m.Output("y1");
+  m.Output("y2", onnx::TensorProto::INT64);
+  m.Output("y3");
+  m.Output("y4");
+  return m.Bytes();
+}
+
+// Builds `model` (fp32, batch 1:2:3) and compares every output with the CPU reference at batch 1
+// and 3.
+void CheckAgainstReference(const std::string& model_bytes) {
+  TempDir dir;
+  const std::string path = dir.File("m.onnx");
+  {
+    std::ofstream f(path, std::ios::binary);
+    f << model_bytes;
+  }
+  FrontendOptions fo;
+  fo.import.min_batch = 1;
+  fo.import.max_batch = 3;
+  auto g = LoadAndOptimize(path, fo);
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  auto ctx = gpu::GpuContext::Create(0);
+  ASSERT_TRUE(ctx.ok());
+  std::shared_ptr<gpu::GpuContext> shared(std::move(*ctx));
+  BuilderOptions bo;
+  bo.precision = PlanDType::kF32;
+  bo.min_batch = 1;
+  bo.opt_batch = 2;
+  bo.max_batch = 3;
+  auto plan = BuildPlan(*g, bo, shared, nullptr);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString() << "\n" << g->Dump();
+  EXPECT_LE(plan->arena_bytes, plan->naive_bytes);
+  auto rt = Runtime::Create(*plan, shared);
+  ASSERT_TRUE(rt.ok()) << rt.status().ToString();
+  const Value& xin = g->values[g->inputs[0]];
+  Stream s;
+  for (int batch : {1, 3}) {
+    SCOPED_TRACE("batch " + std::to_string(batch));
+    HostTensor x;
+    x.dims = Concrete(xin.shape, batch);
+    x.f = RandomInput(static_cast<size_t>(Elements(xin.shape, batch)), 9 + batch);
+    for (float& v : x.f) v = v * 2 - 1;
+    auto ref = RunReference(*g, {{xin.name, x}});
+    ASSERT_TRUE(ref.ok()) << ref.status().ToString();
+    ASSERT_EQ(cudaMemcpy((*rt)->input_data(0), x.f.data(), x.f.size() * 4, cudaMemcpyHostToDevice), cudaSuccess);
+    ASSERT_TRUE((*rt)->Run(batch, s.s).ok());
+    ASSERT_EQ(cudaStreamSynchronize(s.s), cudaSuccess);
+    const Plan& p = (*rt)->plan();
+    for (size_t o = 0; o < p.outputs.size(); ++o) {
+      const HostTensor& want = ref->at(p.outputs[o].name);
+      const int64_t bytes = (*rt)->output_bytes(static_cast<int>(o), batch);
+      if (p.outputs[o].dtype == PlanDType::kI64) {
+        std::vector<int64_t> got(want.i.size());
+        ASSERT_EQ(static_cast<int64_t>(got.size() * 8), bytes) << p.outputs[o].name;
+        ASSERT_EQ(cudaMemcpy(got.data(), (*rt)->output_data(static_cast<int>(o)), bytes, cudaMemcpyDeviceToHost), cudaSuccess);
+        EXPECT_EQ(got, want.i) << p.outputs[o].name;
+        continue;
+      }
+      std::vector<float> got(want.f.size());
+      ASSERT_EQ(static_cast<int64_t>(got.size() * 4), bytes) << p.outputs[o].name;
+      ASSERT_EQ(cudaMemcpy(got.data(), (*rt)->output_data(static_cast<int>(o)), bytes, cudaMemcpyDeviceToHost), cudaSuccess);
+      EXPECT_LE(MaxRelError(got, want.f), 1e-4) << p.outputs[o].name;
+    }
+  }
+}
+
+TEST(EngineGpu, SecondSmallGraphMatchesReference) {
+  VRSEG_REQUIRE_GPU();
+  CheckAgainstReference(SmallModel2());
+}
+
 // ---- the cache -----------------------------------------------------------------------------------
 
 std::string TinyConvModel(float scale) {
