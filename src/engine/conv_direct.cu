@@ -83,7 +83,7 @@ __global__ void DirectConvKernel(DirectParams p, const T* __restrict__ x, const 
   }
 }
 
-constexpr int kDirect2Outputs = 8;            // output channels a thread
+constexpr int kDirect2Outputs = 8;            // output channels a thread (the loads below assume 8)
 constexpr int64_t kDirect2MaxWeights = 8192;  // fp32 weights in shared memory (32 KB)
 
 struct Direct2Params {
@@ -101,7 +101,8 @@ template <typename T, bool kVectorIO>
 __global__ void DirectConvSmemKernel(Direct2Params p, const T* __restrict__ x,
                                      const T* __restrict__ w, const float* __restrict__ bias,
                                      const T* residual, T* y) {
-  extern __shared__ float sw[];  // [R][S][C][K]
+  extern __shared__ float4 sw4[];  // [R][S][C][K] fp32, 16-byte aligned
+  float* sw = reinterpret_cast<float*>(sw4);
   const int rsc = p.r * p.s * p.c;
   for (int j = threadIdx.x; j < rsc * p.k; j += blockDim.x) {
     const int k = j / rsc;  // w is [K][R][S][C]
@@ -130,8 +131,18 @@ __global__ void DirectConvSmemKernel(Direct2Params p, const T* __restrict__ x,
         const float* wp = sw + (r * p.s + q) * p.c * p.k + k0;
         for (int c = 0; c < p.c; ++c) {
           const float xv = LoadF(xp, c);
-#pragma unroll
-          for (int j = 0; j < kDirect2Outputs; ++j) acc[j] += xv * wp[c * p.k + j];
+          // 8 weights of consecutive output channels: two 16-byte shared-memory loads (k0 and K
+          // are multiples of 8, so the address is 32-byte aligned).
+          const float4 w0 = *reinterpret_cast<const float4*>(wp + c * p.k);
+          const float4 w1 = *reinterpret_cast<const float4*>(wp + c * p.k + 4);
+          acc[0] += xv * w0.x;
+          acc[1] += xv * w0.y;
+          acc[2] += xv * w0.z;
+          acc[3] += xv * w0.w;
+          acc[4] += xv * w1.x;
+          acc[5] += xv * w1.y;
+          acc[6] += xv * w1.z;
+          acc[7] += xv * w1.w;
         }
       }
     }
