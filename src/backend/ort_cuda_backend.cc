@@ -61,9 +61,13 @@ namespace {
 constexpr const char* kProviderLibrary = "libonnxruntime_providers_cuda.so";
 
 Ort::Env& CudaEnv() {
-  // ONNX Runtime keeps one environment per process and hands this same one to every holder.
-  static Ort::Env env(ORT_LOGGING_LEVEL_ERROR, "vrseg");
-  return env;
+  // ONNX Runtime keeps one environment per process and hands this same one to every holder. This
+  // reference is never released: tearing the environment down at process exit after the CUDA
+  // provider has run corrupts the heap ("corrupted double-linked list", abort, exit status 134, seen
+  // here on an H200 with selfie and landscape; a known problem of ONNX Runtime's CUDA provider).
+  // Exit frees it.
+  static Ort::Env* env = new Ort::Env(ORT_LOGGING_LEVEL_ERROR, "vrseg");
+  return *env;
 }
 
 // The folder of the ONNX Runtime core library in this process: the provider bridge loads provider
