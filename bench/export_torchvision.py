@@ -16,8 +16,9 @@ weights are random (weights=None, weights_backbone=None) from torch.manual_seed(
     (and fit float16).
 
 Each model is exported with torch.onnx.export (TorchScript exporter, dynamo=False), opset 17, a
-dynamic batch axis ('input' and 'output', axis 0 named 'N') and constant folding, then checked with
-onnx.checker. For each model a PyTorch float32 CPU reference (input and output for a batch of 2
+dynamic batch axis ('input' and 'output', axis 0 named 'N') and constant folding; the output's other
+dimensions, which the exporter leaves unknown for the segmentation models, are written in; then the
+file is checked with onnx.checker. For each model a PyTorch float32 CPU reference (input and output for a batch of 2
 seeded images) is saved as NAME_ref.npz, so parity is checkable without ONNX Runtime.
 
 With --fp16 (default when CUDA is available) a float16 copy of each model is also exported

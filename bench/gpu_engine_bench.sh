@@ -363,7 +363,9 @@ if want summary; then
   "$python" - "$results" > "$out/summary.md" 2>> "$log" <<'EOF'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-gpu = next((r.get("gpu") for r in rows if r.get("gpu")), "unknown GPU")
+gpu = next((r.get("gpu") for r in rows if r.get("gpu")), None)
+if gpu is None:  # no PyTorch row: the backends' device strings ("NVIDIA H200, sm_90, ...")
+    gpu = next((r["device"].split(",")[0] for r in rows if r.get("device")), "unknown GPU")
 gemm = next((r for r in rows if r.get("kind") == "gemm" and "tflops" in r), None)
 # Issue 6's targets: (model, batch) -> (ratio to PyTorch, absolute ms ceiling, absolute fps floor)
 targets = {
