@@ -68,8 +68,9 @@ class Runtime {
   // internal stream that is ordered with the legacy default stream). Errors name the layer.
   Status Run(int batch, cudaStream_t stream);
 
-  // Times each layer alone: one full warm-up run, then `iterations` launches of each layer between
-  // CUDA events. Synchronises `stream`. For reports, never in the hot path.
+  // Times each layer alone: one full warm-up run, then per layer `iterations` launches captured
+  // into a CUDA graph and timed between CUDA events (device time, as in Run's graphs, without the
+  // host's launch overhead). Synchronises `stream`. For reports, never in the hot path.
   Result<std::vector<LayerProfile>> Profile(int batch, int iterations, cudaStream_t stream);
 
   struct BatchExec;  // per batch size: runners, bound launches, the captured graph
