@@ -30,9 +30,13 @@ __device__ __forceinline__ float ToF(__half v) { return __half2float(v); }
 template <typename T>
 __device__ __forceinline__ T FromF(float v);
 template <>
-__device__ __forceinline__ float FromF<float>(float v) { return v; }
+__device__ __forceinline__ float FromF<float>(float v) {
+  return v;
+}
 template <>
-__device__ __forceinline__ __half FromF<__half>(float v) { return __float2half_rn(v); }
+__device__ __forceinline__ __half FromF<__half>(float v) {
+  return __float2half_rn(v);
+}
 
 // V elements in one aligned access (16 bytes for V = 16 / sizeof(T)).
 template <typename T, int V>
@@ -60,7 +64,7 @@ __device__ __forceinline__ float ActF(Act a, float x, float alpha, float beta) {
   return x;
 }
 
-// ---- host helpers --------------------------------------------------------------------------------
+// ---- host helpers -------------------------------------------------------------------------------
 
 inline std::string DimsStr(const std::vector<int64_t>& d) {
   std::string s = "[";
@@ -112,14 +116,16 @@ inline Status CheckFloat(const char* kernel, const char* name, const TensorArg& 
 
 inline Status CheckSameDT(const char* kernel, const TensorArg& x, const TensorArg& out) {
   if (x.dt != out.dt) {
-    return Bad(kernel, std::string("input is ") + DTName(x.dt) + " but output is " + DTName(out.dt));
+    return Bad(kernel,
+               std::string("input is ") + DTName(x.dt) + " but output is " + DTName(out.dt));
   }
   return Status::Ok();
 }
 
 inline Status CheckAxis(const char* kernel, int axis, size_t rank) {
   if (axis < 0 || axis >= static_cast<int>(rank)) {
-    return Bad(kernel, "axis " + std::to_string(axis) + " out of range for rank " + std::to_string(rank));
+    return Bad(kernel,
+               "axis " + std::to_string(axis) + " out of range for rank " + std::to_string(rank));
   }
   return Status::Ok();
 }
@@ -175,13 +181,21 @@ __device__ __forceinline__ int64_t StridedOffset(const Strided& s, int64_t i) {
 template <int kBytes>
 struct Word;
 template <>
-struct Word<1> { using T = uint8_t; };
+struct Word<1> {
+  using T = uint8_t;
+};
 template <>
-struct Word<2> { using T = uint16_t; };
+struct Word<2> {
+  using T = uint16_t;
+};
 template <>
-struct Word<4> { using T = uint32_t; };
+struct Word<4> {
+  using T = uint32_t;
+};
 template <>
-struct Word<8> { using T = uint64_t; };
+struct Word<8> {
+  using T = uint64_t;
+};
 
 }  // namespace vrseg::engine::gpu::detail
 

@@ -37,13 +37,14 @@ Status ByWordSize(int bytes, F&& f) {
   return Status::Internal("engine kernels: no word of " + std::to_string(bytes) + " bytes");
 }
 
-// ---- strided view copy (Slice, Transpose) ----------------------------------------------------------
+// ---- strided view copy (Slice, Transpose) -------------------------------------------------------
 
 // out[i] (contiguous over view.dims) = in[base + StridedOffset(view, i)], in words of type W.
 template <typename W>
 __global__ void ViewCopyKernel(const W* in, W* out, int64_t base, Strided view, int64_t n) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += stride) {
     out[i] = in[base + StridedOffset(view, i)];
   }
 }
@@ -56,7 +57,8 @@ template <typename W>
 __global__ void Transpose2DKernel(const W* in, W* out, int64_t rows, int64_t cols) {
   __shared__ W tile[kTile][kTile + 1];
   const int64_t b = blockIdx.z;
-  const int64_t r0 = static_cast<int64_t>(blockIdx.y) * kTile, c0 = static_cast<int64_t>(blockIdx.x) * kTile;
+  const int64_t r0 = static_cast<int64_t>(blockIdx.y) * kTile,
+                c0 = static_cast<int64_t>(blockIdx.x) * kTile;
   const W* src = in + b * rows * cols;
   W* dst = out + b * rows * cols;
 #pragma unroll
@@ -80,7 +82,8 @@ __global__ void TransposeShortKernel(const W* in, W* out, int64_t batch, int64_t
   const int64_t lng = short_rows ? cols : rows, shrt = short_rows ? rows : cols;
   const int64_t n = batch * lng;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t t = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; t < n; t += stride) {
+  for (int64_t t = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; t < n;
+       t += stride) {
     const int64_t b = t / lng, l = t - b * lng;
     const W* src = in + b * rows * cols;
     W* dst = out + b * rows * cols;
@@ -165,24 +168,31 @@ Status CopyView(const char* kernel, const View& view_in, int es, const void* in,
     const int64_t cols = v.dims[rank - 2], rows = v.dims[rank - 1];
     const int64_t gy = (rows + kTile - 1) / kTile, gx = (cols + kTile - 1) / kTile;
     if (std::min(rows, cols) <= kShortSide) {
-      return ByWordSize(w, [&](auto word) -> Status {
-        using W = decltype(word);
-        const W* pin = static_cast<const W*>(in) + v.base;
-        TransposeShortKernel<W><<<Blocks(batch * std::max(rows, cols)), kThreads, 0, s>>>(
-            pin, static_cast<W*>(out), batch, rows, cols, rows <= cols);
-        VRSEG_CUDA_RETURN_IF_ERROR(cudaGetLastError());
-        return Status::Ok();
-      }).WithContext(std::string("engine kernel ") + kernel + " (short-side transpose)");
+      return ByWordSize(w,
+                        [&](auto word) -> Status {
+                          using W = decltype(word);
+                          const W* pin = static_cast<const W*>(in) + v.base;
+                          TransposeShortKernel<W>
+                              <<<Blocks(batch * std::max(rows, cols)), kThreads, 0, s>>>(
+                                  pin, static_cast<W*>(out), batch, rows, cols, rows <= cols);
+                          VRSEG_CUDA_RETURN_IF_ERROR(cudaGetLastError());
+                          return Status::Ok();
+                        })
+          .WithContext(std::string("engine kernel ") + kernel + " (short-side transpose)");
     }
     if (batch <= 65535 && gy <= 65535 && gx <= (int64_t{1} << 31) - 1) {
-      return ByWordSize(w, [&](auto word) -> Status {
-        using W = decltype(word);
-        const W* pin = static_cast<const W*>(in) + v.base;
-        const dim3 grid(static_cast<unsigned>(gx), static_cast<unsigned>(gy), static_cast<unsigned>(batch));
-        Transpose2DKernel<W><<<grid, dim3(kTile, kTileRows), 0, s>>>(pin, static_cast<W*>(out), rows, cols);
-        VRSEG_CUDA_RETURN_IF_ERROR(cudaGetLastError());
-        return Status::Ok();
-      }).WithContext(std::string("engine kernel ") + kernel + " (tiled transpose)");
+      return ByWordSize(w,
+                        [&](auto word) -> Status {
+                          using W = decltype(word);
+                          const W* pin = static_cast<const W*>(in) + v.base;
+                          const dim3 grid(static_cast<unsigned>(gx), static_cast<unsigned>(gy),
+                                          static_cast<unsigned>(batch));
+                          Transpose2DKernel<W><<<grid, dim3(kTile, kTileRows), 0, s>>>(
+                              pin, static_cast<W*>(out), rows, cols);
+                          VRSEG_CUDA_RETURN_IF_ERROR(cudaGetLastError());
+                          return Status::Ok();
+                        })
+          .WithContext(std::string("engine kernel ") + kernel + " (tiled transpose)");
     }
   }
   Strided sv;
@@ -191,13 +201,15 @@ Status CopyView(const char* kernel, const View& view_in, int es, const void* in,
     sv.dims[i] = v.dims[i];
     sv.strides[i] = v.strides[i];
   }
-  return ByWordSize(w, [&](auto word) -> Status {
-    using W = decltype(word);
-    ViewCopyKernel<W><<<Blocks(n), kThreads, 0, s>>>(static_cast<const W*>(in), static_cast<W*>(out),
-                                                      v.base, sv, n);
-    VRSEG_CUDA_RETURN_IF_ERROR(cudaGetLastError());
-    return Status::Ok();
-  }).WithContext(std::string("engine kernel ") + kernel);
+  return ByWordSize(w,
+                    [&](auto word) -> Status {
+                      using W = decltype(word);
+                      ViewCopyKernel<W><<<Blocks(n), kThreads, 0, s>>>(
+                          static_cast<const W*>(in), static_cast<W*>(out), v.base, sv, n);
+                      VRSEG_CUDA_RETURN_IF_ERROR(cudaGetLastError());
+                      return Status::Ok();
+                    })
+      .WithContext(std::string("engine kernel ") + kernel);
 }
 
 Status CheckMove(const char* kernel, const TensorArg& x, const TensorArg& out) {
@@ -206,7 +218,7 @@ Status CheckMove(const char* kernel, const TensorArg& x, const TensorArg& out) {
   return CheckSameDT(kernel, x, out);
 }
 
-// ---- Concat ----------------------------------------------------------------------------------------
+// ---- Concat -------------------------------------------------------------------------------------
 
 constexpr int kConcatMax = 8;  // inputs per launch
 
@@ -223,7 +235,8 @@ template <typename W>
 __global__ void ConcatKernel(ConcatBatch cb, W* out, int64_t rows, int64_t out_cols) {
   const int64_t n = rows * cb.cols;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += stride) {
     const int64_t row = i / cb.cols, col = i - row * cb.cols;
     int j = 0;
 #pragma unroll
@@ -235,7 +248,7 @@ __global__ void ConcatKernel(ConcatBatch cb, W* out, int64_t rows, int64_t out_c
   }
 }
 
-// ---- Pad -------------------------------------------------------------------------------------------
+// ---- Pad ----------------------------------------------------------------------------------------
 
 struct PadK {
   int rank;
@@ -282,14 +295,15 @@ __global__ void PadKernel(const W* in, W* out, PadK p, W value, Idx n) {
   }
 }
 
-// ---- GatherConst -----------------------------------------------------------------------------------
+// ---- GatherConst --------------------------------------------------------------------------------
 
 // x [outer][dim][inner] -> out [outer][count][inner] (inner in words).
 template <typename W>
 __global__ void GatherKernel(const W* in, W* out, const int64_t* idx, int64_t dim, int64_t count,
                              int64_t inner, int64_t n) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += stride) {
     const int64_t r = i / inner, c = i - r * inner;
     const int64_t o = r / count, k = r - o * count;
     int64_t j = idx[k];
@@ -301,7 +315,8 @@ __global__ void GatherKernel(const W* in, W* out, const int64_t* idx, int64_t di
 
 }  // namespace
 
-Status Concat(const std::vector<TensorArg>& xs, int axis, const TensorArg& out, cudaStream_t stream) {
+Status Concat(const std::vector<TensorArg>& xs, int axis, const TensorArg& out,
+              cudaStream_t stream) {
   constexpr const char* K = "Concat";
   VRSEG_RETURN_IF_ERROR(CheckTensor(K, "out", out));
   if (xs.empty()) return Bad(K, "no inputs");
@@ -322,8 +337,9 @@ Status Concat(const std::vector<TensorArg>& xs, int axis, const TensorArg& out, 
     axis_sum += xs[i].dims[axis];
   }
   if (axis_sum != out.dims[axis]) {
-    return Bad(K, "inputs' axis-" + std::to_string(axis) + " sizes add up to " + std::to_string(axis_sum) +
-                      ", out " + DimsStr(out.dims) + " has " + std::to_string(out.dims[axis]));
+    return Bad(K, "inputs' axis-" + std::to_string(axis) + " sizes add up to " +
+                      std::to_string(axis_sum) + ", out " + DimsStr(out.dims) + " has " +
+                      std::to_string(out.dims[axis]));
   }
   if (out.elements() == 0) return Status::Ok();
   const int es = DTSize(out.dt);
@@ -333,7 +349,8 @@ Status Concat(const std::vector<TensorArg>& xs, int axis, const TensorArg& out, 
   int w = es;
   for (int cand = es * 2; cand <= 16; cand *= 2) {
     bool ok = (out.dims[axis] * inner * es) % cand == 0 && Aligned(out.data, cand);
-    for (const TensorArg& x : xs) ok = ok && (x.dims[axis] * inner * es) % cand == 0 && Aligned(x.data, cand);
+    for (const TensorArg& x : xs)
+      ok = ok && (x.dims[axis] * inner * es) % cand == 0 && Aligned(x.data, cand);
     if (!ok) break;
     w = cand;
   }
@@ -361,8 +378,8 @@ Status Concat(const std::vector<TensorArg>& xs, int axis, const TensorArg& out, 
     if (cb.cols == 0 || rows == 0) continue;
     VRSEG_RETURN_IF_ERROR(ByWordSize(w, [&](auto word) -> Status {
       using W = decltype(word);
-      ConcatKernel<W><<<Blocks(rows * cb.cols), kThreads, 0, stream>>>(cb, static_cast<W*>(out.data),
-                                                                        rows, out_cols);
+      ConcatKernel<W><<<Blocks(rows * cb.cols), kThreads, 0, stream>>>(
+          cb, static_cast<W*>(out.data), rows, out_cols);
       VRSEG_ENGINE_LAUNCH_CHECK("Concat");
       return Status::Ok();
     }));
@@ -370,14 +387,14 @@ Status Concat(const std::vector<TensorArg>& xs, int axis, const TensorArg& out, 
   return Status::Ok();
 }
 
-Status Slice(const TensorArg& x, const std::vector<int64_t>& starts, const std::vector<int64_t>& steps,
-             const TensorArg& out, cudaStream_t stream) {
+Status Slice(const TensorArg& x, const std::vector<int64_t>& starts,
+             const std::vector<int64_t>& steps, const TensorArg& out, cudaStream_t stream) {
   constexpr const char* K = "Slice";
   VRSEG_RETURN_IF_ERROR(CheckMove(K, x, out));
   const size_t rank = x.dims.size();
   if (out.dims.size() != rank || starts.size() != rank || steps.size() != rank) {
-    return Bad(K, "x " + DimsStr(x.dims) + ", out " + DimsStr(out.dims) + ", starts " + DimsStr(starts) +
-                      ", steps " + DimsStr(steps) + ": ranks differ");
+    return Bad(K, "x " + DimsStr(x.dims) + ", out " + DimsStr(out.dims) + ", starts " +
+                      DimsStr(starts) + ", steps " + DimsStr(steps) + ": ranks differ");
   }
   if (out.elements() == 0) return Status::Ok();
   View v;
@@ -387,9 +404,9 @@ Status Slice(const TensorArg& x, const std::vector<int64_t>& starts, const std::
   for (int d = static_cast<int>(rank) - 1; d >= 0; --d) {
     const int64_t last = starts[d] + (out.dims[d] - 1) * steps[d];
     if (steps[d] == 0 || starts[d] < 0 || starts[d] >= x.dims[d] || last < 0 || last >= x.dims[d]) {
-      return Bad(K, "axis " + std::to_string(d) + ": start " + std::to_string(starts[d]) + ", step " +
-                        std::to_string(steps[d]) + " and " + std::to_string(out.dims[d]) +
-                        " elements leave x " + DimsStr(x.dims));
+      return Bad(K, "axis " + std::to_string(d) + ": start " + std::to_string(starts[d]) +
+                        ", step " + std::to_string(steps[d]) + " and " +
+                        std::to_string(out.dims[d]) + " elements leave x " + DimsStr(x.dims));
     }
     v.strides[d] = in_stride * steps[d];
     v.base += starts[d] * in_stride;
@@ -412,7 +429,8 @@ Status Transpose(const TensorArg& x, const std::vector<int>& perm, const TensorA
   }
   if (!ok) {
     std::vector<int64_t> p(perm.begin(), perm.end());
-    return Bad(K, "perm " + DimsStr(p) + " does not map x " + DimsStr(x.dims) + " to out " + DimsStr(out.dims));
+    return Bad(K, "perm " + DimsStr(p) + " does not map x " + DimsStr(x.dims) + " to out " +
+                      DimsStr(out.dims));
   }
   if (out.elements() == 0) return Status::Ok();
   std::vector<int64_t> in_strides(rank);
@@ -446,9 +464,11 @@ Status Pad(const TensorArg& x, const std::vector<int64_t>& pads_begin, PadMode m
     p.in_dims[d] = x.dims[d];
     p.begin[d] = pads_begin[d];
     const int64_t end = out.dims[d] - x.dims[d] - pads_begin[d];
-    if (mode == PadMode::kReflect && (pads_begin[d] >= x.dims[d] || end >= x.dims[d]) && x.dims[d] > 1) {
-      return Bad(K, "axis " + std::to_string(d) + ": reflect pads " + std::to_string(pads_begin[d]) + "," +
-                        std::to_string(end) + " must be smaller than the dim " + std::to_string(x.dims[d]));
+    if (mode == PadMode::kReflect && (pads_begin[d] >= x.dims[d] || end >= x.dims[d]) &&
+        x.dims[d] > 1) {
+      return Bad(K, "axis " + std::to_string(d) + ": reflect pads " +
+                        std::to_string(pads_begin[d]) + "," + std::to_string(end) +
+                        " must be smaller than the dim " + std::to_string(x.dims[d]));
     }
   }
   // The fill value's bytes in the dtype.
@@ -493,11 +513,11 @@ Status Pad(const TensorArg& x, const std::vector<int64_t>& pads_begin, PadMode m
     W v;
     std::memcpy(&v, word, sizeof(W));
     if (n < (int64_t{1} << 31)) {
-      PadKernel<W, uint32_t><<<Blocks(n), kThreads, 0, stream>>>(static_cast<const W*>(in), static_cast<W*>(out.data),
-                                                                 p, v, static_cast<uint32_t>(n));
+      PadKernel<W, uint32_t><<<Blocks(n), kThreads, 0, stream>>>(
+          static_cast<const W*>(in), static_cast<W*>(out.data), p, v, static_cast<uint32_t>(n));
     } else {
-      PadKernel<W, int64_t><<<Blocks(n), kThreads, 0, stream>>>(static_cast<const W*>(in), static_cast<W*>(out.data),
-                                                                p, v, n);
+      PadKernel<W, int64_t><<<Blocks(n), kThreads, 0, stream>>>(static_cast<const W*>(in),
+                                                                static_cast<W*>(out.data), p, v, n);
     }
     VRSEG_ENGINE_LAUNCH_CHECK("Pad");
     return Status::Ok();
@@ -519,7 +539,8 @@ Status GatherConst(const TensorArg& x, int axis, const int64_t* indices_device, 
   }
   if (out.elements() == 0) return Status::Ok();
   if (indices_device == nullptr) return Bad(K, "indices are null");
-  if (dim == 0) return Bad(K, "axis " + std::to_string(axis) + " of x " + DimsStr(x.dims) + " is empty");
+  if (dim == 0)
+    return Bad(K, "axis " + std::to_string(axis) + " of x " + DimsStr(x.dims) + " is empty");
   const int es = DTSize(x.dt);
   int w = es;
   for (int cand = es * 2; cand <= 16; cand *= 2) {
@@ -530,8 +551,9 @@ Status GatherConst(const TensorArg& x, int axis, const int64_t* indices_device, 
   const int64_t n = outer * count * inner_w;
   return ByWordSize(w, [&](auto word) -> Status {
     using W = decltype(word);
-    GatherKernel<W><<<Blocks(n), kThreads, 0, stream>>>(static_cast<const W*>(x.data), static_cast<W*>(out.data),
-                                                        indices_device, dim, count, inner_w, n);
+    GatherKernel<W><<<Blocks(n), kThreads, 0, stream>>>(static_cast<const W*>(x.data),
+                                                        static_cast<W*>(out.data), indices_device,
+                                                        dim, count, inner_w, n);
     VRSEG_ENGINE_LAUNCH_CHECK("GatherConst");
     return Status::Ok();
   });

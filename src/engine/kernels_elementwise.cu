@@ -42,7 +42,7 @@ namespace {
 
 using namespace detail;
 
-// ---- Binary --------------------------------------------------------------------------------------
+// ---- Binary -------------------------------------------------------------------------------------
 
 struct BinParams {
   BinOp op;
@@ -73,7 +73,8 @@ template <typename T, int V>
 __global__ void BinSameKernel(const T* a, const T* b, T* o, int64_t nv, BinParams p) {
   using P = Pack<T, V>;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < nv; i += stride) {
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < nv;
+       i += stride) {
     const P x = reinterpret_cast<const P*>(a)[i];
     const P y = reinterpret_cast<const P*>(b)[i];
     P r;
@@ -90,7 +91,8 @@ __global__ void BinScalarKernel(const T* full, const T* scalar, T* o, int64_t nv
   using P = Pack<T, V>;
   const float s = ToF(scalar[0]);
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < nv; i += stride) {
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < nv;
+       i += stride) {
     const P x = reinterpret_cast<const P*>(full)[i];
     P r;
 #pragma unroll
@@ -130,7 +132,8 @@ __global__ void BinRowKernel(const T* full, const T* row, T* o, Idx nv, Idx cv, 
     const P x = reinterpret_cast<const P*>(full)[i];
     P r;
 #pragma unroll
-    for (int k = 0; k < V; ++k) r.v[k] = FromF<T>(ActF(p.act, BinOrdered(p, ToF(x.v[k]), y), p.alpha, p.beta));
+    for (int k = 0; k < V; ++k)
+      r.v[k] = FromF<T>(ActF(p.act, BinOrdered(p, ToF(x.v[k]), y), p.alpha, p.beta));
     reinterpret_cast<P*>(o)[i] = r;
   }
 }
@@ -173,7 +176,8 @@ Status LaunchSame(const T* a, const T* b, T* o, int64_t n, const BinParams& p, c
     done = nv * V;
   }
   if (done < n) {
-    BinSameKernel<T, 1><<<Blocks(n - done), kThreads, 0, s>>>(a + done, b + done, o + done, n - done, p);
+    BinSameKernel<T, 1>
+        <<<Blocks(n - done), kThreads, 0, s>>>(a + done, b + done, o + done, n - done, p);
     VRSEG_ENGINE_LAUNCH_CHECK("Binary(same shape)");
   }
   return Status::Ok();
@@ -191,8 +195,8 @@ Status LaunchScalar(const T* full, const T* scalar, T* o, int64_t n, const BinPa
     done = nv * V;
   }
   if (done < n) {
-    BinScalarKernel<T, 1><<<Blocks(n - done), kThreads, 0, s>>>(full + done, scalar, o + done,
-                                                                n - done, p);
+    BinScalarKernel<T, 1>
+        <<<Blocks(n - done), kThreads, 0, s>>>(full + done, scalar, o + done, n - done, p);
     VRSEG_ENGINE_LAUNCH_CHECK("Binary(scalar)");
   }
   return Status::Ok();
@@ -203,9 +207,9 @@ Status LaunchChannelV(const T* full, const T* ch, T* o, int64_t n, int64_t r, in
                       const BinParams& p, cudaStream_t s) {
   const int64_t nv = n / V, cv = c / V, rcv = r * c / V;
   if (nv < (int64_t{1} << 31)) {
-    BinChannelKernel<T, V, uint32_t><<<Blocks(nv), kThreads, 0, s>>>(
-        full, ch, o, static_cast<uint32_t>(nv), static_cast<uint32_t>(cv),
-        static_cast<uint32_t>(rcv), p);
+    BinChannelKernel<T, V, uint32_t>
+        <<<Blocks(nv), kThreads, 0, s>>>(full, ch, o, static_cast<uint32_t>(nv),
+                                         static_cast<uint32_t>(cv), static_cast<uint32_t>(rcv), p);
   } else {
     BinChannelKernel<T, V, int64_t><<<Blocks(nv), kThreads, 0, s>>>(full, ch, o, nv, cv, rcv, p);
   }
@@ -228,11 +232,12 @@ Status LaunchChannel(const T* full, const T* ch, T* o, int64_t n, int64_t r, int
 }
 
 template <typename T, int V>
-Status LaunchRowV(const T* full, const T* row, T* o, int64_t n, int64_t c, const BinParams& p, cudaStream_t s) {
+Status LaunchRowV(const T* full, const T* row, T* o, int64_t n, int64_t c, const BinParams& p,
+                  cudaStream_t s) {
   const int64_t nv = n / V, cv = c / V;
   if (nv < (int64_t{1} << 31)) {
-    BinRowKernel<T, V, uint32_t><<<Blocks(nv), kThreads, 0, s>>>(full, row, o, static_cast<uint32_t>(nv),
-                                                                 static_cast<uint32_t>(cv), p);
+    BinRowKernel<T, V, uint32_t><<<Blocks(nv), kThreads, 0, s>>>(
+        full, row, o, static_cast<uint32_t>(nv), static_cast<uint32_t>(cv), p);
   } else {
     BinRowKernel<T, V, int64_t><<<Blocks(nv), kThreads, 0, s>>>(full, row, o, nv, cv, p);
   }
@@ -241,9 +246,11 @@ Status LaunchRowV(const T* full, const T* row, T* o, int64_t n, int64_t c, const
 }
 
 template <typename T>
-Status LaunchRow(const T* full, const T* row, T* o, int64_t n, int64_t c, const BinParams& p, cudaStream_t s) {
+Status LaunchRow(const T* full, const T* row, T* o, int64_t n, int64_t c, const BinParams& p,
+                 cudaStream_t s) {
   constexpr int V = kVec<T>;
-  if (c % V == 0 && Aligned(full, 16) && Aligned(o, 16)) return LaunchRowV<T, V>(full, row, o, n, c, p, s);
+  if (c % V == 0 && Aligned(full, 16) && Aligned(o, 16))
+    return LaunchRowV<T, V>(full, row, o, n, c, p, s);
   return LaunchRowV<T, 1>(full, row, o, n, c, p, s);
 }
 
@@ -251,8 +258,8 @@ template <typename T>
 Status LaunchGeneral(const T* a, const T* b, T* o, int64_t n, const Bcast& bc, const BinParams& p,
                      cudaStream_t s) {
   if (n < (int64_t{1} << 31)) {
-    BinGeneralKernel<T, uint32_t><<<Blocks(n), kThreads, 0, s>>>(a, b, o, static_cast<uint32_t>(n),
-                                                                 bc, p);
+    BinGeneralKernel<T, uint32_t>
+        <<<Blocks(n), kThreads, 0, s>>>(a, b, o, static_cast<uint32_t>(n), bc, p);
   } else {
     BinGeneralKernel<T, int64_t><<<Blocks(n), kThreads, 0, s>>>(a, b, o, n, bc, p);
   }
@@ -314,7 +321,7 @@ Status BinaryT(const TensorArg& a, const TensorArg& b, const TensorArg& out, con
   return LaunchGeneral<T>(pa, pb, po, n, bc, p, s);
 }
 
-// ---- Unary, ChannelAffine ------------------------------------------------------------------------
+// ---- Unary, ChannelAffine -----------------------------------------------------------------------
 
 __device__ __forceinline__ float UnaryF(UnaryOp op, float x) {
   switch (op) {
@@ -342,7 +349,8 @@ template <typename T, int V>
 __global__ void UnaryKernel(const T* x, T* o, int64_t nv, UnParams p) {
   using P = Pack<T, V>;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < nv; i += stride) {
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < nv;
+       i += stride) {
     const P v = reinterpret_cast<const P*>(x)[i];
     P r;
 #pragma unroll
@@ -385,22 +393,23 @@ __global__ void AffineKernel(const T* x, const float* scale, const float* shift,
     P r;
 #pragma unroll
     for (int k = 0; k < V; ++k) {
-      r.v[k] = FromF<T>(ActF(act, ToF(v.v[k]) * __ldg(scale + c0 + k) + __ldg(shift + c0 + k), alpha, beta));
+      r.v[k] = FromF<T>(
+          ActF(act, ToF(v.v[k]) * __ldg(scale + c0 + k) + __ldg(shift + c0 + k), alpha, beta));
     }
     reinterpret_cast<P*>(o)[i] = r;
   }
 }
 
 template <typename T, int V>
-Status LaunchAffineV(const T* x, const float* scale, const float* shift, T* o, int64_t n,
-                     int64_t c, Act act, float alpha, float beta, cudaStream_t s) {
+Status LaunchAffineV(const T* x, const float* scale, const float* shift, T* o, int64_t n, int64_t c,
+                     Act act, float alpha, float beta, cudaStream_t s) {
   const int64_t nv = n / V, cv = c / V;
   if (nv < (int64_t{1} << 31)) {
     AffineKernel<T, V, uint32_t><<<Blocks(nv), kThreads, 0, s>>>(
         x, scale, shift, o, static_cast<uint32_t>(nv), static_cast<uint32_t>(cv), act, alpha, beta);
   } else {
-    AffineKernel<T, V, int64_t><<<Blocks(nv), kThreads, 0, s>>>(x, scale, shift, o, nv, cv, act,
-                                                                alpha, beta);
+    AffineKernel<T, V, int64_t>
+        <<<Blocks(nv), kThreads, 0, s>>>(x, scale, shift, o, nv, cv, act, alpha, beta);
   }
   VRSEG_ENGINE_LAUNCH_CHECK("ChannelAffine");
   return Status::Ok();
@@ -419,7 +428,7 @@ Status AffineT(const TensorArg& x, const float* scale, const float* shift, const
   return LaunchAffineV<T, 1>(px, scale, shift, po, n, c, act, alpha, beta, s);
 }
 
-// ---- Cast ------------------------------------------------------------------------------------------
+// ---- Cast ---------------------------------------------------------------------------------------
 
 template <typename T>
 __device__ __forceinline__ float AnyToF(T v) {
@@ -458,7 +467,8 @@ __global__ void CastKernel(const In* x, Out* o, int64_t nv) {
   using PI = Pack<In, V>;
   using PO = Pack<Out, V>;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < nv; i += stride) {
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < nv;
+       i += stride) {
     const PI v = reinterpret_cast<const PI*>(x)[i];
     PO r;
 #pragma unroll
@@ -575,8 +585,8 @@ Status Unary(UnaryOp op, Act act, float alpha, float beta, const TensorArg& x, c
   return UnaryT<__half>(x, out, p, stream);
 }
 
-Status ChannelAffine(const TensorArg& x, const float* scale, const float* shift, const TensorArg& out,
-                     Act act, float alpha, float beta, cudaStream_t stream) {
+Status ChannelAffine(const TensorArg& x, const float* scale, const float* shift,
+                     const TensorArg& out, Act act, float alpha, float beta, cudaStream_t stream) {
   constexpr const char* K = "ChannelAffine";
   VRSEG_RETURN_IF_ERROR(CheckTensor(K, "x", x));
   VRSEG_RETURN_IF_ERROR(CheckTensor(K, "out", out));
@@ -603,8 +613,8 @@ Status Cast(const TensorArg& x, const TensorArg& out, cudaStream_t stream) {
   if (n == 0) return Status::Ok();
   if (x.dt == out.dt) {
     if (x.data != out.data) {
-      VRSEG_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(out.data, x.data, n * DTSize(x.dt),
-                                                 cudaMemcpyDeviceToDevice, stream));
+      VRSEG_CUDA_RETURN_IF_ERROR(
+          cudaMemcpyAsync(out.data, x.data, n * DTSize(x.dt), cudaMemcpyDeviceToDevice, stream));
     }
     return Status::Ok();
   }

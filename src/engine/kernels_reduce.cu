@@ -33,14 +33,14 @@ __device__ __forceinline__ float WarpSum(float v) {
   return v;
 }
 
-// ---- Softmax ---------------------------------------------------------------------------------------
+// ---- Softmax ------------------------------------------------------------------------------------
 
 template <typename T>
 __global__ void SoftmaxRowsKernel(const T* x, T* o, int64_t rows, int64_t len, bool log) {
   const int lane = threadIdx.x % kWarp;
   const int64_t warps = static_cast<int64_t>(gridDim.x) * kWarpsPerBlock;
-  for (int64_t row = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + threadIdx.x / kWarp; row < rows;
-       row += warps) {
+  for (int64_t row = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + threadIdx.x / kWarp;
+       row < rows; row += warps) {
     const T* px = x + row * len;
     T* po = o + row * len;
     float m = -INFINITY;
@@ -93,7 +93,8 @@ __global__ void SoftmaxStridedKernel(const T* x, T* o, int64_t outer, int64_t le
                                      bool log) {
   const int64_t n = outer * inner;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += stride) {
     const int64_t a = i / inner, b = i - a * inner;
     const T* px = x + a * len * inner + b;
     T* po = o + a * len * inner + b;
@@ -105,12 +106,13 @@ __global__ void SoftmaxStridedKernel(const T* x, T* o, int64_t outer, int64_t le
       const float ls = logf(sum);
       for (int64_t l = 0; l < len; ++l) po[l * inner] = FromF<T>(ToF(px[l * inner]) - m - ls);
     } else {
-      for (int64_t l = 0; l < len; ++l) po[l * inner] = FromF<T>(expf(ToF(px[l * inner]) - m) / sum);
+      for (int64_t l = 0; l < len; ++l)
+        po[l * inner] = FromF<T>(expf(ToF(px[l * inner]) - m) / sum);
     }
   }
 }
 
-// ---- ArgMax ----------------------------------------------------------------------------------------
+// ---- ArgMax -------------------------------------------------------------------------------------
 
 __device__ __forceinline__ bool Better(float v, int64_t i, float best, int64_t bi, bool last) {
   if (v > best) return true;
@@ -122,8 +124,8 @@ template <typename T>
 __global__ void ArgMaxRowsKernel(const T* x, int64_t* o, int64_t rows, int64_t len, bool last) {
   const int lane = threadIdx.x % kWarp;
   const int64_t warps = static_cast<int64_t>(gridDim.x) * kWarpsPerBlock;
-  for (int64_t row = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + threadIdx.x / kWarp; row < rows;
-       row += warps) {
+  for (int64_t row = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + threadIdx.x / kWarp;
+       row < rows; row += warps) {
     const T* px = x + row * len;
     float best = -INFINITY;
     int64_t bi = -1;
@@ -148,11 +150,12 @@ __global__ void ArgMaxRowsKernel(const T* x, int64_t* o, int64_t rows, int64_t l
 }
 
 template <typename T>
-__global__ void ArgMaxStridedKernel(const T* x, int64_t* o, int64_t outer, int64_t len, int64_t inner,
-                                    bool last) {
+__global__ void ArgMaxStridedKernel(const T* x, int64_t* o, int64_t outer, int64_t len,
+                                    int64_t inner, bool last) {
   const int64_t n = outer * inner;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += stride) {
     const int64_t a = i / inner, b = i - a * inner;
     const T* px = x + a * len * inner + b;
     float best = ToF(px[0]);
@@ -168,14 +171,14 @@ __global__ void ArgMaxStridedKernel(const T* x, int64_t* o, int64_t outer, int64
   }
 }
 
-// ---- ReduceMean ------------------------------------------------------------------------------------
+// ---- ReduceMean ---------------------------------------------------------------------------------
 
 template <typename T>
 __global__ void MeanRowsKernel(const T* x, T* o, int64_t rows, int64_t len) {
   const int lane = threadIdx.x % kWarp;
   const int64_t warps = static_cast<int64_t>(gridDim.x) * kWarpsPerBlock;
-  for (int64_t row = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + threadIdx.x / kWarp; row < rows;
-       row += warps) {
+  for (int64_t row = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + threadIdx.x / kWarp;
+       row < rows; row += warps) {
     const T* px = x + row * len;
     float s = 0.f;
     for (int64_t i = lane; i < len; i += kWarp) s += ToF(px[i]);
@@ -187,9 +190,11 @@ __global__ void MeanRowsKernel(const T* x, T* o, int64_t rows, int64_t len) {
 // Out element i walks `kept` (its dims are out's non-reduced axes, strides into x); each sums the
 // `red` sub-space (reduced axes, strides into x).
 template <typename T>
-__global__ void MeanGeneralKernel(const T* x, T* o, Strided kept, Strided red, int64_t n, int64_t count) {
+__global__ void MeanGeneralKernel(const T* x, T* o, Strided kept, Strided red, int64_t n,
+                                  int64_t count) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += stride) {
     const T* px = x + StridedOffset(kept, i);
     float s = 0.f;
     for (int64_t r = 0; r < count; ++r) s += ToF(px[StridedOffset(red, r)]);
@@ -271,7 +276,8 @@ Status Softmax(const TensorArg& x, int axis, bool log, const TensorArg& out, cud
   VRSEG_RETURN_IF_ERROR(CheckFloat(K, "x", x));
   VRSEG_RETURN_IF_ERROR(CheckSameDT(K, x, out));
   VRSEG_RETURN_IF_ERROR(CheckAxis(K, axis, x.dims.size()));
-  if (x.dims != out.dims) return Bad(K, "x " + DimsStr(x.dims) + " and out " + DimsStr(out.dims) + " differ");
+  if (x.dims != out.dims)
+    return Bad(K, "x " + DimsStr(x.dims) + " and out " + DimsStr(out.dims) + " differ");
   if (x.elements() == 0) return Status::Ok();
   const AxisSplit a = Split(x.dims, axis);
   // Long innermost rows: a warp each; short ones (class logits over C = 2 or 21): staged through
@@ -279,13 +285,16 @@ Status Softmax(const TensorArg& x, int axis, bool log, const TensorArg& out, cud
   if (a.inner == 1 && a.len <= kShortRow) {
     const size_t smem = sizeof(float) * kThreads * static_cast<size_t>(a.len);
     const int64_t blocks = (a.outer + kThreads - 1) / kThreads;
-    if (blocks > (int64_t{1} << 31) - 1) return Bad(K, "x " + DimsStr(x.dims) + " has too many rows");
+    if (blocks > (int64_t{1} << 31) - 1)
+      return Bad(K, "x " + DimsStr(x.dims) + " has too many rows");
     if (x.dt == DT::kF32) {
       SoftmaxShortRowsKernel<float><<<static_cast<unsigned>(blocks), kThreads, smem, stream>>>(
-          static_cast<const float*>(x.data), static_cast<float*>(out.data), a.outer, static_cast<int>(a.len), log);
+          static_cast<const float*>(x.data), static_cast<float*>(out.data), a.outer,
+          static_cast<int>(a.len), log);
     } else {
       SoftmaxShortRowsKernel<__half><<<static_cast<unsigned>(blocks), kThreads, smem, stream>>>(
-          static_cast<const __half*>(x.data), static_cast<__half*>(out.data), a.outer, static_cast<int>(a.len), log);
+          static_cast<const __half*>(x.data), static_cast<__half*>(out.data), a.outer,
+          static_cast<int>(a.len), log);
     }
   } else if (a.inner == 1 && a.len >= kWarp * 2) {
     const int64_t rows = a.outer;
@@ -298,10 +307,12 @@ Status Softmax(const TensorArg& x, int axis, bool log, const TensorArg& out, cud
     }
   } else if (x.dt == DT::kF32) {
     SoftmaxStridedKernel<float><<<Blocks(a.outer * a.inner), kThreads, 0, stream>>>(
-        static_cast<const float*>(x.data), static_cast<float*>(out.data), a.outer, a.len, a.inner, log);
+        static_cast<const float*>(x.data), static_cast<float*>(out.data), a.outer, a.len, a.inner,
+        log);
   } else {
     SoftmaxStridedKernel<__half><<<Blocks(a.outer * a.inner), kThreads, 0, stream>>>(
-        static_cast<const __half*>(x.data), static_cast<__half*>(out.data), a.outer, a.len, a.inner, log);
+        static_cast<const __half*>(x.data), static_cast<__half*>(out.data), a.outer, a.len, a.inner,
+        log);
   }
   VRSEG_ENGINE_LAUNCH_CHECK("Softmax");
   return Status::Ok();
@@ -321,7 +332,8 @@ Status ArgMax(const TensorArg& x, int axis, bool select_last_index, const Tensor
                       " reduced over axis " + std::to_string(axis));
   }
   if (out.elements() == 0) return Status::Ok();
-  if (a.len == 0) return Bad(K, "axis " + std::to_string(axis) + " of x " + DimsStr(x.dims) + " is empty");
+  if (a.len == 0)
+    return Bad(K, "axis " + std::to_string(axis) + " of x " + DimsStr(x.dims) + " is empty");
   int64_t* po = static_cast<int64_t*>(out.data);
   if (a.inner == 1 && a.len >= kWarp) {
     if (x.dt == DT::kF32) {

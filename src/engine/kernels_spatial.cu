@@ -18,11 +18,11 @@ using namespace detail;
 
 // Sizes of one NHWC -> NHWC spatial op, channels counted in packs (cv = C / V).
 struct Nhwc {
-  int64_t n, h, w, cv;   // input
-  int64_t oh, ow;        // output
+  int64_t n, h, w, cv;  // input
+  int64_t oh, ow;       // output
 };
 
-// ---- Pool2D --------------------------------------------------------------------------------------
+// ---- Pool2D -------------------------------------------------------------------------------------
 
 struct PoolK {
   int64_t kh, kw, sh, sw, pt, pl, dh, dw;
@@ -34,7 +34,8 @@ template <typename T, int V>
 __global__ void PoolKernel(const T* x, T* o, Nhwc s, PoolK k, int64_t total) {
   using P = Pack<T, V>;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
+       i += stride) {
     int64_t r = i;
     const int64_t c = r % s.cv;
     r /= s.cv;
@@ -92,17 +93,18 @@ template <typename T>
 Status PoolT(const TensorArg& x, const TensorArg& out, const PoolK& k, cudaStream_t s) {
   constexpr int V = kVec<T>;
   const int64_t c = x.dims[3];
-  if (c % V == 0 && Aligned(x.data, 16) && Aligned(out.data, 16)) return LaunchPool<T, V>(x, out, k, s);
+  if (c % V == 0 && Aligned(x.data, 16) && Aligned(out.data, 16))
+    return LaunchPool<T, V>(x, out, k, s);
   if (c % 2 == 0 && Aligned(x.data, 2 * sizeof(T)) && Aligned(out.data, 2 * sizeof(T))) {
     return LaunchPool<T, 2>(x, out, k, s);
   }
   return LaunchPool<T, 1>(x, out, k, s);
 }
 
-// ---- GlobalAvgPool -------------------------------------------------------------------------------
+// ---- GlobalAvgPool ------------------------------------------------------------------------------
 
-constexpr int kGapLanes = 8;   // channel packs per block (threadIdx.x): 8 x 4 bytes = one sector
-constexpr int kGapRows = 32;   // pixel partitions per block (threadIdx.y)
+constexpr int kGapLanes = 8;  // channel packs per block (threadIdx.x): 8 x 4 bytes = one sector
+constexpr int kGapRows = 32;  // pixel partitions per block (threadIdx.y)
 
 // Block (kGapLanes, kGapRows) per (tile of kGapLanes packs of V channels, image): each thread sums
 // every kGapRows-th pixel of its channels, then the columns are reduced in shared memory. Narrow
@@ -140,9 +142,11 @@ __global__ void GapKernel(const T* x, T* o, int64_t hw, int64_t cv) {
 }
 
 template <typename T, int V>
-Status LaunchGap(const TensorArg& x, const TensorArg& out, int64_t n, int64_t hw, int64_t c, cudaStream_t s) {
+Status LaunchGap(const TensorArg& x, const TensorArg& out, int64_t n, int64_t hw, int64_t c,
+                 cudaStream_t s) {
   const int64_t cv = c / V;
-  const dim3 grid(static_cast<unsigned>((cv + kGapLanes - 1) / kGapLanes), static_cast<unsigned>(n));
+  const dim3 grid(static_cast<unsigned>((cv + kGapLanes - 1) / kGapLanes),
+                  static_cast<unsigned>(n));
   GapKernel<T, V><<<grid, dim3(kGapLanes, kGapRows), 0, s>>>(static_cast<const T*>(x.data),
                                                              static_cast<T*>(out.data), hw, cv);
   VRSEG_ENGINE_LAUNCH_CHECK("GlobalAvgPool");
@@ -150,54 +154,98 @@ Status LaunchGap(const TensorArg& x, const TensorArg& out, int64_t n, int64_t hw
 }
 
 template <typename T>
-Status GapT(const TensorArg& x, const TensorArg& out, int64_t n, int64_t hw, int64_t c, cudaStream_t s) {
+Status GapT(const TensorArg& x, const TensorArg& out, int64_t n, int64_t hw, int64_t c,
+            cudaStream_t s) {
   constexpr int V = 4 / sizeof(T) > 1 ? 4 / sizeof(T) : 1;  // 4-byte packs: half2 or float
-  if (V > 1 && c % V == 0 && Aligned(x.data, 4) && Aligned(out.data, 4)) return LaunchGap<T, V>(x, out, n, hw, c, s);
+  if (V > 1 && c % V == 0 && Aligned(x.data, 4) && Aligned(out.data, 4))
+    return LaunchGap<T, V>(x, out, n, hw, c, s);
   return LaunchGap<T, 1>(x, out, n, hw, c, s);
 }
 
-// ---- Resize2D ------------------------------------------------------------------------------------
+// ---- Resize2D -----------------------------------------------------------------------------------
 
 struct ResizeK {
   ResizeMode mode;
   CoordMode coord;
   NearestMode nearest;
-  float scale_h, scale_w;  // ONNX scales (out / in)
+  double scale_h, scale_w;  // ONNX scales (out / in)
 };
 
-// ONNX's coordinate_transformation_mode: the input coordinate of output coordinate `xo`.
-__device__ __forceinline__ float SourceCoord(CoordMode m, float xo, float scale, int64_t in,
-                                             int64_t out) {
+// ONNX's coordinate_transformation_mode: the input coordinate of output coordinate `xo`. In
+// double, as the reference computes it: a float coordinate on a 300-pixel axis is off by up to
+// 2e-5 pixels, which shows in fp32 results; the kernels compute it once per row or column.
+__device__ __forceinline__ double SourceCoord(CoordMode m, double xo, double scale, int64_t in,
+                                              int64_t out) {
   switch (m) {
-    case CoordMode::kHalfPixel: return (xo + 0.5f) / scale - 0.5f;
-    case CoordMode::kPytorchHalfPixel: return out > 1 ? (xo + 0.5f) / scale - 0.5f : 0.f;
+    case CoordMode::kHalfPixel: return (xo + 0.5) / scale - 0.5;
+    case CoordMode::kPytorchHalfPixel: return out > 1 ? (xo + 0.5) / scale - 0.5 : 0.0;
     case CoordMode::kAlignCorners:
-      return out == 1 ? 0.f : xo * static_cast<float>(in - 1) / static_cast<float>(out - 1);
+      return out == 1 ? 0.0 : xo * static_cast<double>(in - 1) / static_cast<double>(out - 1);
     case CoordMode::kAsymmetric: return xo / scale;
-    case CoordMode::kTfHalfPixelForNN: return (xo + 0.5f) / scale;
+    case CoordMode::kTfHalfPixelForNN: return (xo + 0.5) / scale;
   }
   return xo;
 }
 
-__device__ __forceinline__ int64_t NearestIndex(NearestMode m, float x, int64_t in) {
-  float r;
+__device__ __forceinline__ int64_t NearestIndex(NearestMode m, double x, int64_t in) {
+  double r;
+  const double f = floor(x);
   switch (m) {
-    case NearestMode::kRoundPreferFloor: r = (x - floorf(x) == 0.5f) ? floorf(x) : roundf(x); break;
-    case NearestMode::kRoundPreferCeil: r = (x - floorf(x) == 0.5f) ? ceilf(x) : roundf(x); break;
-    case NearestMode::kFloor: r = floorf(x); break;
-    default: r = ceilf(x); break;
+    case NearestMode::kRoundPreferFloor: r = (x - f == 0.5) ? f : round(x); break;
+    case NearestMode::kRoundPreferCeil: r = (x - f == 0.5) ? f + 1.0 : round(x); break;
+    case NearestMode::kFloor: r = f; break;
+    default: r = ceil(x); break;
   }
-  int64_t i = static_cast<int64_t>(r);
-  return i < 0 ? 0 : (i >= in ? in - 1 : i);
+  if (r < 0) return 0;
+  return r >= static_cast<double>(in) ? in - 1 : static_cast<int64_t>(r);
 }
 
 // Linear: clamped coordinate, its floor and ceil neighbours and the weight of the ceil one.
-__device__ __forceinline__ void LinearAxis(float x, int64_t in, int64_t* i0, int64_t* i1, float* w) {
-  x = fminf(fmaxf(x, 0.f), static_cast<float>(in - 1));
+__device__ __forceinline__ void LinearAxis(double x, int64_t in, int64_t* i0, int64_t* i1,
+                                           float* w) {
+  x = fmin(fmax(x, 0.0), static_cast<double>(in - 1));
   const int64_t a = static_cast<int64_t>(x);  // x >= 0: truncation is floor
   *i0 = a;
   *i1 = a + 1 < in ? a + 1 : in - 1;
-  *w = x - static_cast<float>(a);
+  *w = static_cast<float>(x - static_cast<double>(a));
+}
+
+// Output pixel (oy, ox) of every image: a thread per pixel computes its coordinates once and walks
+// the images (NCHW planes resized as NHWC [N*C,H,W,1]: the coordinates are shared by all planes).
+template <typename T>
+__global__ void ResizePlanesKernel(const T* x, T* o, Nhwc s, ResizeK k) {
+  const int64_t pixels = s.oh * s.ow;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  const bool nearest = k.mode == ResizeMode::kNearest;
+  for (int64_t p = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; p < pixels;
+       p += stride) {
+    const int64_t oy = p / s.ow, ox = p - oy * s.ow;
+    const double sy = SourceCoord(k.coord, static_cast<double>(oy), k.scale_h, s.h, s.oh);
+    const double sx = SourceCoord(k.coord, static_cast<double>(ox), k.scale_w, s.w, s.ow);
+    int64_t y0, y1, x0, x1;
+    float wy = 0.f, wx = 0.f;
+    if (nearest) {
+      y0 = y1 = NearestIndex(k.nearest, sy, s.h);
+      x0 = x1 = NearestIndex(k.nearest, sx, s.w);
+    } else {
+      LinearAxis(sy, s.h, &y0, &y1, &wy);
+      LinearAxis(sx, s.w, &x0, &x1, &wx);
+    }
+    const int64_t a = y0 * s.w + x0, b = y0 * s.w + x1, c = y1 * s.w + x0, d = y1 * s.w + x1;
+    const int64_t plane = s.h * s.w;
+    for (int64_t n = 0; n < s.n; ++n) {
+      const T* src = x + n * plane;
+      float v;
+      if (nearest) {
+        v = ToF(src[a]);
+      } else {
+        const float top = ToF(src[a]) * (1.f - wx) + ToF(src[b]) * wx;
+        const float bot = ToF(src[c]) * (1.f - wx) + ToF(src[d]) * wx;
+        v = top * (1.f - wy) + bot * wy;
+      }
+      o[n * pixels + p] = FromF<T>(v);
+    }
+  }
 }
 
 template <typename T, int V>
@@ -205,7 +253,8 @@ __global__ void ResizeKernel(const T* x, T* o, Nhwc s, ResizeK k, int64_t total)
   using P = Pack<T, V>;
   const P* px = reinterpret_cast<const P*>(x);
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
+       i += stride) {
     int64_t r = i;
     const int64_t c = r % s.cv;
     r /= s.cv;
@@ -213,8 +262,8 @@ __global__ void ResizeKernel(const T* x, T* o, Nhwc s, ResizeK k, int64_t total)
     r /= s.ow;
     const int64_t oy = r % s.oh;
     const int64_t n = r / s.oh;
-    const float sy = SourceCoord(k.coord, static_cast<float>(oy), k.scale_h, s.h, s.oh);
-    const float sx = SourceCoord(k.coord, static_cast<float>(ox), k.scale_w, s.w, s.ow);
+    const double sy = SourceCoord(k.coord, static_cast<double>(oy), k.scale_h, s.h, s.oh);
+    const double sx = SourceCoord(k.coord, static_cast<double>(ox), k.scale_w, s.w, s.ow);
     const int64_t img = n * s.h * s.w;
     P out;
     if (k.mode == ResizeMode::kNearest) {
@@ -247,8 +296,11 @@ __global__ void ResizeKernel(const T* x, T* o, Nhwc s, ResizeK k, int64_t total)
 constexpr int kResizePerThread = 4;
 constexpr int kResizeChunk = kThreads * kResizePerThread;
 
-template <typename T, int V>
+// With single-channel packs (odd C, or C = 1) a thread makes E consecutive outputs of the row
+// instead and stores them as one E-wide pack.
+template <typename T, int V, int E>
 __global__ void __launch_bounds__(kThreads) ResizeRowsKernel(const T* x, T* o, Nhwc s, ResizeK k) {
+  static_assert(E == 1 || V == 1, "grouped outputs need single-channel packs");
   __shared__ int32_t off0[kResizeChunk + 2];
   __shared__ int32_t off1[kResizeChunk + 2];
   __shared__ float wts[kResizeChunk + 2];
@@ -262,7 +314,7 @@ __global__ void __launch_bounds__(kThreads) ResizeRowsKernel(const T* x, T* o, N
   const uint32_t ox_lo = j0 / cv;
   const uint32_t ox_hi = (min(j0 + static_cast<uint32_t>(kResizeChunk), per_row) - 1) / cv;
   for (uint32_t t = threadIdx.x; t <= ox_hi - ox_lo; t += blockDim.x) {
-    const float sx = SourceCoord(k.coord, static_cast<float>(ox_lo + t), k.scale_w, s.w, s.ow);
+    const double sx = SourceCoord(k.coord, static_cast<double>(ox_lo + t), k.scale_w, s.w, s.ow);
     int64_t a, b;
     float w = 0.f;
     if (nearest) {
@@ -274,7 +326,7 @@ __global__ void __launch_bounds__(kThreads) ResizeRowsKernel(const T* x, T* o, N
     off1[t] = static_cast<int32_t>(b * s.cv);
     wts[t] = w;
   }
-  const float sy = SourceCoord(k.coord, static_cast<float>(oy), k.scale_h, s.h, s.oh);
+  const double sy = SourceCoord(k.coord, static_cast<double>(oy), k.scale_h, s.h, s.oh);
   int64_t y0, y1;
   float wy = 0.f;
   if (nearest) {
@@ -288,27 +340,53 @@ __global__ void __launch_bounds__(kThreads) ResizeRowsKernel(const T* x, T* o, N
   const P* r1 = px + (img + y1 * s.w) * s.cv;
   P* po = reinterpret_cast<P*>(o) + row * per_row;
   __syncthreads();
+  if constexpr (E > 1) {  // per_row % E == 0: a group is whole or absent
+    const uint32_t jb = j0 + threadIdx.x * E;
+    if (jb >= per_row) return;
+    uint32_t ox = jb / cv, c = jb - ox * cv;
+    Pack<T, E> group;
 #pragma unroll
-  for (int e = 0; e < kResizePerThread; ++e) {
-    const uint32_t j = j0 + e * kThreads + threadIdx.x;
-    if (j >= per_row) break;
-    const uint32_t ox = j / cv, c = j - ox * cv, t = ox - ox_lo;
-    const int32_t a = off0[t] + static_cast<int32_t>(c);
-    P out;
-    if (nearest) {
-      out = r0[a];
-    } else {
-      const int32_t b = off1[t] + static_cast<int32_t>(c);
-      const float wx = wts[t];
-      const P pa = r0[a], pb = r0[b], pd = r1[a], pe = r1[b];
-#pragma unroll
-      for (int v = 0; v < V; ++v) {
-        const float top = ToF(pa.v[v]) * (1.f - wx) + ToF(pb.v[v]) * wx;
-        const float bot = ToF(pd.v[v]) * (1.f - wx) + ToF(pe.v[v]) * wx;
-        out.v[v] = FromF<T>(top * (1.f - wy) + bot * wy);
+    for (int e = 0; e < E; ++e) {
+      const uint32_t t = ox - ox_lo;
+      const int32_t a = off0[t] + static_cast<int32_t>(c);
+      if (nearest) {
+        group.v[e] = r0[a].v[0];
+      } else {
+        const int32_t b = off1[t] + static_cast<int32_t>(c);
+        const float wx = wts[t];
+        const float top = ToF(r0[a].v[0]) * (1.f - wx) + ToF(r0[b].v[0]) * wx;
+        const float bot = ToF(r1[a].v[0]) * (1.f - wx) + ToF(r1[b].v[0]) * wx;
+        group.v[e] = FromF<T>(top * (1.f - wy) + bot * wy);
+      }
+      if (++c == cv) {
+        c = 0;
+        ++ox;
       }
     }
-    po[j] = out;
+    *reinterpret_cast<Pack<T, E>*>(reinterpret_cast<T*>(po) + jb) = group;
+  } else {
+#pragma unroll
+    for (int e = 0; e < kResizePerThread; ++e) {
+      const uint32_t j = j0 + e * kThreads + threadIdx.x;
+      if (j >= per_row) break;
+      const uint32_t ox = j / cv, c = j - ox * cv, t = ox - ox_lo;
+      const int32_t a = off0[t] + static_cast<int32_t>(c);
+      P out;
+      if (nearest) {
+        out = r0[a];
+      } else {
+        const int32_t b = off1[t] + static_cast<int32_t>(c);
+        const float wx = wts[t];
+        const P pa = r0[a], pb = r0[b], pd = r1[a], pe = r1[b];
+#pragma unroll
+        for (int v = 0; v < V; ++v) {
+          const float top = ToF(pa.v[v]) * (1.f - wx) + ToF(pb.v[v]) * wx;
+          const float bot = ToF(pd.v[v]) * (1.f - wx) + ToF(pe.v[v]) * wx;
+          out.v[v] = FromF<T>(top * (1.f - wy) + bot * wy);
+        }
+      }
+      po[j] = out;
+    }
   }
 }
 
@@ -320,7 +398,14 @@ Status LaunchResize(const TensorArg& x, const TensorArg& out, const ResizeK& k, 
   if (d.n * d.oh <= 65535 && per_row < (int64_t{1} << 31) && d.w * d.cv < (int64_t{1} << 31)) {
     const dim3 grid(static_cast<unsigned>((per_row + kResizeChunk - 1) / kResizeChunk),
                     static_cast<unsigned>(d.n * d.oh));
-    ResizeRowsKernel<T, V><<<grid, kThreads, 0, s>>>(static_cast<const T*>(x.data), static_cast<T*>(out.data), d, k);
+    constexpr int E = kResizePerThread;
+    if (V == 1 && per_row % E == 0 && Aligned(out.data, E * sizeof(T))) {
+      ResizeRowsKernel<T, V, (V == 1 ? E : 1)><<<grid, kThreads, 0, s>>>(
+          static_cast<const T*>(x.data), static_cast<T*>(out.data), d, k);
+    } else {
+      ResizeRowsKernel<T, V, 1><<<grid, kThreads, 0, s>>>(static_cast<const T*>(x.data),
+                                                          static_cast<T*>(out.data), d, k);
+    }
     VRSEG_ENGINE_LAUNCH_CHECK("Resize2D");
     return Status::Ok();
   }
@@ -334,7 +419,15 @@ template <typename T>
 Status ResizeT(const TensorArg& x, const TensorArg& out, const ResizeK& k, cudaStream_t s) {
   constexpr int V = kVec<T>;
   const int64_t c = x.dims[3];
-  if (c % V == 0 && Aligned(x.data, 16) && Aligned(out.data, 16)) return LaunchResize<T, V>(x, out, k, s);
+  if (c == 1) {  // planes (NCHW data as [N*C,H,W,1]): coordinates once per pixel for all planes
+    const Nhwc d{x.dims[0], x.dims[1], x.dims[2], 1, out.dims[1], out.dims[2]};
+    ResizePlanesKernel<T><<<Blocks(d.oh * d.ow), kThreads, 0, s>>>(static_cast<const T*>(x.data),
+                                                                   static_cast<T*>(out.data), d, k);
+    VRSEG_ENGINE_LAUNCH_CHECK("Resize2D(planes)");
+    return Status::Ok();
+  }
+  if (c % V == 0 && Aligned(x.data, 16) && Aligned(out.data, 16))
+    return LaunchResize<T, V>(x, out, k, s);
   if (c % 2 == 0 && Aligned(x.data, 2 * sizeof(T)) && Aligned(out.data, 2 * sizeof(T))) {
     return LaunchResize<T, 2>(x, out, k, s);
   }
@@ -348,7 +441,8 @@ Status CheckNhwcPair(const char* kernel, const TensorArg& x, const TensorArg& ou
   VRSEG_RETURN_IF_ERROR(CheckFloat(kernel, "x", x));
   VRSEG_RETURN_IF_ERROR(CheckSameDT(kernel, x, out));
   if (x.dims.size() != 4 || out.dims.size() != 4) {
-    return Bad(kernel, "x " + DimsStr(x.dims) + " and out " + DimsStr(out.dims) + " must be NHWC (rank 4)");
+    return Bad(kernel,
+               "x " + DimsStr(x.dims) + " and out " + DimsStr(out.dims) + " must be NHWC (rank 4)");
   }
   if (x.dims[0] != out.dims[0] || x.dims[3] != out.dims[3]) {
     return Bad(kernel, "x " + DimsStr(x.dims) + " and out " + DimsStr(out.dims) +
@@ -365,20 +459,32 @@ Status Pool2D(const PoolArgs& p, const TensorArg& x, const TensorArg& out, cudaS
   if (p.kh < 1 || p.kw < 1 || p.stride_h < 1 || p.stride_w < 1 || p.dil_h < 1 || p.dil_w < 1 ||
       p.pad_top < 0 || p.pad_left < 0) {
     return Bad(K, "kernel " + std::to_string(p.kh) + "x" + std::to_string(p.kw) + ", strides " +
-                      std::to_string(p.stride_h) + "x" + std::to_string(p.stride_w) + ", dilations " +
-                      std::to_string(p.dil_h) + "x" + std::to_string(p.dil_w) + ", pads " +
-                      std::to_string(p.pad_top) + "," + std::to_string(p.pad_left) +
+                      std::to_string(p.stride_h) + "x" + std::to_string(p.stride_w) +
+                      ", dilations " + std::to_string(p.dil_h) + "x" + std::to_string(p.dil_w) +
+                      ", pads " + std::to_string(p.pad_top) + "," + std::to_string(p.pad_left) +
                       ": sizes must be >= 1 and pads >= 0");
   }
   const int64_t h = x.dims[1], w = x.dims[2], oh = out.dims[1], ow = out.dims[2];
   if (out.elements() == 0) return Status::Ok();
   if (x.elements() == 0) return Bad(K, "x " + DimsStr(x.dims) + " is empty but out is not");
-  PoolK k{p.kh, p.kw, p.stride_h, p.stride_w, p.pad_top, p.pad_left, p.dil_h, p.dil_w, 0, 0,
-          p.kind == PoolKind::kMax, p.count_include_pad};
+  PoolK k{p.kh,
+          p.kw,
+          p.stride_h,
+          p.stride_w,
+          p.pad_top,
+          p.pad_left,
+          p.dil_h,
+          p.dil_w,
+          0,
+          0,
+          p.kind == PoolKind::kMax,
+          p.count_include_pad};
   // Where padded positions stop counting for count_include_pad: the explicit bottom/right pads,
   // or those the out dims imply (the end of the last window, never before the input's end).
-  const int64_t implied_b = std::max<int64_t>(0, (oh - 1) * p.stride_h + (p.kh - 1) * p.dil_h + 1 - p.pad_top - h);
-  const int64_t implied_r = std::max<int64_t>(0, (ow - 1) * p.stride_w + (p.kw - 1) * p.dil_w + 1 - p.pad_left - w);
+  const int64_t implied_b =
+      std::max<int64_t>(0, (oh - 1) * p.stride_h + (p.kh - 1) * p.dil_h + 1 - p.pad_top - h);
+  const int64_t implied_r =
+      std::max<int64_t>(0, (ow - 1) * p.stride_w + (p.kw - 1) * p.dil_w + 1 - p.pad_left - w);
   k.lim_h = h + (p.pad_bottom >= 0 ? p.pad_bottom : implied_b);
   k.lim_w = w + (p.pad_right >= 0 ? p.pad_right : implied_r);
   if (x.dt == DT::kF32) return PoolT<float>(x, out, k, stream);
@@ -393,7 +499,8 @@ Status GlobalAvgPool(const TensorArg& x, const TensorArg& out, cudaStream_t stre
   VRSEG_RETURN_IF_ERROR(CheckSameDT(K, x, out));
   if (x.dims.size() != 4) return Bad(K, "x " + DimsStr(x.dims) + " must be NHWC (rank 4)");
   const int64_t n = x.dims[0], hw = x.dims[1] * x.dims[2], c = x.dims[3];
-  if (out.dims.empty() || out.dims.front() != n || out.dims.back() != c || out.elements() != n * c) {
+  if (out.dims.empty() || out.dims.front() != n || out.dims.back() != c ||
+      out.elements() != n * c) {
     return Bad(K, "out " + DimsStr(out.dims) + " is not [N,1,1,C] for x " + DimsStr(x.dims));
   }
   if (out.elements() == 0) return Status::Ok();
@@ -403,7 +510,8 @@ Status GlobalAvgPool(const TensorArg& x, const TensorArg& out, cudaStream_t stre
   return GapT<__half>(x, out, n, hw, c, stream);
 }
 
-Status Resize2D(const ResizeArgs& r, const TensorArg& x, const TensorArg& out, cudaStream_t stream) {
+Status Resize2D(const ResizeArgs& r, const TensorArg& x, const TensorArg& out,
+                cudaStream_t stream) {
   constexpr const char* K = "Resize2D";
   VRSEG_RETURN_IF_ERROR(CheckNhwcPair(K, x, out));
   if (r.scale_h < 0 || r.scale_w < 0 || !std::isfinite(r.scale_h) || !std::isfinite(r.scale_w)) {
@@ -412,8 +520,8 @@ Status Resize2D(const ResizeArgs& r, const TensorArg& x, const TensorArg& out, c
   if (out.elements() == 0) return Status::Ok();
   if (x.elements() == 0) return Bad(K, "x " + DimsStr(x.dims) + " is empty but out is not");
   ResizeK k{r.mode, r.coord, r.nearest, r.scale_h, r.scale_w};
-  if (k.scale_h == 0) k.scale_h = static_cast<float>(out.dims[1]) / static_cast<float>(x.dims[1]);
-  if (k.scale_w == 0) k.scale_w = static_cast<float>(out.dims[2]) / static_cast<float>(x.dims[2]);
+  if (k.scale_h == 0) k.scale_h = static_cast<double>(out.dims[1]) / static_cast<double>(x.dims[1]);
+  if (k.scale_w == 0) k.scale_w = static_cast<double>(out.dims[2]) / static_cast<double>(x.dims[2]);
   if (x.dt == DT::kF32) return ResizeT<float>(x, out, k, stream);
   return ResizeT<__half>(x, out, k, stream);
 }

@@ -10,6 +10,8 @@
 // with a message without one.
 #ifdef VRSEG_HAVE_CUDA
 
+#include "engine/kernels.h"
+
 #include <cuda_fp16.h>
 #include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
@@ -27,7 +29,6 @@
 #include <vector>
 
 #include "engine/ir.h"
-#include "engine/kernels.h"
 #include "engine/ref.h"
 #include "gpu_util.h"
 
@@ -38,7 +39,7 @@ using engine::testing::DeviceAlloc;
 using engine::testing::FromHalf;
 using engine::testing::ToHalf;
 
-// ---- host data -------------------------------------------------------------------------------------
+// ---- host data ----------------------------------------------------------------------------------
 
 int64_t Count(const std::vector<int64_t>& d) {
   int64_t n = 1;
@@ -70,25 +71,31 @@ std::vector<float> AsDT(const std::vector<float>& v, DT dt) {
   return dt == DT::kF16 ? RoundHalf(v) : v;
 }
 
-std::vector<float> NchwToNhwc(const std::vector<float>& x, int64_t n, int64_t c, int64_t h, int64_t w) {
+std::vector<float> NchwToNhwc(const std::vector<float>& x, int64_t n, int64_t c, int64_t h,
+                              int64_t w) {
   std::vector<float> y(x.size());
   for (int64_t a = 0; a < n; ++a)
     for (int64_t k = 0; k < c; ++k)
       for (int64_t i = 0; i < h; ++i)
-        for (int64_t j = 0; j < w; ++j) y[((a * h + i) * w + j) * c + k] = x[((a * c + k) * h + i) * w + j];
+        for (int64_t j = 0; j < w; ++j)
+          y[((a * h + i) * w + j) * c + k] = x[((a * c + k) * h + i) * w + j];
   return y;
 }
 
-std::vector<float> NhwcToNchw(const std::vector<float>& y, int64_t n, int64_t c, int64_t h, int64_t w) {
+std::vector<float> NhwcToNchw(const std::vector<float>& y, int64_t n, int64_t c, int64_t h,
+                              int64_t w) {
   std::vector<float> x(y.size());
   for (int64_t a = 0; a < n; ++a)
     for (int64_t k = 0; k < c; ++k)
       for (int64_t i = 0; i < h; ++i)
-        for (int64_t j = 0; j < w; ++j) x[((a * c + k) * h + i) * w + j] = y[((a * h + i) * w + j) * c + k];
+        for (int64_t j = 0; j < w; ++j)
+          x[((a * c + k) * h + i) * w + j] = y[((a * h + i) * w + j) * c + k];
   return x;
 }
 
-std::vector<int64_t> Nhwc(const std::vector<int64_t>& nchw) { return {nchw[0], nchw[2], nchw[3], nchw[1]}; }
+std::vector<int64_t> Nhwc(const std::vector<int64_t>& nchw) {
+  return {nchw[0], nchw[2], nchw[3], nchw[1]};
+}
 
 HostTensor HF(std::vector<int64_t> dims, std::vector<float> v) {
   HostTensor t;
@@ -110,7 +117,8 @@ HostTensor HI(std::vector<int64_t> dims, std::vector<int64_t> v, ElemType type =
 HostTensor HostOf(const std::vector<int64_t>& dims, const std::vector<float>& v, DT dt) {
   if (dt == DT::kI64 || dt == DT::kBool) {
     std::vector<int64_t> iv(v.size());
-    for (size_t i = 0; i < v.size(); ++i) iv[i] = dt == DT::kBool ? (v[i] != 0.f) : static_cast<int64_t>(v[i]);
+    for (size_t i = 0; i < v.size(); ++i)
+      iv[i] = dt == DT::kBool ? (v[i] != 0.f) : static_cast<int64_t>(v[i]);
     return HI(dims, iv, dt == DT::kBool ? ElemType::kBool : ElemType::kInt64);
   }
   return HF(dims, AsDT(v, dt));
@@ -184,7 +192,7 @@ std::vector<HostTensor> RunRef(const std::string& op, const std::vector<const Ho
   return outs;
 }
 
-// ---- device data -----------------------------------------------------------------------------------
+// ---- device data --------------------------------------------------------------------------------
 
 // A device tensor; `offset` spare elements before the data make its pointer unaligned.
 struct Dev {
@@ -229,7 +237,8 @@ Dev Upload(const std::vector<float>& v, const std::vector<int64_t>& dims, DT dt,
       case DT::kBool: bytes[i] = v[i] != 0.f ? 1 : 0; break;
     }
   }
-  EXPECT_EQ(cudaMemcpy(d.arg.data, bytes.data(), bytes.size(), cudaMemcpyHostToDevice), cudaSuccess);
+  EXPECT_EQ(cudaMemcpy(d.arg.data, bytes.data(), bytes.size(), cudaMemcpyHostToDevice),
+            cudaSuccess);
   return d;
 }
 
@@ -237,7 +246,8 @@ std::vector<float> Download(const Dev& d) {
   const size_t n = static_cast<size_t>(Count(d.arg.dims));
   const int es = DTSize(d.arg.dt);
   std::vector<uint8_t> bytes(n * es);
-  EXPECT_EQ(cudaMemcpy(bytes.data(), d.arg.data, bytes.size(), cudaMemcpyDeviceToHost), cudaSuccess);
+  EXPECT_EQ(cudaMemcpy(bytes.data(), d.arg.data, bytes.size(), cudaMemcpyDeviceToHost),
+            cudaSuccess);
   std::vector<float> v(n);
   for (size_t i = 0; i < n; ++i) {
     switch (d.arg.dt) {
@@ -271,10 +281,12 @@ const char* Name(DT t) {
 }
 
 // got vs want: |got - want| <= abs + rel * |want| (the dtype's tolerances unless `exact`).
-::testing::AssertionResult Near(const std::vector<float>& got, const std::vector<float>& want, DT dt,
-                                bool exact = false, double rel32 = 1e-5, double abs32 = 1e-6) {
+::testing::AssertionResult Near(const std::vector<float>& got, const std::vector<float>& want,
+                                DT dt, bool exact = false, double rel32 = 1e-5,
+                                double abs32 = 1e-6) {
   if (got.size() != want.size()) {
-    return ::testing::AssertionFailure() << "sizes differ: got " << got.size() << ", want " << want.size();
+    return ::testing::AssertionFailure()
+           << "sizes differ: got " << got.size() << ", want " << want.size();
   }
   double rel = dt == DT::kF16 ? 2e-3 : rel32, abs = dt == DT::kF16 ? 1e-3 : abs32;
   if (exact) rel = abs = 0;
@@ -283,17 +295,22 @@ const char* Name(DT t) {
   for (size_t i = 0; i < got.size(); ++i) {
     const double g = got[i], w = want[i];
     bool ok;
-    if (std::isnan(w)) ok = std::isnan(g);
-    else if (std::isinf(w)) ok = g == w;
-    else ok = !std::isnan(g) && std::fabs(g - w) <= abs + rel * std::fabs(w);
+    if (std::isnan(w))
+      ok = std::isnan(g);
+    else if (std::isinf(w))
+      ok = g == w;
+    else
+      ok = !std::isnan(g) && std::fabs(g - w) <= abs + rel * std::fabs(w);
     if (!ok) {
-      if (bad < 5) first += " [" + std::to_string(i) + "] got " + std::to_string(g) + " want " + std::to_string(w) + ";";
+      if (bad < 5)
+        first += " [" + std::to_string(i) + "] got " + std::to_string(g) + " want " +
+                 std::to_string(w) + ";";
       ++bad;
     }
   }
   if (bad == 0) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << bad << " of " << got.size() << " elements differ (" << Name(dt)
-                                       << "):" << first;
+  return ::testing::AssertionFailure()
+         << bad << " of " << got.size() << " elements differ (" << Name(dt) << "):" << first;
 }
 
 class KernelsTest : public ::testing::Test {
@@ -317,15 +334,16 @@ class KernelsTest : public ::testing::Test {
 const DT kFloatTypes[] = {DT::kF32, DT::kF16};
 const DT kAllTypes[] = {DT::kF32, DT::kF16, DT::kI64, DT::kBool};
 
-// ---- activations and unary ops ---------------------------------------------------------------------
+// ---- activations and unary ops ------------------------------------------------------------------
 
 struct ActCase {
   Act act;
   float alpha, beta;
 };
-const ActCase kActs[] = {{Act::kNone, 0, 0},        {Act::kRelu, 0, 0},       {Act::kClip, 0, 6},
-                         {Act::kClip, -0.5f, 0.75f}, {Act::kHardSwish, 0, 0},  {Act::kHardSigmoid, 0.2f, 0.5f},
-                         {Act::kSigmoid, 0, 0},      {Act::kTanh, 0, 0},       {Act::kLeakyRelu, 0.1f, 0}};
+const ActCase kActs[] = {
+    {Act::kNone, 0, 0},         {Act::kRelu, 0, 0},      {Act::kClip, 0, 6},
+    {Act::kClip, -0.5f, 0.75f}, {Act::kHardSwish, 0, 0}, {Act::kHardSigmoid, 0.2f, 0.5f},
+    {Act::kSigmoid, 0, 0},      {Act::kTanh, 0, 0},      {Act::kLeakyRelu, 0.1f, 0}};
 
 // The device twin of ApplyAct agrees with ApplyAct (ir.cc), including the corners (0, ±3, 6).
 TEST_F(KernelsTest, ActivationsMatchApplyAct) {
@@ -405,8 +423,9 @@ TEST_F(KernelsTest, UnaryOpsMatchReference) {
     for (int offset : {0, 1}) {
       for (DT dt : kFloatTypes) {
         for (const Case& c : cases) {
-          SCOPED_TRACE(std::string(c.onnx ? c.onnx : "host") + " op " + std::to_string(static_cast<int>(c.op)) +
-                       " n=" + std::to_string(n) + " offset=" + std::to_string(offset) + " " + Name(dt));
+          SCOPED_TRACE(std::string(c.onnx ? c.onnx : "host") + " op " +
+                       std::to_string(static_cast<int>(c.op)) + " n=" + std::to_string(n) +
+                       " offset=" + std::to_string(offset) + " " + Name(dt));
           const std::vector<int64_t> dims = {n};
           const std::vector<float> x = AsDT(Rand(n, c.lo, c.hi, 3 + static_cast<uint32_t>(n)), dt);
           std::vector<float> want(x.size());
@@ -427,38 +446,40 @@ TEST_F(KernelsTest, UnaryOpsMatchReference) {
   for (DT dt : kFloatTypes) {
     const std::vector<float> x = AsDT(Rand(999, 0, 9, 4), dt);
     std::vector<float> want(x.size());
-    for (size_t i = 0; i < x.size(); ++i) want[i] = ApplyAct(Act::kClip, std::sqrt(x[i]), 0.5f, 2.f);
+    for (size_t i = 0; i < x.size(); ++i)
+      want[i] = ApplyAct(Act::kClip, std::sqrt(x[i]), 0.5f, 2.f);
     Dev dx = Upload(x, {999}, dt), dy = Alloc({999}, dt);
     ASSERT_TRUE(Done(Unary(UnaryOp::kSqrt, Act::kClip, 0.5f, 2.f, dx.arg, dy.arg, stream_)));
     EXPECT_TRUE(Near(Download(dy), want, dt));
   }
 }
 
-// ---- Binary ----------------------------------------------------------------------------------------
+// ---- Binary -------------------------------------------------------------------------------------
 
 TEST_F(KernelsTest, BinaryMatchesRefBinary) {
   struct Shape {
     std::vector<int64_t> a, b;
   };
   const std::vector<Shape> shapes = {
-      {{2, 5, 7, 17}, {2, 5, 7, 17}},  // same shape, odd
-      {{2, 5, 7, 16}, {2, 5, 7, 16}},  // same shape, packed
-      {{3, 1, 5}, {}},                 // b a scalar (rank 0)
-      {{1}, {4, 3, 9}},                // a a scalar
-      {{2, 5, 7, 17}, {17}},           // per channel, odd C
-      {{2, 5, 7, 32}, {1, 1, 1, 32}},  // per channel, packed
-      {{1, 1, 1, 3}, {2, 4, 6, 3}},    // a per channel (C = 3)
-      {{2, 5, 7, 16}, {2, 1, 1, 16}},  // per image and channel (SE scale)
-      {{2, 1, 1, 24}, {2, 3, 3, 24}},  // a per image and channel
-      {{2, 5, 7, 9}, {2, 5, 7, 1}},    // per pixel over channels
-      {{2, 3, 4, 16}, {2, 3, 4, 1}},   // per pixel, packed
-      {{3, 5, 1}, {3, 5, 8}},          // a per pixel
-      {{2, 5, 7, 9}, {2, 1, 7, 1}},    // general
-      {{3, 1, 5}, {4, 1}},             // both broadcast
+      {{2, 5, 7, 17}, {2, 5, 7, 17}},            // same shape, odd
+      {{2, 5, 7, 16}, {2, 5, 7, 16}},            // same shape, packed
+      {{3, 1, 5}, {}},                           // b a scalar (rank 0)
+      {{1}, {4, 3, 9}},                          // a a scalar
+      {{2, 5, 7, 17}, {17}},                     // per channel, odd C
+      {{2, 5, 7, 32}, {1, 1, 1, 32}},            // per channel, packed
+      {{1, 1, 1, 3}, {2, 4, 6, 3}},              // a per channel (C = 3)
+      {{2, 5, 7, 16}, {2, 1, 1, 16}},            // per image and channel (SE scale)
+      {{2, 1, 1, 24}, {2, 3, 3, 24}},            // a per image and channel
+      {{2, 5, 7, 9}, {2, 5, 7, 1}},              // per pixel over channels
+      {{2, 3, 4, 16}, {2, 3, 4, 1}},             // per pixel, packed
+      {{3, 5, 1}, {3, 5, 8}},                    // a per pixel
+      {{2, 5, 7, 9}, {2, 1, 7, 1}},              // general
+      {{3, 1, 5}, {4, 1}},                       // both broadcast
       {{2, 1, 3, 1, 5, 2}, {1, 4, 1, 6, 1, 2}},  // rank 6
-      {{1, 1, 1, 1}, {1, 1, 1, 1}},    // a single element
+      {{1, 1, 1, 1}, {1, 1, 1, 1}},              // a single element
   };
-  const BinOp ops[] = {BinOp::kAdd, BinOp::kSub, BinOp::kMul, BinOp::kDiv, BinOp::kPow, BinOp::kMax, BinOp::kMin};
+  const BinOp ops[] = {BinOp::kAdd, BinOp::kSub, BinOp::kMul, BinOp::kDiv,
+                       BinOp::kPow, BinOp::kMax, BinOp::kMin};
   uint32_t seed = 10;
   for (const Shape& s : shapes) {
     // numpy broadcast of the two shapes.
@@ -472,9 +493,10 @@ TEST_F(KernelsTest, BinaryMatchesRefBinary) {
     for (BinOp op : ops) {
       for (DT dt : kFloatTypes) {
         const ActCase act = kActs[seed % std::size(kActs)];
-        SCOPED_TRACE("a " + std::to_string(s.a.size()) + "-d, b " + std::to_string(s.b.size()) + "-d, out " +
-                     std::to_string(Count(od)) + " elements, op " + std::to_string(static_cast<int>(op)) +
-                     ", act " + ActName(act.act) + " " + Name(dt));
+        SCOPED_TRACE("a " + std::to_string(s.a.size()) + "-d, b " + std::to_string(s.b.size()) +
+                     "-d, out " + std::to_string(Count(od)) + " elements, op " +
+                     std::to_string(static_cast<int>(op)) + ", act " + ActName(act.act) + " " +
+                     Name(dt));
         std::vector<float> a = Rand(Count(s.a), -3, 3, ++seed), b = Rand(Count(s.b), -3, 3, ++seed);
         if (op == BinOp::kPow) {
           for (float& v : a) v = std::fabs(v) + 0.1f;  // positive base
@@ -488,7 +510,8 @@ TEST_F(KernelsTest, BinaryMatchesRefBinary) {
         std::vector<float> want(static_cast<size_t>(Count(od)));
         RefBinary(op, a.data(), s.a, b.data(), s.b, want.data(), od, act.act, act.alpha, act.beta);
         Dev da = Upload(a, s.a, dt), db = Upload(b, s.b, dt), dy = Alloc(od, dt);
-        ASSERT_TRUE(Done(Binary(op, da.arg, db.arg, dy.arg, act.act, act.alpha, act.beta, stream_)));
+        ASSERT_TRUE(
+            Done(Binary(op, da.arg, db.arg, dy.arg, act.act, act.alpha, act.beta, stream_)));
         EXPECT_TRUE(Near(Download(dy), want, dt));
       }
     }
@@ -499,7 +522,8 @@ TEST_F(KernelsTest, BinaryMatchesRefBinary) {
 TEST_F(KernelsTest, BinaryUnalignedAndInPlace) {
   for (DT dt : kFloatTypes) {
     const std::vector<int64_t> full = {3, 5, 16}, ch = {16};
-    const std::vector<float> a = AsDT(Rand(Count(full), -2, 2, 30), dt), b = AsDT(Rand(16, -2, 2, 31), dt);
+    const std::vector<float> a = AsDT(Rand(Count(full), -2, 2, 30), dt),
+                             b = AsDT(Rand(16, -2, 2, 31), dt);
     std::vector<float> want(a.size());
     RefBinary(BinOp::kMul, a.data(), full, b.data(), ch, want.data(), full, Act::kRelu);
     Dev da = Upload(a, full, dt, 1), db = Upload(b, ch, dt, 3), dy = Alloc(full, dt, 1);
@@ -515,7 +539,7 @@ TEST_F(KernelsTest, BinaryUnalignedAndInPlace) {
   }
 }
 
-// ---- ChannelAffine (BatchNormalization after the builder's scale/shift folding) --------------------
+// ---- ChannelAffine (BatchNormalization after the builder's scale/shift folding) -----------------
 
 TEST_F(KernelsTest, ChannelAffineMatchesBatchNormalization) {
   for (int64_t c : {int64_t{3}, int64_t{17}, int64_t{32}}) {
@@ -523,12 +547,13 @@ TEST_F(KernelsTest, ChannelAffineMatchesBatchNormalization) {
       for (Act act : {Act::kNone, Act::kRelu}) {
         SCOPED_TRACE("C=" + std::to_string(c) + " " + Name(dt) + " " + ActName(act));
         const std::vector<int64_t> dims = {2, c, 5, 3};
-        const std::vector<float> x = AsDT(Rand(Count(dims), -2, 2, 40 + static_cast<uint32_t>(c)), dt);
+        const std::vector<float> x =
+            AsDT(Rand(Count(dims), -2, 2, 40 + static_cast<uint32_t>(c)), dt);
         const std::vector<float> gamma = Rand(c, 0.5f, 1.5f, 41), beta = Rand(c, -1, 1, 42),
                                  mean = Rand(c, -1, 1, 43), var = Rand(c, 0.2f, 2.f, 44);
         const float eps = 1e-3f;
-        const HostTensor hx = HF(dims, x), hg = HF({c}, gamma), hb = HF({c}, beta), hm = HF({c}, mean),
-                         hv = HF({c}, var);
+        const HostTensor hx = HF(dims, x), hg = HF({c}, gamma), hb = HF({c}, beta),
+                         hm = HF({c}, mean), hv = HF({c}, var);
         std::vector<float> want =
             RunRef("BatchNormalization", {&hx, &hg, &hb, &hm, &hv}, {{"epsilon", AF(eps)}})[0].f;
         for (float& v : want) v = ApplyAct(act, v, 0, 0);
@@ -541,7 +566,8 @@ TEST_F(KernelsTest, ChannelAffineMatchesBatchNormalization) {
         Dev ds = Upload(scale, {c}, DT::kF32), dsh = Upload(shift, {c}, DT::kF32);
         Dev dx = Upload(NchwToNhwc(x, 2, c, 5, 3), Nhwc(dims), dt), dy = Alloc(Nhwc(dims), dt);
         ASSERT_TRUE(Done(ChannelAffine(dx.arg, static_cast<const float*>(ds.arg.data),
-                                       static_cast<const float*>(dsh.arg.data), dy.arg, act, 0, 0, stream_)));
+                                       static_cast<const float*>(dsh.arg.data), dy.arg, act, 0, 0,
+                                       stream_)));
         // x*scale + shift rounds differently from (x - mean)/sqrt(var + eps)*gamma + beta: 1e-5
         // of the terms' size (about 1) absolute.
         EXPECT_TRUE(Near(NhwcToNchw(Download(dy), 2, c, 5, 3), want, dt, false, 1e-5, 1e-5));
@@ -550,7 +576,7 @@ TEST_F(KernelsTest, ChannelAffineMatchesBatchNormalization) {
   }
 }
 
-// ---- Cast ------------------------------------------------------------------------------------------
+// ---- Cast ---------------------------------------------------------------------------------------
 
 TEST_F(KernelsTest, CastBetweenAllTypes) {
   std::vector<float> x = Rand(1001, -300, 300, 50);
@@ -559,8 +585,10 @@ TEST_F(KernelsTest, CastBetweenAllTypes) {
   // The values each source dtype holds.
   auto source = [&](DT dt) {
     std::vector<float> v = AsDT(x, dt);
-    if (dt == DT::kI64) for (float& f : v) f = std::trunc(f);
-    if (dt == DT::kBool) for (float& f : v) f = f != 0.f ? 1.f : 0.f;
+    if (dt == DT::kI64)
+      for (float& f : v) f = std::trunc(f);
+    if (dt == DT::kBool)
+      for (float& f : v) f = f != 0.f ? 1.f : 0.f;
     return v;
   };
   for (DT from : kAllTypes) {
@@ -591,7 +619,7 @@ TEST_F(KernelsTest, CastBetweenAllTypes) {
   }
 }
 
-// ---- pooling ---------------------------------------------------------------------------------------
+// ---- pooling ------------------------------------------------------------------------------------
 
 TEST_F(KernelsTest, Pool2DMatchesReference) {
   struct Case {
@@ -603,7 +631,7 @@ TEST_F(KernelsTest, Pool2DMatchesReference) {
       {true, 2, 3, 9, 11, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, false, false, false},
       {true, 1, 17, 8, 8, 2, 2, 2, 2, 0, 0, 0, 0, 1, 1, false, false, false},
       {true, 2, 16, 10, 9, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, false, false, false},  // dilated, packed
-      {true, 1, 6, 7, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, true, false, true},       // ceil_mode
+      {true, 1, 6, 7, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, true, false, true},      // ceil_mode
       {false, 2, 17, 9, 11, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, false, false, false},
       {false, 2, 16, 9, 11, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, false, true, false},  // pads implied
       {false, 1, 3, 7, 8, 3, 2, 2, 2, 0, 1, 1, 0, 1, 1, true, true, true},      // ceil, asym pads
@@ -615,10 +643,10 @@ TEST_F(KernelsTest, Pool2DMatchesReference) {
   uint32_t seed = 60;
   for (const Case& k : cases) {
     for (DT dt : kFloatTypes) {
-      SCOPED_TRACE(std::string(k.max ? "MaxPool" : "AveragePool") + " C=" + std::to_string(k.c) + " " +
-                   std::to_string(k.h) + "x" + std::to_string(k.w) + " k" + std::to_string(k.kh) + "x" +
-                   std::to_string(k.kw) + (k.ceil ? " ceil" : "") + (k.include_pad ? " include_pad" : "") +
-                   " " + Name(dt));
+      SCOPED_TRACE(std::string(k.max ? "MaxPool" : "AveragePool") + " C=" + std::to_string(k.c) +
+                   " " + std::to_string(k.h) + "x" + std::to_string(k.w) + " k" +
+                   std::to_string(k.kh) + "x" + std::to_string(k.kw) + (k.ceil ? " ceil" : "") +
+                   (k.include_pad ? " include_pad" : "") + " " + Name(dt));
       const std::vector<int64_t> dims = {k.n, k.c, k.h, k.w};
       const std::vector<float> x = AsDT(Rand(Count(dims), -4, 4, ++seed), dt);
       const HostTensor hx = HF(dims, x);
@@ -626,8 +654,10 @@ TEST_F(KernelsTest, Pool2DMatchesReference) {
                                            {"strides", AIs({k.sh, k.sw})},
                                            {"pads", AIs({k.pt, k.pl, k.pb, k.pr})},
                                            {"ceil_mode", AI(k.ceil ? 1 : 0)}};
-      if (k.max) attrs["dilations"] = AIs({k.dh, k.dw});
-      else attrs["count_include_pad"] = AI(k.include_pad ? 1 : 0);
+      if (k.max)
+        attrs["dilations"] = AIs({k.dh, k.dw});
+      else
+        attrs["count_include_pad"] = AI(k.include_pad ? 1 : 0);
       const HostTensor ref = RunRef(k.max ? "MaxPool" : "AveragePool", {&hx}, attrs)[0];
       ASSERT_EQ(ref.dims.size(), 4u);
       const int64_t oh = ref.dims[2], ow = ref.dims[3];
@@ -655,7 +685,8 @@ TEST_F(KernelsTest, Pool2DMatchesReference) {
 }
 
 TEST_F(KernelsTest, GlobalAvgPoolMatchesReference) {
-  const std::vector<std::vector<int64_t>> shapes = {{2, 3, 7, 5}, {1, 17, 1, 1}, {2, 64, 33, 31}, {3, 40, 1, 9}};
+  const std::vector<std::vector<int64_t>> shapes = {
+      {2, 3, 7, 5}, {1, 17, 1, 1}, {2, 64, 33, 31}, {3, 40, 1, 9}};
   uint32_t seed = 70;
   for (const auto& dims : shapes) {
     for (DT dt : kFloatTypes) {
@@ -672,7 +703,7 @@ TEST_F(KernelsTest, GlobalAvgPoolMatchesReference) {
   }
 }
 
-// ---- Resize ----------------------------------------------------------------------------------------
+// ---- Resize -------------------------------------------------------------------------------------
 
 TEST_F(KernelsTest, Resize2DMatchesReference) {
   struct Case {
@@ -697,26 +728,51 @@ TEST_F(KernelsTest, Resize2DMatchesReference) {
       {"nearest", "tf_half_pixel_for_nn", "floor", {1, 5, 3, 3}, {1, 5, 7, 7}, 0, 0},
       {"nearest", "asymmetric", "round_prefer_floor", {1, 3, 8, 6}, {}, 0.5f, 0.5f},
       {"nearest", "pytorch_half_pixel", "round_prefer_floor", {1, 2, 1, 1}, {1, 2, 3, 5}, 0, 0},
-      {"linear", "half_pixel", "round_prefer_floor", {2, 21, 8, 8}, {2, 21, 64, 64}, 0, 0},  // many chunks
+      {"linear",
+       "half_pixel",
+       "round_prefer_floor",
+       {2, 21, 8, 8},
+       {2, 21, 64, 64},
+       0,
+       0},  // many chunks
       {"nearest", "half_pixel", "round_prefer_floor", {1, 1, 9, 300}, {1, 1, 18, 1300}, 0, 0},
+      {"linear",
+       "half_pixel",
+       "round_prefer_floor",
+       {2, 1, 9, 30},
+       {2, 1, 18, 132},
+       0,
+       0},  // C = 1, planes
+      {"nearest", "half_pixel", "round_prefer_floor", {3, 1, 9, 30}, {3, 1, 18, 77}, 0, 0},
+      {"linear",
+       "align_corners",
+       "round_prefer_floor",
+       {1, 5, 6, 7},
+       {1, 5, 13, 12},
+       0,
+       0},                                                                     // C = 5, groups
+      {"nearest", "asymmetric", "floor", {1, 7, 5, 9}, {1, 7, 11, 21}, 0, 0},  // odd row, no groups
       // More than 65535 output rows: the flat kernel instead of a block row per output row.
       {"linear", "half_pixel", "round_prefer_floor", {2, 1, 20000, 1}, {2, 1, 40000, 2}, 0, 0},
       {"nearest", "asymmetric", "floor", {2, 3, 20000, 1}, {2, 3, 40000, 1}, 0, 0},
   };
-  const std::map<std::string, CoordMode> coords = {{"half_pixel", CoordMode::kHalfPixel},
-                                                   {"pytorch_half_pixel", CoordMode::kPytorchHalfPixel},
-                                                   {"align_corners", CoordMode::kAlignCorners},
-                                                   {"asymmetric", CoordMode::kAsymmetric},
-                                                   {"tf_half_pixel_for_nn", CoordMode::kTfHalfPixelForNN}};
-  const std::map<std::string, NearestMode> nearest = {{"round_prefer_floor", NearestMode::kRoundPreferFloor},
-                                                      {"round_prefer_ceil", NearestMode::kRoundPreferCeil},
-                                                      {"floor", NearestMode::kFloor},
-                                                      {"ceil", NearestMode::kCeil}};
+  const std::map<std::string, CoordMode> coords = {
+      {"half_pixel", CoordMode::kHalfPixel},
+      {"pytorch_half_pixel", CoordMode::kPytorchHalfPixel},
+      {"align_corners", CoordMode::kAlignCorners},
+      {"asymmetric", CoordMode::kAsymmetric},
+      {"tf_half_pixel_for_nn", CoordMode::kTfHalfPixelForNN}};
+  const std::map<std::string, NearestMode> nearest = {
+      {"round_prefer_floor", NearestMode::kRoundPreferFloor},
+      {"round_prefer_ceil", NearestMode::kRoundPreferCeil},
+      {"floor", NearestMode::kFloor},
+      {"ceil", NearestMode::kCeil}};
   uint32_t seed = 80;
   for (const Case& k : cases) {
     for (DT dt : kFloatTypes) {
-      SCOPED_TRACE(std::string(k.mode) + " " + k.coord + " " + k.nearest + " C=" + std::to_string(k.in[1]) +
-                   " " + std::to_string(k.in[2]) + "x" + std::to_string(k.in[3]) + " " + Name(dt));
+      SCOPED_TRACE(std::string(k.mode) + " " + k.coord + " " + k.nearest +
+                   " C=" + std::to_string(k.in[1]) + " " + std::to_string(k.in[2]) + "x" +
+                   std::to_string(k.in[3]) + " " + Name(dt));
       const std::vector<float> x = AsDT(Rand(Count(k.in), -3, 3, ++seed), dt);
       const HostTensor hx = HF(k.in, x);
       const std::map<std::string, Attr> attrs = {{"mode", AS(k.mode)},
@@ -746,7 +802,7 @@ TEST_F(KernelsTest, Resize2DMatchesReference) {
   }
 }
 
-// ---- data movement ---------------------------------------------------------------------------------
+// ---- data movement ------------------------------------------------------------------------------
 
 // Values for a data-movement test in `dt` (integers for i64, 0/1 for bool).
 std::vector<float> MoveData(int64_t n, DT dt, uint32_t seed) {
@@ -762,9 +818,9 @@ TEST_F(KernelsTest, ConcatMatchesReference) {
   };
   std::vector<Case> cases = {
       {{{2, 4, 5, 3}, {2, 4, 5, 17}, {2, 4, 5, 16}}, 3},  // NHWC channel concat, odd widths
-      {{{2, 3, 5, 16}, {2, 3, 5, 32}}, 3},                 // widened words
+      {{{2, 3, 5, 16}, {2, 3, 5, 32}}, 3},                // widened words
       {{{1, 3, 2}, {4, 3, 2}, {2, 3, 2}}, 0},
-      {{{3, 0, 4}, {3, 2, 4}, {3, 1, 4}}, 1},              // an empty input
+      {{{3, 0, 4}, {3, 2, 4}, {3, 1, 4}}, 1},  // an empty input
   };
   Case many;  // more inputs than one launch takes
   for (int i = 0; i < 11; ++i) many.ins.push_back({2, 3, 1 + i % 3});
@@ -773,7 +829,8 @@ TEST_F(KernelsTest, ConcatMatchesReference) {
   uint32_t seed = 90;
   for (const Case& k : cases) {
     for (DT dt : kAllTypes) {
-      SCOPED_TRACE(std::to_string(k.ins.size()) + " inputs on axis " + std::to_string(k.axis) + " " + Name(dt));
+      SCOPED_TRACE(std::to_string(k.ins.size()) + " inputs on axis " + std::to_string(k.axis) +
+                   " " + Name(dt));
       std::vector<HostTensor> hs;
       std::vector<Dev> ds;
       std::vector<TensorArg> args;
@@ -800,21 +857,22 @@ TEST_F(KernelsTest, SliceMatchesReference) {
   };
   const std::vector<Case> cases = {
       {{2, 7, 9, 17}, {1}, {17}, {3}, {2}},
-      {{2, 7, 9, 17}, {6}, {-100}, {1}, {-1}},              // reversed axis
+      {{2, 7, 9, 17}, {6}, {-100}, {1}, {-1}},  // reversed axis
       {{2, 7, 9, 17}, {2, 0}, {8, 16}, {2, 3}, {3, 1}},
-      {{3, 5, 16}, {1, 0}, {4, 8}, {0, 2}, {1, 1}},          // contiguous rows: widened words
+      {{3, 5, 16}, {1, 0}, {4, 8}, {0, 2}, {1, 1}},  // contiguous rows: widened words
       {{4, 6, 10}, {3, 5, 9}, {-100, -100, -100}, {0, 1, 2}, {-2, -2, -3}},
       {{5, 1, 3}, {4}, {0}, {0}, {-1}},
   };
   uint32_t seed = 100;
   for (const Case& k : cases) {
     for (DT dt : kAllTypes) {
-      SCOPED_TRACE("slice of " + std::to_string(Count(k.dims)) + " elements, " + std::to_string(k.axes.size()) +
-                   " axes " + Name(dt));
+      SCOPED_TRACE("slice of " + std::to_string(Count(k.dims)) + " elements, " +
+                   std::to_string(k.axes.size()) + " axes " + Name(dt));
       const std::vector<float> v = MoveData(Count(k.dims), dt, ++seed);
       const HostTensor hx = HostOf(k.dims, v, dt);
       const int64_t na = static_cast<int64_t>(k.axes.size());
-      const HostTensor st = HI({na}, k.starts), en = HI({na}, k.ends), ax = HI({na}, k.axes), sp = HI({na}, k.steps);
+      const HostTensor st = HI({na}, k.starts), en = HI({na}, k.ends), ax = HI({na}, k.axes),
+                       sp = HI({na}, k.steps);
       const HostTensor ref = RunRef("Slice", {&hx, &st, &en, &ax, &sp}, {})[0];
       std::vector<int64_t> starts(k.dims.size(), 0), steps(k.dims.size(), 1);
       for (size_t i = 0; i < k.axes.size(); ++i) {
@@ -834,23 +892,25 @@ TEST_F(KernelsTest, TransposeMatchesReference) {
     std::vector<int> perm;
   };
   const std::vector<Case> cases = {
-      {{2, 3, 5, 7}, {0, 2, 3, 1}},      // NCHW -> NHWC (tiled)
-      {{2, 5, 7, 3}, {0, 3, 1, 2}},      // NHWC -> NCHW (tiled)
+      {{2, 3, 5, 7}, {0, 2, 3, 1}},  // NCHW -> NHWC (tiled)
+      {{2, 5, 7, 3}, {0, 3, 1, 2}},  // NHWC -> NCHW (tiled)
       {{2, 3, 5, 7}, {3, 2, 1, 0}},
-      {{4, 3, 5, 16}, {1, 0, 2, 3}},     // inner rows kept: widened words
-      {{67, 45}, {1, 0}},                // partial tiles
-      {{2, 16, 9, 12}, {0, 2, 3, 1}},    // tiled NCHW -> NHWC
+      {{4, 3, 5, 16}, {1, 0, 2, 3}},   // inner rows kept: widened words
+      {{67, 45}, {1, 0}},              // partial tiles
+      {{2, 16, 9, 12}, {0, 2, 3, 1}},  // tiled NCHW -> NHWC
       {{2, 1, 3, 2, 4, 3}, {5, 2, 0, 4, 1, 3}},
       {{1, 40, 33, 1}, {0, 2, 1, 3}},
   };
   uint32_t seed = 110;
   for (const Case& k : cases) {
     for (DT dt : kAllTypes) {
-      SCOPED_TRACE("transpose of rank " + std::to_string(k.dims.size()) + ", " + std::to_string(Count(k.dims)) +
-                   " elements " + Name(dt));
+      SCOPED_TRACE("transpose of rank " + std::to_string(k.dims.size()) + ", " +
+                   std::to_string(Count(k.dims)) + " elements " + Name(dt));
       const std::vector<float> v = MoveData(Count(k.dims), dt, ++seed);
       const HostTensor hx = HostOf(k.dims, v, dt);
-      const HostTensor ref = RunRef("Transpose", {&hx}, {{"perm", AIs(std::vector<int64_t>(k.perm.begin(), k.perm.end()))}})[0];
+      const HostTensor ref =
+          RunRef("Transpose", {&hx},
+                 {{"perm", AIs(std::vector<int64_t>(k.perm.begin(), k.perm.end()))}})[0];
       Dev dx = Upload(v, k.dims, dt), dy = Alloc(ref.dims, dt);
       ASSERT_TRUE(Done(Transpose(dx.arg, k.perm, dy.arg, stream_)));
       EXPECT_TRUE(Near(Download(dy), Floats(ref), dt, true));
@@ -879,18 +939,21 @@ TEST_F(KernelsTest, PadMatchesReference) {
       SCOPED_TRACE(std::string(k.mode) + " pad " + Name(dt));
       const std::vector<float> v = MoveData(Count(k.dims), dt, ++seed);
       const HostTensor hx = HostOf(k.dims, v, dt), pads = HI({8}, k.pads);
-      const HostTensor value = dt == DT::kF32 || dt == DT::kF16 ? HF({}, {k.value}) : HI({}, {static_cast<int64_t>(k.value)});
+      const HostTensor value = dt == DT::kF32 || dt == DT::kF16
+                                   ? HF({}, {k.value})
+                                   : HI({}, {static_cast<int64_t>(k.value)});
       const HostTensor ref = RunRef("Pad", {&hx, &pads, &value}, {{"mode", AS(k.mode)}})[0];
       ASSERT_EQ(ref.dims.size(), 4u);
       // Physical NHWC: begin pads of (N, H, W, C).
       const std::vector<int64_t> begin = {k.pads[0], k.pads[2], k.pads[3], k.pads[1]};
-      const PadMode mode = std::string(k.mode) == "constant" ? PadMode::kConstant
+      const PadMode mode = std::string(k.mode) == "constant"  ? PadMode::kConstant
                            : std::string(k.mode) == "reflect" ? PadMode::kReflect
                                                               : PadMode::kEdge;
       Dev dx = Upload(NchwToNhwc(v, k.dims[0], k.dims[1], k.dims[2], k.dims[3]), Nhwc(k.dims), dt);
       Dev dy = Alloc(Nhwc(ref.dims), dt);
       ASSERT_TRUE(Done(Pad(dx.arg, begin, mode, k.value, dy.arg, stream_)));
-      EXPECT_TRUE(Near(NhwcToNchw(Download(dy), ref.dims[0], ref.dims[1], ref.dims[2], ref.dims[3]), Floats(ref), dt, true));
+      EXPECT_TRUE(Near(NhwcToNchw(Download(dy), ref.dims[0], ref.dims[1], ref.dims[2], ref.dims[3]),
+                       Floats(ref), dt, true));
     }
   }
 }
@@ -916,7 +979,8 @@ TEST_F(KernelsTest, GatherConstMatchesReference) {
       const HostTensor ref = RunRef("Gather", {&hx, &hi}, {{"axis", AI(k.axis)}})[0];
       std::shared_ptr<void> didx = DeviceAlloc(k.idx.size() * 8);
       ASSERT_NE(didx, nullptr);
-      ASSERT_EQ(cudaMemcpy(didx.get(), k.idx.data(), k.idx.size() * 8, cudaMemcpyHostToDevice), cudaSuccess);
+      ASSERT_EQ(cudaMemcpy(didx.get(), k.idx.data(), k.idx.size() * 8, cudaMemcpyHostToDevice),
+                cudaSuccess);
       Dev dx = Upload(v, k.dims, dt), dy = Alloc(ref.dims, dt);
       ASSERT_TRUE(Done(GatherConst(dx.arg, k.axis, static_cast<const int64_t*>(didx.get()),
                                    static_cast<int64_t>(k.idx.size()), dy.arg, stream_)));
@@ -925,7 +989,7 @@ TEST_F(KernelsTest, GatherConstMatchesReference) {
   }
 }
 
-// ---- reductions ------------------------------------------------------------------------------------
+// ---- reductions ---------------------------------------------------------------------------------
 
 TEST_F(KernelsTest, SoftmaxMatchesReference) {
   uint32_t seed = 140;
@@ -933,7 +997,8 @@ TEST_F(KernelsTest, SoftmaxMatchesReference) {
     const char* op = log ? "LogSoftmax" : "Softmax";
     for (DT dt : kFloatTypes) {
       // Logical NCHW over channels = physical NHWC innermost (a warp per row).
-      for (int64_t c : {int64_t{2}, int64_t{3}, int64_t{21}, int64_t{32}, int64_t{33}, int64_t{100}}) {
+      for (int64_t c :
+           {int64_t{2}, int64_t{3}, int64_t{21}, int64_t{32}, int64_t{33}, int64_t{100}}) {
         SCOPED_TRACE(std::string(op) + " channels C=" + std::to_string(c) + " " + Name(dt));
         const std::vector<int64_t> dims = {2, c, 23, 13};  // 598 rows: two full blocks and a part
         const std::vector<float> x = AsDT(Rand(Count(dims), -6, 6, ++seed), dt);
@@ -948,9 +1013,10 @@ TEST_F(KernelsTest, SoftmaxMatchesReference) {
         std::vector<int64_t> dims;
         int axis;
       };
-      for (const Plain& p : {Plain{{3, 7, 5}, 1}, Plain{{6, 4, 9}, 0}, Plain{{2, 1000}, 1}, Plain{{4, 1}, 1}}) {
-        SCOPED_TRACE(std::string(op) + " axis " + std::to_string(p.axis) + " of " + std::to_string(Count(p.dims)) +
-                     " " + Name(dt));
+      for (const Plain& p :
+           {Plain{{3, 7, 5}, 1}, Plain{{6, 4, 9}, 0}, Plain{{2, 1000}, 1}, Plain{{4, 1}, 1}}) {
+        SCOPED_TRACE(std::string(op) + " axis " + std::to_string(p.axis) + " of " +
+                     std::to_string(Count(p.dims)) + " " + Name(dt));
         const std::vector<float> x = AsDT(Rand(Count(p.dims), -6, 6, ++seed), dt);
         const HostTensor hx = HF(p.dims, x);
         const HostTensor ref = RunRef(op, {&hx}, {{"axis", AI(p.axis)}})[0];
@@ -969,22 +1035,23 @@ TEST_F(KernelsTest, ArgMaxMatchesReference) {
     bool nhwc;
   };
   const std::vector<Case> cases = {
-      {{2, 21, 4, 5}, 1, true},    // class logits over channels: innermost, thread per pixel
-      {{2, 5, 3, 7}, 1, true},
-      {{3, 100}, 1, false},        // a warp per row
-      {{4, 6, 5}, 1, false},       // strided
+      {{2, 21, 4, 5}, 1, true},  // class logits over channels: innermost, thread per pixel
+      {{2, 5, 3, 7}, 1, true},  {{3, 100}, 1, false},  // a warp per row
+      {{4, 6, 5}, 1, false},                           // strided
       {{7, 3}, 0, false},
   };
   uint32_t seed = 150;
   for (const Case& k : cases) {
     for (DT dt : kFloatTypes) {
       for (bool last : {false, true}) {
-        SCOPED_TRACE("argmax axis " + std::to_string(k.axis) + " of " + std::to_string(Count(k.dims)) +
-                     (last ? " last" : " first") + " " + Name(dt));
+        SCOPED_TRACE("argmax axis " + std::to_string(k.axis) + " of " +
+                     std::to_string(Count(k.dims)) + (last ? " last" : " first") + " " + Name(dt));
         const std::vector<float> x = RandInt(Count(k.dims), -3, 3, ++seed);  // many ties
         const HostTensor hx = HF(k.dims, x);
-        const HostTensor ref = RunRef("ArgMax", {&hx}, {{"axis", AI(k.axis)}, {"keepdims", AI(1)},
-                                                        {"select_last_index", AI(last ? 1 : 0)}})[0];
+        const HostTensor ref = RunRef("ArgMax", {&hx},
+                                      {{"axis", AI(k.axis)},
+                                       {"keepdims", AI(1)},
+                                       {"select_last_index", AI(last ? 1 : 0)}})[0];
         std::vector<float> want = Floats(ref);
         Dev dx, dy;
         int axis = k.axis;
@@ -1014,41 +1081,44 @@ TEST_F(KernelsTest, ReduceMeanMatchesReference) {
       {{4, 6, 37}, {2}, false},       // innermost: a warp per row
       {{4, 6, 37}, {1}, false},       // middle
       {{4, 6, 37}, {0, 2}, false},    // general
-      {{2, 3, 4, 5}, {1, 3}, false},
-      {{3, 4, 5}, {0, 1, 2}, false},  // everything
-      {{3, 1, 5}, {1}, false},        // a size-1 axis: a copy
+      {{2, 3, 4, 5}, {1, 3}, false}, {{3, 4, 5}, {0, 1, 2}, false},  // everything
+      {{3, 1, 5}, {1}, false},                                       // a size-1 axis: a copy
   };
   uint32_t seed = 160;
   for (const Case& k : cases) {
     for (DT dt : kFloatTypes) {
-      SCOPED_TRACE("ReduceMean of " + std::to_string(Count(k.dims)) + " over " + std::to_string(k.axes.size()) +
-                   " axes " + Name(dt));
+      SCOPED_TRACE("ReduceMean of " + std::to_string(Count(k.dims)) + " over " +
+                   std::to_string(k.axes.size()) + " axes " + Name(dt));
       const std::vector<float> x = AsDT(Rand(Count(k.dims), -2, 2, ++seed), dt);
       const HostTensor hx = HF(k.dims, x);
-      const HostTensor ref = RunRef("ReduceMean", {&hx}, {{"axes", AIs(k.axes)}, {"keepdims", AI(1)}})[0];
+      const HostTensor ref =
+          RunRef("ReduceMean", {&hx}, {{"axes", AIs(k.axes)}, {"keepdims", AI(1)}})[0];
       if (k.nhwc) {
         // Logical axes 2,3 are physical 1,2; the output [N,C,1,1] is [N,1,1,C] in memory.
-        Dev dx = Upload(NchwToNhwc(x, k.dims[0], k.dims[1], k.dims[2], k.dims[3]), Nhwc(k.dims), dt);
+        Dev dx =
+            Upload(NchwToNhwc(x, k.dims[0], k.dims[1], k.dims[2], k.dims[3]), Nhwc(k.dims), dt);
         Dev dy = Alloc({k.dims[0], 1, 1, k.dims[1]}, dt);
         ASSERT_TRUE(Done(ReduceMean(dx.arg, {1, 2}, dy.arg, stream_)));
         EXPECT_TRUE(Near(Download(dy), ref.f, dt));
       } else {
         Dev dx = Upload(x, k.dims, dt), dy = Alloc(ref.dims, dt);
-        ASSERT_TRUE(Done(ReduceMean(dx.arg, std::vector<int>(k.axes.begin(), k.axes.end()), dy.arg, stream_)));
+        ASSERT_TRUE(Done(
+            ReduceMean(dx.arg, std::vector<int>(k.axes.begin(), k.axes.end()), dy.arg, stream_)));
         EXPECT_TRUE(Near(Download(dy), ref.f, dt));
       }
     }
   }
 }
 
-// ---- CUDA graph capture ----------------------------------------------------------------------------
+// ---- CUDA graph capture -------------------------------------------------------------------------
 
 // The kernels capture into a CUDA graph (no allocation, no sync) and replay correctly.
 TEST_F(KernelsTest, KernelsCaptureIntoACudaGraph) {
   const std::vector<int64_t> dims = {2, 16, 5, 3};  // NCHW; NHWC [2,5,3,16]
   const std::vector<float> x = Rand(Count(dims), -2, 2, 170), b = Rand(16, -1, 1, 171);
   Dev dx = Upload(x, dims, DT::kF32), db = Upload(b, {16}, DT::kF32);
-  Dev dt = Alloc(Nhwc(dims), DT::kF32), ds = Alloc(Nhwc(dims), DT::kF32), dh = Alloc(Nhwc(dims), DT::kF16);
+  Dev dt = Alloc(Nhwc(dims), DT::kF32), ds = Alloc(Nhwc(dims), DT::kF32),
+      dh = Alloc(Nhwc(dims), DT::kF16);
   Dev dc = Alloc({2, 5, 3, 32}, DT::kF16), dcopy = Alloc(Nhwc(dims), DT::kF32);
   cudaGraph_t graph = nullptr;
   ASSERT_EQ(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeGlobal), cudaSuccess);
@@ -1078,7 +1148,7 @@ TEST_F(KernelsTest, KernelsCaptureIntoACudaGraph) {
   cudaGraphDestroy(graph);
 }
 
-// ---- bandwidth (a measurement, not a test: --gtest_also_run_disabled_tests) ------------------------
+// ---- bandwidth (a measurement, not a test: --gtest_also_run_disabled_tests) ---------------------
 
 // Achieved bandwidth of each kernel on model-like shapes: bytes that must move (each input read and
 // each output written once) over the median of 20 timed runs after 3 warm-ups.
@@ -1114,7 +1184,8 @@ TEST_F(KernelsTest, DISABLED_Bandwidth) {
         px = dev({64, 128, 128, 1}, h);
     Dev sc = dev({64}, DT::kF32), sh = dev({64}, DT::kF32);
     time("(reference) cudaMemcpyAsync D2D of [64,128,128,64] f16", 2 * n * 2, [&] {
-      cudaMemcpyAsync(o.arg.data, a.arg.data, static_cast<size_t>(n) * 2, cudaMemcpyDeviceToDevice, stream_);
+      cudaMemcpyAsync(o.arg.data, a.arg.data, static_cast<size_t>(n) * 2, cudaMemcpyDeviceToDevice,
+                      stream_);
       return Status::Ok();
     });
     time("Binary add+relu same shape [64,128,128,64] f16", 3 * n * 2,
@@ -1128,8 +1199,9 @@ TEST_F(KernelsTest, DISABLED_Bandwidth) {
     time("Unary hardswish f16", 2 * n * 2,
          [&] { return Unary(UnaryOp::kAct, Act::kHardSwish, 0, 0, a.arg, o.arg, stream_); });
     time("ChannelAffine relu f16", 2 * n * 2, [&] {
-      return ChannelAffine(a.arg, static_cast<const float*>(sc.arg.data), static_cast<const float*>(sh.arg.data),
-                           o.arg, Act::kRelu, 0, 0, stream_);
+      return ChannelAffine(a.arg, static_cast<const float*>(sc.arg.data),
+                           static_cast<const float*>(sh.arg.data), o.arg, Act::kRelu, 0, 0,
+                           stream_);
     });
   }
   {
@@ -1137,24 +1209,30 @@ TEST_F(KernelsTest, DISABLED_Bandwidth) {
     const double n = static_cast<double>(Count(d));
     Dev a = dev(d, DT::kF32), o = dev(d, h), t = dev({64, 3, 256, 256}, DT::kF32);
     time("Cast f32->f16 [64,256,256,3]", n * 6, [&] { return Cast(a.arg, o.arg, stream_); });
-    time("Transpose NCHW->NHWC f32 [64,3,256,256]", n * 8,
-         [&] { return Transpose(t.arg, {0, 2, 3, 1}, a.arg, stream_); });
+    time("Transpose NCHW->NHWC f32 [64,3,256,256]", n * 8, [&] {
+      return Transpose(t.arg, {0, 2, 3, 1}, a.arg, stream_);
+    });
   }
   {
     Dev a = dev({8, 256, 128, 128}, h), o = dev({8, 128, 128, 256}, h);
-    time("Transpose NCHW->NHWC f16 [8,256,128,128]", Count(a.arg.dims) * 4.0,
-         [&] { return Transpose(a.arg, {0, 2, 3, 1}, o.arg, stream_); });
+    time("Transpose NCHW->NHWC f16 [8,256,128,128]", Count(a.arg.dims) * 4.0, [&] {
+      return Transpose(a.arg, {0, 2, 3, 1}, o.arg, stream_);
+    });
     Dev x = dev({8, 128, 128, 21}, h), y = dev({8, 21, 128, 128}, h);
-    time("Transpose NHWC->NCHW f16 [8,128,128,21]", Count(x.arg.dims) * 4.0,
-         [&] { return Transpose(x.arg, {0, 3, 1, 2}, y.arg, stream_); });
+    time("Transpose NHWC->NCHW f16 [8,128,128,21]", Count(x.arg.dims) * 4.0, [&] {
+      return Transpose(x.arg, {0, 3, 1, 2}, y.arg, stream_);
+    });
     Dev x2 = dev({8, 512, 512, 21}, h), y2 = dev({8, 21, 512, 512}, h);
-    time("Transpose NHWC->NCHW f16 [8,512,512,21]", Count(x2.arg.dims) * 4.0,
-         [&] { return Transpose(x2.arg, {0, 3, 1, 2}, y2.arg, stream_); });
-    time("Transpose NCHW->NHWC f16 [8,21,512,512]", Count(x2.arg.dims) * 4.0,
-         [&] { return Transpose(y2.arg, {0, 2, 3, 1}, x2.arg, stream_); });
+    time("Transpose NHWC->NCHW f16 [8,512,512,21]", Count(x2.arg.dims) * 4.0, [&] {
+      return Transpose(x2.arg, {0, 3, 1, 2}, y2.arg, stream_);
+    });
+    time("Transpose NCHW->NHWC f16 [8,21,512,512]", Count(x2.arg.dims) * 4.0, [&] {
+      return Transpose(y2.arg, {0, 2, 3, 1}, x2.arg, stream_);
+    });
     Dev x3 = dev({8, 512, 512, 2}, h), y3 = dev({8, 2, 512, 512}, h);
-    time("Transpose NHWC->NCHW f16 [8,512,512,2]", Count(x3.arg.dims) * 4.0,
-         [&] { return Transpose(x3.arg, {0, 3, 1, 2}, y3.arg, stream_); });
+    time("Transpose NHWC->NCHW f16 [8,512,512,2]", Count(x3.arg.dims) * 4.0, [&] {
+      return Transpose(x3.arg, {0, 3, 1, 2}, y3.arg, stream_);
+    });
   }
   {
     Dev x = dev({32, 112, 112, 64}, h), y = dev({32, 56, 56, 64}, h);
@@ -1165,11 +1243,13 @@ TEST_F(KernelsTest, DISABLED_Bandwidth) {
     time("Pool2D max 3x3/2 [32,112,112,64] f16", (Count(x.arg.dims) + Count(y.arg.dims)) * 2.0,
          [&] { return Pool2D(p, x.arg, y.arg, stream_); });
   }
-  for (const std::vector<int64_t>& d : {std::vector<int64_t>{1, 64, 64, 2048}, std::vector<int64_t>{64, 16, 16, 960},
-                                        std::vector<int64_t>{256, 7, 7, 2048}}) {
+  for (const std::vector<int64_t>& d :
+       {std::vector<int64_t>{1, 64, 64, 2048}, std::vector<int64_t>{64, 16, 16, 960},
+        std::vector<int64_t>{256, 7, 7, 2048}}) {
     Dev x = dev(d, h), y = dev({d[0], 1, 1, d[3]}, h);
-    const std::string name = "GlobalAvgPool f16 [" + std::to_string(d[0]) + "," + std::to_string(d[1]) + "," +
-                             std::to_string(d[2]) + "," + std::to_string(d[3]) + "]";
+    const std::string name = "GlobalAvgPool f16 [" + std::to_string(d[0]) + "," +
+                             std::to_string(d[1]) + "," + std::to_string(d[2]) + "," +
+                             std::to_string(d[3]) + "]";
     time(name.c_str(), Count(d) * 2.0, [&] { return GlobalAvgPool(x.arg, y.arg, stream_); });
   }
   {
@@ -1178,8 +1258,17 @@ TEST_F(KernelsTest, DISABLED_Bandwidth) {
     time("Resize linear 2x [8,64,64,256] f16", (Count(x.arg.dims) + Count(y.arg.dims)) * 2.0,
          [&] { return Resize2D(r, x.arg, y.arg, stream_); });
     Dev x2 = dev({8, 64, 64, 21}, h), y2 = dev({8, 512, 512, 21}, h);
-    time("Resize linear 8x [8,64,64,21] -> 512^2 f16", (Count(x2.arg.dims) + Count(y2.arg.dims)) * 2.0,
+    time("Resize linear 8x [8,64,64,21] -> 512^2 f16",
+         (Count(x2.arg.dims) + Count(y2.arg.dims)) * 2.0,
          [&] { return Resize2D(r, x2.arg, y2.arg, stream_); });
+    Dev x3 = dev({168, 64, 64, 1}, h), y3 = dev({168, 512, 512, 1}, h);
+    time("Resize linear 8x NCHW planes [8*21,64,64,1] -> 512^2 f16",
+         (Count(x3.arg.dims) + Count(y3.arg.dims)) * 2.0,
+         [&] { return Resize2D(r, x3.arg, y3.arg, stream_); });
+    Dev x4 = dev({8, 64, 64, 3}, h), y4 = dev({8, 512, 512, 3}, h);
+    time("Resize linear 8x [8,64,64,3] -> 512^2 f16",
+         (Count(x4.arg.dims) + Count(y4.arg.dims)) * 2.0,
+         [&] { return Resize2D(r, x4.arg, y4.arg, stream_); });
     Dev s = dev({8, 512, 512, 21}, h), am = dev({8, 512, 512, 1}, DT::kI64);
     time("Softmax over C=21 [8,512,512,21] f16", Count(s.arg.dims) * 4.0,
          [&] { return Softmax(y2.arg, 3, false, s.arg, stream_); });
@@ -1197,18 +1286,21 @@ TEST_F(KernelsTest, DISABLED_Bandwidth) {
     time("Concat 5 x [8,64,64,256] on C f16", Count(o.arg.dims) * 4.0,
          [&] { return Concat(args, 3, o.arg, stream_); });
     Dev sl = dev({8, 64, 64, 256}, h);
-    time("Slice C 0:256 of [8,64,64,1280] f16", Count(sl.arg.dims) * 4.0,
-         [&] { return Slice(o.arg, {0, 0, 0, 0}, {1, 1, 1, 1}, sl.arg, stream_); });
+    time("Slice C 0:256 of [8,64,64,1280] f16", Count(sl.arg.dims) * 4.0, [&] {
+      return Slice(o.arg, {0, 0, 0, 0}, {1, 1, 1, 1}, sl.arg, stream_);
+    });
     Dev pd = dev({8, 66, 66, 256}, h);
-    time("Pad H,W by 1 [8,64,64,256] f16", (Count(sl.arg.dims) + Count(pd.arg.dims)) * 2.0,
-         [&] { return Pad(sl.arg, {0, 1, 1, 0}, PadMode::kConstant, 0, pd.arg, stream_); });
+    time("Pad H,W by 1 [8,64,64,256] f16", (Count(sl.arg.dims) + Count(pd.arg.dims)) * 2.0, [&] {
+      return Pad(sl.arg, {0, 1, 1, 0}, PadMode::kConstant, 0, pd.arg, stream_);
+    });
     Dev rm = dev({8, 1, 1, 256}, h);
-    time("ReduceMean H,W [8,64,64,256] f16", Count(sl.arg.dims) * 2.0,
-         [&] { return ReduceMean(sl.arg, {1, 2}, rm.arg, stream_); });
+    time("ReduceMean H,W [8,64,64,256] f16", Count(sl.arg.dims) * 2.0, [&] {
+      return ReduceMean(sl.arg, {1, 2}, rm.arg, stream_);
+    });
   }
 }
 
-// ---- argument checks (no GPU needed: they fail before any CUDA call) --------------------------------
+// ---- argument checks (no GPU needed: they fail before any CUDA call) ----------------------------
 
 TensorArg Fake(std::vector<int64_t> dims, DT dt = DT::kF32) {
   TensorArg t;
@@ -1230,18 +1322,22 @@ TEST(KernelsArgTest, BadArgumentsAreRefusedNamingTheKernel) {
   EXPECT_EQ(DTSize(DT::kBool), 1);
   EXPECT_EQ(Fake({2, 3, 4}).elements(), 24);
   EXPECT_EQ(Fake({}).elements(), 1);
-  ExpectBad(Binary(BinOp::kAdd, Fake({2, 3}), Fake({4}), Fake({2, 4}), Act::kNone, 0, 0, nullptr), "Binary");
-  ExpectBad(Binary(BinOp::kAdd, Fake({2, 3}), Fake({3}), Fake({2, 4}), Act::kNone, 0, 0, nullptr), "Binary");
-  ExpectBad(Binary(BinOp::kAdd, Fake({2, 3}), Fake({3}, DT::kF16), Fake({2, 3}), Act::kNone, 0, 0, nullptr),
+  ExpectBad(Binary(BinOp::kAdd, Fake({2, 3}), Fake({4}), Fake({2, 4}), Act::kNone, 0, 0, nullptr),
             "Binary");
-  ExpectBad(Binary(BinOp::kAdd, Fake({2, 3}, DT::kI64), Fake({3}, DT::kI64), Fake({2, 3}, DT::kI64), Act::kNone,
-                   0, 0, nullptr),
+  ExpectBad(Binary(BinOp::kAdd, Fake({2, 3}), Fake({3}), Fake({2, 4}), Act::kNone, 0, 0, nullptr),
             "Binary");
-  ExpectBad(Binary(BinOp::kAdd, Fake({1, 1, 1, 1, 1, 1, 2}), Fake({2}), Fake({1, 1, 1, 1, 1, 1, 2}), Act::kNone, 0,
-                   0, nullptr),
+  ExpectBad(Binary(BinOp::kAdd, Fake({2, 3}), Fake({3}, DT::kF16), Fake({2, 3}), Act::kNone, 0, 0,
+                   nullptr),
+            "Binary");
+  ExpectBad(Binary(BinOp::kAdd, Fake({2, 3}, DT::kI64), Fake({3}, DT::kI64), Fake({2, 3}, DT::kI64),
+                   Act::kNone, 0, 0, nullptr),
+            "Binary");
+  ExpectBad(Binary(BinOp::kAdd, Fake({1, 1, 1, 1, 1, 1, 2}), Fake({2}), Fake({1, 1, 1, 1, 1, 1, 2}),
+                   Act::kNone, 0, 0, nullptr),
             "Binary");
   ExpectBad(Unary(UnaryOp::kExp, Act::kNone, 0, 0, Fake({5}), Fake({6}), nullptr), "Unary");
-  ExpectBad(ChannelAffine(Fake({2, 3}), nullptr, nullptr, Fake({2, 3}), Act::kNone, 0, 0, nullptr), "ChannelAffine");
+  ExpectBad(ChannelAffine(Fake({2, 3}), nullptr, nullptr, Fake({2, 3}), Act::kNone, 0, 0, nullptr),
+            "ChannelAffine");
   ExpectBad(Cast(Fake({5}), Fake({4}, DT::kF16), nullptr), "Cast");
   ExpectBad(Pool2D(PoolArgs{}, Fake({1, 4, 4}), Fake({1, 4, 4}), nullptr), "Pool2D");
   PoolArgs zero;
