@@ -7,6 +7,8 @@
 //
 // Thread safety: every function may be called from any thread; building uses the GPU named in
 // the options and takes seconds to minutes, so callers should not hold locks across it.
+// CachedEnginePlan serialises its callers within a process (one build per plan); separate
+// processes sharing a cache may build the same plan twice, each written atomically.
 // Without CUDA at build time every function that needs a GPU returns kUnavailable.
 #pragma once
 

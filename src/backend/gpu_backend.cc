@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 
 #include "engine/plan.h"
 #include "engine/runtime.h"
@@ -70,8 +71,9 @@ class GpuBackend final : public Backend {
       if (options.engine_cache) {
         VRSEG_ASSIGN_OR_RETURN(plan_path, CachedEnginePlan(path, eo, options.engine_cache_dir));
       } else {
+        static std::atomic<int> counter{0};
         temp_plan = (std::filesystem::temp_directory_path() /
-                     ("vrseg-" + std::to_string(::getpid()) + "-" +
+                     ("vrseg-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + "-" +
                       std::filesystem::path(path).stem().string() + ".plan"))
                         .string();
         VRSEG_RETURN_IF_ERROR(BuildEngine(path, temp_plan, eo));

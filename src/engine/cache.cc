@@ -1,6 +1,7 @@
 // The engine cache (vrseg/engine.h): plans built on demand, keyed by model, options and machine.
 #include <cstdlib>
 #include <filesystem>
+#include <mutex>
 
 #include "engine/plan.h"
 #include "vrseg/engine.h"
@@ -20,6 +21,10 @@ std::string DefaultEngineCacheDir() {
 Result<std::string> CachedEnginePlan(const std::string& onnx_path, const EngineBuildOptions& options,
                                      const std::string& cache_dir, EngineCacheOutcome* outcome) {
   using namespace engine;
+  // One build at a time per process: backends made in parallel for the same model (one per
+  // inference worker) then find the plan the first one built instead of building it again.
+  static std::mutex mu;
+  std::lock_guard<std::mutex> lock(mu);
   const std::string dir = cache_dir.empty() ? DefaultEngineCacheDir() : cache_dir;
   VRSEG_ASSIGN_OR_RETURN(std::string sha, Sha256File(onnx_path));
   VRSEG_ASSIGN_OR_RETURN(PlanKey want, MachinePlanKey(options.device));

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
@@ -693,7 +694,8 @@ Result<Plan> ParsePlan(const std::vector<uint8_t>& bytes, const std::string& sou
 
 Status WritePlanFile(const Plan& plan, const std::string& path) {
   const std::vector<uint8_t> bytes = SerializePlan(plan);
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  static std::atomic<uint64_t> counter{0};
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
   {
     std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
     if (!f) return Status::IoError("cannot write plan " + tmp);
