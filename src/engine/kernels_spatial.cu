@@ -248,6 +248,49 @@ __global__ void ResizePlanesKernel(const T* x, T* o, Nhwc s, ResizeK k) {
   }
 }
 
+// Few channels (odd C <= kResizeFewC, e.g. 21 class logits): a thread per output pixel computes its
+// coordinates once and all C values into shared memory; the block then writes its kThreads * C
+// contiguous outputs with coalesced stores.
+constexpr int kResizeFewC = 32;
+
+template <typename T>
+__global__ void __launch_bounds__(kThreads)
+    ResizeFewChannelsKernel(const T* x, T* o, Nhwc s, ResizeK k) {
+  __shared__ T buf[kThreads * kResizeFewC];
+  const int64_t c = s.cv;  // V = 1
+  const int64_t pixels = s.n * s.oh * s.ow;
+  const int64_t p0 = static_cast<int64_t>(blockIdx.x) * kThreads;
+  const int64_t p = p0 + threadIdx.x;
+  if (p < pixels) {
+    const int64_t ox = p % s.ow, r = p / s.ow, oy = r % s.oh, n = r / s.oh;
+    const double sy = SourceCoord(k.coord, static_cast<double>(oy), k.scale_h, s.h, s.oh);
+    const double sx = SourceCoord(k.coord, static_cast<double>(ox), k.scale_w, s.w, s.ow);
+    const T* img = x + n * s.h * s.w * c;
+    T* dst = buf + threadIdx.x * c;
+    if (k.mode == ResizeMode::kNearest) {
+      const T* src =
+          img + (NearestIndex(k.nearest, sy, s.h) * s.w + NearestIndex(k.nearest, sx, s.w)) * c;
+      for (int64_t ch = 0; ch < c; ++ch) dst[ch] = src[ch];
+    } else {
+      int64_t y0, y1, x0, x1;
+      float wy, wx;
+      LinearAxis(sy, s.h, &y0, &y1, &wy);
+      LinearAxis(sx, s.w, &x0, &x1, &wx);
+      const T *a = img + (y0 * s.w + x0) * c, *b = img + (y0 * s.w + x1) * c;
+      const T *d = img + (y1 * s.w + x0) * c, *e = img + (y1 * s.w + x1) * c;
+      for (int64_t ch = 0; ch < c; ++ch) {
+        const float top = ToF(a[ch]) * (1.f - wx) + ToF(b[ch]) * wx;
+        const float bot = ToF(d[ch]) * (1.f - wx) + ToF(e[ch]) * wx;
+        dst[ch] = FromF<T>(top * (1.f - wy) + bot * wy);
+      }
+    }
+  }
+  __syncthreads();
+  const int64_t count = (p0 + kThreads <= pixels ? kThreads : pixels - p0) * c;
+  T* out = o + p0 * c;
+  for (int64_t i = threadIdx.x; i < count; i += kThreads) out[i] = buf[i];
+}
+
 template <typename T, int V>
 __global__ void ResizeKernel(const T* x, T* o, Nhwc s, ResizeK k, int64_t total) {
   using P = Pack<T, V>;
@@ -430,6 +473,15 @@ Status ResizeT(const TensorArg& x, const TensorArg& out, const ResizeK& k, cudaS
     return LaunchResize<T, V>(x, out, k, s);
   if (c % 2 == 0 && Aligned(x.data, 2 * sizeof(T)) && Aligned(out.data, 2 * sizeof(T))) {
     return LaunchResize<T, 2>(x, out, k, s);
+  }
+  const int64_t pixels = x.dims[0] * out.dims[1] * out.dims[2];
+  if (c <= kResizeFewC && (pixels + kThreads - 1) / kThreads < (int64_t{1} << 31)) {
+    const Nhwc d{x.dims[0], x.dims[1], x.dims[2], c, out.dims[1], out.dims[2]};
+    ResizeFewChannelsKernel<T>
+        <<<static_cast<unsigned>((pixels + kThreads - 1) / kThreads), kThreads, 0, s>>>(
+            static_cast<const T*>(x.data), static_cast<T*>(out.data), d, k);
+    VRSEG_ENGINE_LAUNCH_CHECK("Resize2D(few channels)");
+    return Status::Ok();
   }
   return LaunchResize<T, 1>(x, out, k, s);
 }
