@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 
 #include "engine/plan.h"
 #include "engine/runtime.h"
@@ -180,8 +181,13 @@ class GpuBackend final : public Backend {
     VRSEG_RETURN_IF_ERROR(MoveToFront(info_.input_name, &in_desc_, &in_order_, "input"));
     VRSEG_RETURN_IF_ERROR(MoveToFront(info_.output_name, &out_desc_, &out_order_, "output"));
     VRSEG_ASSIGN_OR_RETURN(auto ctx, engine::gpu::GpuContext::Create(options.device_id));
+    engine::RuntimeOptions ro;
+    // Debugging aid: VRSEG_ENGINE_NO_GRAPHS=1 launches the layers one by one on every Run.
+    if (const char* e = std::getenv("VRSEG_ENGINE_NO_GRAPHS"); e && *e && std::string(e) != "0") {
+      ro.use_graphs = false;
+    }
     VRSEG_ASSIGN_OR_RETURN(rt_, engine::Runtime::Create(std::move(plan),
-                                                        std::shared_ptr<engine::gpu::GpuContext>(std::move(ctx))));
+                                                        std::shared_ptr<engine::gpu::GpuContext>(std::move(ctx)), ro));
     return Status::Ok();
   }
 

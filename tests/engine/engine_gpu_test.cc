@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -331,6 +332,38 @@ TEST(EngineGpu, GraphReplayEqualsEagerAcrossBatchSizes) {
   auto prof = (*graph)->Profile(2, 3, s.s);
   ASSERT_TRUE(prof.ok()) << prof.status().ToString();
   EXPECT_EQ(prof->size(), (*graph)->plan().layers.size());
+}
+
+// Figures for the report (not a timed test): plan load time and batch-64 throughput, fp16.
+TEST(EngineGpu, VerboseFigures) {
+  VRSEG_REQUIRE_GPU();
+  if (!std::getenv("VRSEG_ENGINE_TEST_VERBOSE")) GTEST_SKIP() << "set VRSEG_ENGINE_TEST_VERBOSE=1";
+  EnsureGpuBackend();
+  for (const char* name : {"selfie", "landscape"}) {
+    const std::string model = ModelPath(name);
+    if (!fs::exists(model)) continue;
+    TempDir dir;
+    EngineBuildOptions bo;
+    bo.precision = "fp16";
+    bo.min_batch = 1;
+    bo.opt_batch = bo.max_batch = 64;
+    EngineBuildReport rep;
+    ASSERT_TRUE(BuildEngine(model, dir.File("m.plan"), bo, &rep).ok());
+    BackendOptions opts;
+    opts.max_batch = 64;
+    const auto t0 = std::chrono::steady_clock::now();
+    auto be = CreateBackend("gpu", dir.File("m.plan"), opts);
+    const double load_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    ASSERT_TRUE(be.ok()) << be.status().ToString();
+    auto t = TimeDeviceRuns(**be, 64, 5, 20, 5);
+    ASSERT_TRUE(t.ok());
+    std::vector<double> v = *t;
+    std::sort(v.begin(), v.end());
+    std::printf("%s fp16 plan 1:64:64: build %.2f s, load %.1f ms, batch 64 %.4f ms = %.0f frames/s, arena %.1f MiB\n",
+                name, rep.build_seconds, load_ms, v[v.size() / 2], 64 / (v[v.size() / 2] / 1000),
+                rep.arena_bytes / 1048576.0);
+  }
 }
 
 // ---- small graphs against the CPU reference ------------------------------------------------------
