@@ -213,7 +213,7 @@ __device__ __forceinline__ void LinearAxis(double x, int64_t in, int64_t* i0, in
 // Output pixel (oy, ox) of every image: a thread per pixel computes its coordinates once and walks
 // the images (NCHW planes resized as NHWC [N*C,H,W,1]: the coordinates are shared by all planes).
 template <typename T>
-__global__ void ResizePlanesKernel(const T* x, T* o, Nhwc s, ResizeK k) {
+__global__ void ResizePlanesKernel(const T* x, T* o, Nhwc s, ResizeK k, int64_t planes_per_block) {
   const int64_t pixels = s.oh * s.ow;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   const bool nearest = k.mode == ResizeMode::kNearest;
@@ -233,7 +233,10 @@ __global__ void ResizePlanesKernel(const T* x, T* o, Nhwc s, ResizeK k) {
     }
     const int64_t a = y0 * s.w + x0, b = y0 * s.w + x1, c = y1 * s.w + x0, d = y1 * s.w + x1;
     const int64_t plane = s.h * s.w;
-    for (int64_t n = 0; n < s.n; ++n) {
+    const int64_t n0 = blockIdx.y * planes_per_block;
+    const int64_t n1 = n0 + planes_per_block < s.n ? n0 + planes_per_block : s.n;
+#pragma unroll 4
+    for (int64_t n = n0; n < n1; ++n) {
       const T* src = x + n * plane;
       float v;
       if (nearest) {
@@ -464,8 +467,12 @@ Status ResizeT(const TensorArg& x, const TensorArg& out, const ResizeK& k, cudaS
   const int64_t c = x.dims[3];
   if (c == 1) {  // planes (NCHW data as [N*C,H,W,1]): coordinates once per pixel for all planes
     const Nhwc d{x.dims[0], x.dims[1], x.dims[2], 1, out.dims[1], out.dims[2]};
-    ResizePlanesKernel<T><<<Blocks(d.oh * d.ow), kThreads, 0, s>>>(static_cast<const T*>(x.data),
-                                                                   static_cast<T*>(out.data), d, k);
+    // Several planes per thread share its coordinates; blockIdx.y splits the planes.
+    int64_t per_block = 8;
+    if ((d.n + per_block - 1) / per_block > 65535) per_block = (d.n + 65534) / 65535;
+    const dim3 grid(Blocks(d.oh * d.ow), static_cast<unsigned>((d.n + per_block - 1) / per_block));
+    ResizePlanesKernel<T><<<grid, kThreads, 0, s>>>(static_cast<const T*>(x.data),
+                                                    static_cast<T*>(out.data), d, k, per_block);
     VRSEG_ENGINE_LAUNCH_CHECK("Resize2D(planes)");
     return Status::Ok();
   }

@@ -744,6 +744,7 @@ TEST_F(KernelsTest, Resize2DMatchesReference) {
        0,
        0},  // C = 1, planes
       {"nearest", "half_pixel", "round_prefer_floor", {3, 1, 9, 30}, {3, 1, 18, 77}, 0, 0},
+      {"linear", "align_corners", "round_prefer_floor", {20, 1, 5, 6}, {20, 1, 9, 11}, 0, 0},
       // Odd C above 32: rows of single-channel packs, in 4-wide groups or not.
       {"linear", "half_pixel", "round_prefer_floor", {1, 33, 5, 6}, {1, 33, 9, 11}, 0, 0},
       {"linear", "pytorch_half_pixel", "round_prefer_floor", {1, 35, 4, 4}, {1, 35, 8, 8}, 0, 0},
