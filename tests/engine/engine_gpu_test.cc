@@ -366,6 +366,65 @@ TEST(EngineGpu, VerboseFigures) {
   }
 }
 
+// Models from elsewhere (bench/export_torchvision.py's exports, ...) against ONNX Runtime on the
+// CPU, when VRSEG_ENGINE_EXTRA_MODELS names a folder of .onnx files (not part of CI: the files are
+// not committed). fp32 must match (max relative error 1e-3); fp16 is reported.
+TEST(EngineGpu, ExtraModelsMatchOrt) {
+  VRSEG_REQUIRE_GPU();
+  const char* dir_env = std::getenv("VRSEG_ENGINE_EXTRA_MODELS");
+  if (!dir_env) GTEST_SKIP() << "set VRSEG_ENGINE_EXTRA_MODELS=DIR of ONNX files";
+  EnsureGpuBackend();
+  std::vector<std::string> models;
+  for (const auto& e : fs::directory_iterator(dir_env)) {
+    const std::string p = e.path().string();
+    if (e.path().extension() == ".onnx" && p.find("_fp16") == std::string::npos) models.push_back(p);
+  }
+  std::sort(models.begin(), models.end());
+  ASSERT_FALSE(models.empty()) << "no .onnx files in " << dir_env;
+  for (const std::string& model : models) {
+    SCOPED_TRACE(model);
+    TempDir dir;
+    EngineBuildOptions bo;
+    bo.min_batch = 1;
+    bo.opt_batch = bo.max_batch = 2;
+    EngineBuildReport rep;
+    bo.precision = "fp32";
+    Status st = BuildEngine(model, dir.File("m32.plan"), bo, &rep);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+    const double build32 = rep.build_seconds;
+    bo.precision = "fp16";
+    st = BuildEngine(model, dir.File("m16.plan"), bo, &rep);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+    ModelInfo mi;  // first input and output
+    BackendOptions opts;
+    opts.max_batch = 2;
+    opts.model_info_override = &mi;
+    auto ort = CreateBackend("ort", model, opts);
+    ASSERT_TRUE(ort.ok()) << ort.status().ToString();
+    auto g32 = CreateBackend("gpu", dir.File("m32.plan"), opts);
+    ASSERT_TRUE(g32.ok()) << g32.status().ToString();
+    auto g16 = CreateBackend("gpu", dir.File("m16.plan"), opts);
+    ASSERT_TRUE(g16.ok()) << g16.status().ToString();
+    const std::vector<float> input = RandomInput(static_cast<size_t>((*ort)->input(0).elements()), 42);
+    Stream s;
+    const auto ref = RunCpu(**ort, input, 2);
+    const auto o32 = RunGpu(**g32, input, 2, s.s);
+    const auto o16 = RunGpu(**g16, input, 2, s.s);
+    const double e32 = MaxRelError(o32, ref), e16 = MaxRelError(o16, ref);
+    EXPECT_LE(e32, 1e-3);
+    double ms1 = 0;
+    if (auto t = TimeDeviceRuns(**g16, 1, 5, 20, 3); t.ok()) {
+      std::vector<double> v = *t;
+      std::sort(v.begin(), v.end());
+      ms1 = v[v.size() / 2];
+    }
+    std::printf("%s: %zu layers, build fp32 %.1f s fp16 %.1f s, max rel err fp32 %.2e fp16 %.2e, "
+                "fp16 batch 1 %.3f ms, arena %.1f MiB (naive %.1f)\n",
+                fs::path(model).filename().c_str(), rep.layers.size(), build32, rep.build_seconds,
+                e32, e16, ms1, rep.arena_bytes / 1048576.0, rep.naive_bytes / 1048576.0);
+  }
+}
+
 // ---- small graphs against the CPU reference ------------------------------------------------------
 
 // conv → relu → maxpool → (resize ×2 nearest ‖ conv 1x1) concat → transpose-free softmax over C,
