@@ -21,20 +21,21 @@
 namespace vrseg {
 
 struct EngineBuildOptions {
-  std::string precision = "fp16";  // "fp32" | "fp16" (fp16 weights and activations, fp32 accumulation)
-  int min_batch = 1;               // the plan runs any batch in [min_batch, max_batch]
-  int opt_batch = 1;               // tactics are timed at this batch
-  int max_batch = 1;               // activation memory is planned for this batch
-  int device = 0;                  // CUDA device to build for (and time on)
-  bool verbose = false;            // log every layer's candidate tactics and times
+  std::string precision =
+      "fp16";            // "fp32" | "fp16" (fp16 weights and activations, fp32 accumulation)
+  int min_batch = 1;     // the plan runs any batch in [min_batch, max_batch]
+  int opt_batch = 1;     // tactics are timed at this batch
+  int max_batch = 1;     // activation memory is planned for this batch
+  int device = 0;        // CUDA device to build for (and time on)
+  bool verbose = false;  // log every layer's candidate tactics and times
 };
 
 struct EngineBuildReport {
   double build_seconds = 0;
-  uint64_t arena_bytes = 0;    // activation arena at max_batch (liveness-planned)
-  uint64_t naive_bytes = 0;    // what one buffer per activation would take
+  uint64_t arena_bytes = 0;  // activation arena at max_batch (liveness-planned)
+  uint64_t naive_bytes = 0;  // what one buffer per activation would take
   uint64_t weight_bytes = 0;
-  std::string gpu;             // "NVIDIA H100 80GB HBM3 (sm_90)"
+  std::string gpu;  // "NVIDIA H100 80GB HBM3 (sm_90)"
   // One line per layer: index, kind, name, tactic, measured time at opt_batch.
   std::vector<std::string> layers;
   // One line per optimiser pass ("fold_batchnorm: 53 folded").
@@ -67,7 +68,8 @@ enum class EngineCacheOutcome : int {
 // it is corrupt (logged, with the error). Returns the plan's path. The file name holds the model's
 // name and hash and the options, so plans of different models and options live side by side.
 // Errors: as BuildEngine, plus kIoError when the cache directory cannot be made.
-Result<std::string> CachedEnginePlan(const std::string& onnx_path, const EngineBuildOptions& options,
+Result<std::string> CachedEnginePlan(const std::string& onnx_path,
+                                     const EngineBuildOptions& options,
                                      const std::string& cache_dir = "",
                                      EngineCacheOutcome* outcome = nullptr);
 

@@ -29,23 +29,30 @@ namespace {
 
 DType ToDType(engine::PlanDType t) {
   switch (t) {
-    case engine::PlanDType::kF32: return DType::kFloat32;
-    case engine::PlanDType::kF16: return DType::kFloat16;
-    case engine::PlanDType::kI64: return DType::kInt64;
-    case engine::PlanDType::kBool: return DType::kUInt8;
+    case engine::PlanDType::kF32:
+      return DType::kFloat32;
+    case engine::PlanDType::kF16:
+      return DType::kFloat16;
+    case engine::PlanDType::kI64:
+      return DType::kInt64;
+    case engine::PlanDType::kBool:
+      return DType::kUInt8;
   }
   return DType::kFloat32;
 }
 
 bool EndsWith(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 class GpuBackend final : public Backend {
  public:
-  static Result<std::unique_ptr<Backend>> Create(const std::string& path, const BackendOptions& options) {
+  static Result<std::unique_ptr<Backend>> Create(const std::string& path,
+                                                 const BackendOptions& options) {
     std::error_code ec;
-    if (!std::filesystem::exists(path, ec)) return Status::NotFound("model file not found: " + path);
+    if (!std::filesystem::exists(path, ec))
+      return Status::NotFound("model file not found: " + path);
     if (options.max_batch < 1) {
       return Status::InvalidArgument("backend.max_batch must be at least 1 (got " +
                                      std::to_string(options.max_batch) + ")");
@@ -74,8 +81,8 @@ class GpuBackend final : public Backend {
       } else {
         static std::atomic<int> counter{0};
         temp_plan = (std::filesystem::temp_directory_path() /
-                     ("vrseg-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + "-" +
-                      std::filesystem::path(path).stem().string() + ".plan"))
+                     ("vrseg-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) +
+                      "-" + std::filesystem::path(path).stem().string() + ".plan"))
                         .string();
         VRSEG_RETURN_IF_ERROR(BuildEngine(path, temp_plan, eo));
         plan_path = temp_plan;
@@ -149,7 +156,8 @@ class GpuBackend final : public Backend {
                                      std::to_string(plan.key.max_batch));
     }
     if (plan.key.min_batch > 1) {
-      return Status::InvalidArgument("the plan's minimum batch is " + std::to_string(plan.key.min_batch) +
+      return Status::InvalidArgument("the plan's minimum batch is " +
+                                     std::to_string(plan.key.min_batch) +
                                      "; the backend needs plans that run batch 1");
     }
     max_batch_ = options.max_batch;
@@ -165,7 +173,8 @@ class GpuBackend final : public Backend {
         d.dtype = ToDType(io.dtype);
         for (const engine::Dim& dim : io.shape) d.shape.push_back(dim.is_const() ? dim.c : -1);
         if (d.shape.empty() || d.shape[0] != -1) {
-          return Status::Unsupported("'" + io.name + "': only tensors whose first dimension is the batch are supported");
+          return Status::Unsupported(
+              "'" + io.name + "': only tensors whose first dimension is the batch are supported");
         }
         (ios == &plan.inputs ? in_desc_ : out_desc_).push_back(d);
       }
@@ -186,8 +195,9 @@ class GpuBackend final : public Backend {
     if (const char* e = std::getenv("VRSEG_ENGINE_NO_GRAPHS"); e && *e && std::string(e) != "0") {
       ro.use_graphs = false;
     }
-    VRSEG_ASSIGN_OR_RETURN(rt_, engine::Runtime::Create(std::move(plan),
-                                                        std::shared_ptr<engine::gpu::GpuContext>(std::move(ctx)), ro));
+    VRSEG_ASSIGN_OR_RETURN(
+        rt_, engine::Runtime::Create(std::move(plan),
+                                     std::shared_ptr<engine::gpu::GpuContext>(std::move(ctx)), ro));
     return Status::Ok();
   }
 
@@ -223,7 +233,8 @@ BackendFactory GpuBackendFactory() { return &GpuBackend::Create; }
 namespace internal {
 BackendFactory GpuBackendFactory() {
   return [](const std::string&, const BackendOptions&) -> Result<std::unique_ptr<Backend>> {
-    return Status::Unavailable("gpu: vrseg was built without CUDA (no CUDA toolkit was found at configure time)");
+    return Status::Unavailable(
+        "gpu: vrseg was built without CUDA (no CUDA toolkit was found at configure time)");
   };
 }
 }  // namespace internal

@@ -34,7 +34,8 @@ Status ParseBatch(const std::string& s, EngineBuildOptions* o) {
     }
   }
   if (v.size() == 1) v = {1, v[0], v[0]};
-  if (v.size() != 3) return Status::InvalidArgument("--batch: '" + s + "' is not MIN:OPT:MAX (e.g. 1:8:16)");
+  if (v.size() != 3)
+    return Status::InvalidArgument("--batch: '" + s + "' is not MIN:OPT:MAX (e.g. 1:8:16)");
   if (v[0] < 1 || v[0] > v[1] || v[1] > v[2]) {
     return Status::InvalidArgument("--batch: '" + s + "' must satisfy 1 <= MIN <= OPT <= MAX");
   }
@@ -47,12 +48,15 @@ Status ParseBatch(const std::string& s, EngineBuildOptions* o) {
 RunFn SetupBuildEngine(CLI::App& app) {
   auto args = std::make_shared<BuildEngineArgs>();
   CLI::App* sub = app.add_subcommand(
-      "build-engine", "Build a plan for vrseg's GPU engine from an ONNX model (tactics timed on this GPU)");
+      "build-engine",
+      "Build a plan for vrseg's GPU engine from an ONNX model (tactics timed on this GPU)");
   sub->add_option("model", args->input, "ONNX model")->required();
-  sub->add_option("-o,--output", args->output, "Plan file to write (default: beside the model, .plan)");
+  sub->add_option("-o,--output", args->output,
+                  "Plan file to write (default: beside the model, .plan)");
   sub->add_option("--precision", args->options.precision, "fp32 or fp16 (default fp16)")
       ->check(CLI::IsMember({"fp32", "fp16"}));
-  sub->add_option("--batch", args->batch, "Batch range MIN:OPT:MAX (tactics timed at OPT; default 1:1:1)");
+  sub->add_option("--batch", args->batch,
+                  "Batch range MIN:OPT:MAX (tactics timed at OPT; default 1:1:1)");
   sub->add_option("--device", args->options.device, "CUDA device (default 0)");
   sub->add_flag("--verbose", args->options.verbose, "Print every tactic candidate and its time");
   return [args] {

@@ -23,7 +23,8 @@ namespace {
 
 Status CudaErr(cudaError_t e, const char* call, const std::string& what) {
   if (e == cudaSuccess) return Status::Ok();
-  const std::string msg = "engine build: " + what + ": " + call + " failed: " + cudaGetErrorString(e);
+  const std::string msg =
+      "engine build: " + what + ": " + call + " failed: " + cudaGetErrorString(e);
   if (e == cudaErrorMemoryAllocation) return Status::OutOfMemory(msg);
   return Status::Internal(msg);
 }
@@ -56,7 +57,8 @@ struct Scratch {
 // Logical axes of a value in physical order ([0,2,3,1] for NHWC).
 std::vector<int> PhysOrder(const Value& v) {
   std::vector<int> o(v.shape.size());
-  for (size_t i = 0; i < o.size(); ++i) o[PhysicalAxis(v, static_cast<int>(i))] = static_cast<int>(i);
+  for (size_t i = 0; i < o.size(); ++i)
+    o[PhysicalAxis(v, static_cast<int>(i))] = static_cast<int>(i);
   return o;
 }
 
@@ -85,9 +87,12 @@ class Builder {
   // ---- buffers ----
   PlanDType DTOf(const Value& v) const {
     switch (v.type) {
-      case ElemType::kFloat: return fdt_;
-      case ElemType::kInt64: return PlanDType::kI64;
-      case ElemType::kBool: return PlanDType::kBool;
+      case ElemType::kFloat:
+        return fdt_;
+      case ElemType::kInt64:
+        return PlanDType::kI64;
+      case ElemType::kBool:
+        return PlanDType::kBool;
     }
     return fdt_;
   }
@@ -112,7 +117,8 @@ class Builder {
   Result<int32_t> ConstBuffer(int v, bool nhwc, const Node& n);
 
   // ---- layers ----
-  PlanLayer& AddLayer(const Node& n, LayerKind kind, std::vector<int32_t> ins, std::vector<int32_t> outs) {
+  PlanLayer& AddLayer(const Node& n, LayerKind kind, std::vector<int32_t> ins,
+                      std::vector<int32_t> outs) {
     PlanLayer l;
     l.name = n.name;
     l.op = n.op;
@@ -187,7 +193,7 @@ class Builder {
   PlanDType fdt_ = PlanDType::kF16;
   gpu::DT gdt_ = gpu::DT::kF16;
   Plan plan_;
-  std::vector<int32_t> buf_;                       // value → buffer (activations, I/O)
+  std::vector<int32_t> buf_;                           // value → buffer (activations, I/O)
   std::map<std::pair<int, bool>, int32_t> const_buf_;  // (value, nhwc) → kConst buffer
   std::vector<std::vector<int>> consumers_;
   cudaStream_t stream_ = nullptr;
@@ -239,8 +245,12 @@ Result<int32_t> Builder::ConstBuffer(int v, bool nhwc, const Node& n) {
         std::memcpy(bytes.data() + 2 * i, &h, 2);
         break;
       }
-      case PlanDType::kI64: std::memcpy(bytes.data() + 8 * i, &val.idata[s], 8); break;
-      case PlanDType::kBool: bytes[i] = val.idata[s] ? 1 : 0; break;
+      case PlanDType::kI64:
+        std::memcpy(bytes.data() + 8 * i, &val.idata[s], 8);
+        break;
+      case PlanDType::kBool:
+        bytes[i] = val.idata[s] ? 1 : 0;
+        break;
     }
   }
   const WeightRef w = plan_.AddWeights(bytes.data(), bytes.size());
@@ -259,11 +269,14 @@ Result<int32_t> Builder::ConstBuffer(int v, bool nhwc, const Node& n) {
 Result<int32_t> Builder::In(int v, bool nhwc, const Node& n) {
   if (v < 0) return Unsupported(n, "a required input is missing");
   if (V(v).is_const) return ConstBuffer(v, nhwc, n);
-  if (buf_[v] < 0) return Status::Internal("engine: node '" + n.name + "' reads '" + V(v).name + "' before it is produced");
+  if (buf_[v] < 0)
+    return Status::Internal("engine: node '" + n.name + "' reads '" + V(v).name +
+                            "' before it is produced");
   return buf_[v];
 }
 
-Result<double> Builder::Time(const std::function<Status(cudaStream_t)>& run, double prune_above_ms) {
+Result<double> Builder::Time(const std::function<Status(cudaStream_t)>& run,
+                             double prune_above_ms) {
   // One launch first: a candidate far slower than the best so far (a generic fallback kernel on a
   // big layer can take tens of milliseconds) is not worth the full timing.
   // The second of two launches decides (the first may load the kernel's module).
@@ -291,13 +304,15 @@ Result<double> Builder::Time(const std::function<Status(cudaStream_t)>& run, dou
     if (graph) cudaGraphDestroy(graph);
     cudaGetLastError();
     if (!launched.ok()) return launched;
-    return CudaErr(end, "cudaStreamEndCapture", "timing (the tactic cannot be captured in a graph)");
+    return CudaErr(end, "cudaStreamEndCapture",
+                   "timing (the tactic cannot be captured in a graph)");
   }
   cudaGraphExec_t exec = nullptr;
   const cudaError_t inst = cudaGraphInstantiate(&exec, graph, 0);
   cudaGraphDestroy(graph);
   B_CUDA(inst, "timing");
-  std::unique_ptr<CUgraphExec_st, cudaError_t (*)(cudaGraphExec_t)> guard(exec, cudaGraphExecDestroy);
+  std::unique_ptr<CUgraphExec_st, cudaError_t (*)(cudaGraphExec_t)> guard(exec,
+                                                                          cudaGraphExecDestroy);
   B_CUDA(cudaGraphLaunch(exec, stream_), "timing");  // warm (graph upload)
   B_CUDA(cudaEventRecord(e0_, stream_), "timing");
   B_CUDA(cudaGraphLaunch(exec, stream_), "timing");
@@ -318,10 +333,13 @@ Status Builder::Conv(const Node& n) {
   const Value* b = ConstInput(n, 2);
   if (!w) return Unsupported(n, "weights must be constant");
   if (HasInput(n, 2) && !b) return Unsupported(n, "bias must be constant");
-  if (x.shape.size() != 4 || w->shape.size() != 4) return Unsupported(n, "only 2-D convolutions are supported");
-  if (!IsNhwc(x) || !IsNhwc(y)) return Status::Internal("engine: node '" + n.name + "': conv input/output not in NHWC");
+  if (x.shape.size() != 4 || w->shape.size() != 4)
+    return Unsupported(n, "only 2-D convolutions are supported");
+  if (!IsNhwc(x) || !IsNhwc(y))
+    return Status::Internal("engine: node '" + n.name + "': conv input/output not in NHWC");
   for (int i = 1; i < 4; ++i) {
-    if (!x.shape[i].is_const() || !y.shape[i].is_const()) return Unsupported(n, "non-batch dims must be constant");
+    if (!x.shape[i].is_const() || !y.shape[i].is_const())
+      return Unsupported(n, "non-batch dims must be constant");
   }
   const std::vector<int64_t> wd = Concrete(w->shape, 1);
   ConvShape cs;
@@ -388,7 +406,8 @@ Status Builder::Conv(const Node& n) {
   int32_t res_buf = -1;
   if (d.has_residual) {
     const Value& rv = V(n.epi.residual);
-    if (!IsNhwc(rv) || rv.shape != y.shape) return Unsupported(n, "residual '" + rv.name + "' does not match the output");
+    if (!IsNhwc(rv) || rv.shape != y.shape)
+      return Unsupported(n, "residual '" + rv.name + "' does not match the output");
     VRSEG_ASSIGN_OR_RETURN(res_buf, In(n.epi.residual, true, n));
   }
   VRSEG_ASSIGN_OR_RETURN(int32_t xb, In(n.inputs[0], true, n));
@@ -399,7 +418,8 @@ Status Builder::Conv(const Node& n) {
   const int es = gdt_ == gpu::DT::kF16 ? 2 : 4;
   VRSEG_ASSIGN_OR_RETURN(void* xs, sx_.Get(static_cast<size_t>(ob * cs.h * cs.w * cs.c * es)));
   VRSEG_ASSIGN_OR_RETURN(void* ys, sy_.Get(static_cast<size_t>(ob * oh * ow * cs.k * es)));
-  VRSEG_ASSIGN_OR_RETURN(void* rs, sr_.Get(d.has_residual ? static_cast<size_t>(ob * oh * ow * cs.k * es) : 0));
+  VRSEG_ASSIGN_OR_RETURN(
+      void* rs, sr_.Get(d.has_residual ? static_cast<size_t>(ob * oh * ow * cs.k * es) : 0));
   const std::vector<gpu::ConvTactic> cands = gpu::CandidateConvTactics(*ctx_, d, ob);
   if (cands.empty()) return Unsupported(n, "no convolution tactic supports this layer");
   double best_ms = std::numeric_limits<double>::infinity();
@@ -409,7 +429,8 @@ Status Builder::Conv(const Node& n) {
   for (const gpu::ConvTactic& t : cands) {
     // The tactic must also work at the ends of the batch range.
     bool usable = true;
-    for (int64_t bb : {static_cast<int64_t>(opt_.min_batch), static_cast<int64_t>(opt_.max_batch)}) {
+    for (int64_t bb :
+         {static_cast<int64_t>(opt_.min_batch), static_cast<int64_t>(opt_.max_batch)}) {
       if (!gpu::ConvRunner::Create(*ctx_, d, t, bb).ok()) usable = false;
     }
     auto runner = gpu::ConvRunner::Create(*ctx_, d, t, ob);
@@ -418,11 +439,14 @@ Status Builder::Conv(const Node& n) {
       continue;
     }
     std::vector<uint8_t> pw = gpu::PrepareConvWeights(d, t, w->fdata.data());
-    std::vector<uint8_t> pb = b ? gpu::PrepareConvBias(d, t, b->fdata.data()) : std::vector<uint8_t>{};
+    std::vector<uint8_t> pb =
+        b ? gpu::PrepareConvBias(d, t, b->fdata.data()) : std::vector<uint8_t>{};
     VRSEG_ASSIGN_OR_RETURN(void* wdev, sw_.Get(pw.size()));
     VRSEG_ASSIGN_OR_RETURN(void* bdev, sb_.Get(pb.size()));
-    B_CUDA(cudaMemcpy(wdev, pw.data(), pw.size(), cudaMemcpyHostToDevice), "uploading weights of '" + n.name + "'");
-    if (!pb.empty()) B_CUDA(cudaMemcpy(bdev, pb.data(), pb.size(), cudaMemcpyHostToDevice), "uploading bias");
+    B_CUDA(cudaMemcpy(wdev, pw.data(), pw.size(), cudaMemcpyHostToDevice),
+           "uploading weights of '" + n.name + "'");
+    if (!pb.empty())
+      B_CUDA(cudaMemcpy(bdev, pb.data(), pb.size(), cudaMemcpyHostToDevice), "uploading bias");
     VRSEG_ASSIGN_OR_RETURN(void* ws, sws_.Get((*runner)->workspace_bytes()));
     gpu::ConvRunner* r = runner->get();
     const void* bias_ptr = pb.empty() ? nullptr : bdev;
@@ -447,13 +471,16 @@ Status Builder::Conv(const Node& n) {
     }
   }
   if (!std::isfinite(best_ms)) return Unsupported(n, "every convolution tactic failed:" + tried);
-  Log(n.name + " " + n.op + " " + std::to_string(cs.k) + "x" + std::to_string(cs.c / cs.groups) + "x" +
-      std::to_string(cs.r) + "x" + std::to_string(cs.s) + " ->" + tried + " => " + best.Name());
+  Log(n.name + " " + n.op + " " + std::to_string(cs.k) + "x" + std::to_string(cs.c / cs.groups) +
+      "x" + std::to_string(cs.r) + "x" + std::to_string(cs.s) + " ->" + tried + " => " +
+      best.Name());
 
   PlanLayer& l = AddLayer(n, LayerKind::kConv, {xb, res_buf}, {yb});
-  l.ints["shape"] = {cs.h, cs.w, cs.c, cs.k, cs.r, cs.s, cs.groups, cs.stride_h, cs.stride_w,
-                     cs.pad_top, cs.pad_left, cs.pad_bottom, cs.pad_right, cs.dil_h, cs.dil_w,
-                     cs.transposed ? 1 : 0, cs.out_pad_h, cs.out_pad_w};
+  l.ints["shape"] = {cs.h,         cs.w,        cs.c,        cs.k,
+                     cs.r,         cs.s,        cs.groups,   cs.stride_h,
+                     cs.stride_w,  cs.pad_top,  cs.pad_left, cs.pad_bottom,
+                     cs.pad_right, cs.dil_h,    cs.dil_w,    cs.transposed ? 1 : 0,
+                     cs.out_pad_h, cs.out_pad_w};
   l.ints["has_bias"] = {d.has_bias ? 1 : 0};
   l.ints["residual_after_act"] = {d.residual_after_act ? 1 : 0};
   SetAct(l, d.act, d.alpha, d.beta);
@@ -480,14 +507,17 @@ Status Builder::Gemm(const Node& n) {
   }
   if (a.type != ElemType::kFloat) return Unsupported(n, "only float matrices are supported");
   const size_t ra = a.shape.size(), rb = bv.shape.size();
-  if (ra < 2 || rb < 2 || (is_gemm && (ra != 2 || rb != 2))) return Unsupported(n, "operands must be at least 2-D (Gemm: exactly 2-D)");
+  if (ra < 2 || rb < 2 || (is_gemm && (ra != 2 || rb != 2)))
+    return Unsupported(n, "operands must be at least 2-D (Gemm: exactly 2-D)");
   for (size_t i = 1; i < ra; ++i) {
-    if (i >= ra - 2 && !a.shape[i].is_const()) return Unsupported(n, "matrix dims must not depend on the batch");
+    if (i >= ra - 2 && !a.shape[i].is_const())
+      return Unsupported(n, "matrix dims must not depend on the batch");
   }
   if (!ConstDims(bv)) {
     // Only a leading (batch) dim may vary, and only when batched like A.
     for (size_t i = rb - 2; i < rb; ++i) {
-      if (!bv.shape[i].is_const()) return Unsupported(n, "matrix dims must not depend on the batch");
+      if (!bv.shape[i].is_const())
+        return Unsupported(n, "matrix dims must not depend on the batch");
     }
   }
   gpu::GemmDesc d;
@@ -496,7 +526,8 @@ Status Builder::Gemm(const Node& n) {
   d.trans_b = is_gemm && n.GetInt("transB", 0) != 0;
   d.alpha = is_gemm ? n.GetFloat("alpha", 1.f) : 1.f;
   const float beta = is_gemm ? n.GetFloat("beta", 1.f) : 1.f;
-  if (d.trans_a && !a.shape[ra - 2].is_const()) return Unsupported(n, "transA over the batch axis is not supported");
+  if (d.trans_a && !a.shape[ra - 2].is_const())
+    return Unsupported(n, "transA over the batch axis is not supported");
   const int64_t a_rows = a.shape[ra - 2].c, a_cols = a.shape[ra - 1].c;
   d.k = d.trans_a ? a_rows : a_cols;
   const int64_t b_rows = bv.shape[rb - 2].c, b_cols = bv.shape[rb - 1].c;
@@ -507,7 +538,8 @@ Status Builder::Gemm(const Node& n) {
   if (!bv.is_const && rb > 2) {
     if (ra != rb) return Unsupported(n, "broadcast batched matmul is not supported");
     for (size_t i = 0; i + 2 < ra; ++i) {
-      if (!(a.shape[i] == bv.shape[i])) return Unsupported(n, "broadcast batched matmul is not supported");
+      if (!(a.shape[i] == bv.shape[i]))
+        return Unsupported(n, "broadcast batched matmul is not supported");
     }
     batched = true;
   } else if (bv.is_const && rb > 2) {
@@ -559,21 +591,26 @@ Status Builder::Gemm(const Node& n) {
     VRSEG_ASSIGN_OR_RETURN(bb, In(n.inputs[1], false, n));
   }
   const int32_t yb = Out(n.outputs[0]);
-  std::vector<uint8_t> pb = bv.is_const ? gpu::PrepareGemmB(d, bv.fdata.data()) : std::vector<uint8_t>{};
-  std::vector<uint8_t> pbias = d.has_bias ? gpu::PrepareGemmBias(d, bias.data()) : std::vector<uint8_t>{};
+  std::vector<uint8_t> pb =
+      bv.is_const ? gpu::PrepareGemmB(d, bv.fdata.data()) : std::vector<uint8_t>{};
+  std::vector<uint8_t> pbias =
+      d.has_bias ? gpu::PrepareGemmBias(d, bias.data()) : std::vector<uint8_t>{};
 
   const gpu::GemmDesc dopt = desc_at(opt_.opt_batch);
   const int es = gdt_ == gpu::DT::kF16 ? 2 : 4;
   const size_t a_bytes = static_cast<size_t>(dopt.m * dopt.k * dopt.batch_count * es);
   const size_t y_bytes = static_cast<size_t>(dopt.m * dopt.n * dopt.batch_count * es);
-  const size_t b_bytes = bv.is_const ? pb.size() : static_cast<size_t>(dopt.k * dopt.n * dopt.batch_count * es);
+  const size_t b_bytes =
+      bv.is_const ? pb.size() : static_cast<size_t>(dopt.k * dopt.n * dopt.batch_count * es);
   VRSEG_ASSIGN_OR_RETURN(void* as, sx_.Get(a_bytes));
   VRSEG_ASSIGN_OR_RETURN(void* ys, sy_.Get(y_bytes));
   VRSEG_ASSIGN_OR_RETURN(void* rs, sr_.Get(d.has_residual ? y_bytes : 0));
   VRSEG_ASSIGN_OR_RETURN(void* bs, sw_.Get(b_bytes));
   VRSEG_ASSIGN_OR_RETURN(void* biass, sb_.Get(pbias.size()));
-  if (!pb.empty()) B_CUDA(cudaMemcpy(bs, pb.data(), pb.size(), cudaMemcpyHostToDevice), "uploading B");
-  if (!pbias.empty()) B_CUDA(cudaMemcpy(biass, pbias.data(), pbias.size(), cudaMemcpyHostToDevice), "uploading bias");
+  if (!pb.empty())
+    B_CUDA(cudaMemcpy(bs, pb.data(), pb.size(), cudaMemcpyHostToDevice), "uploading B");
+  if (!pbias.empty())
+    B_CUDA(cudaMemcpy(biass, pbias.data(), pbias.size(), cudaMemcpyHostToDevice), "uploading bias");
   const std::vector<gpu::GemmTactic> cands = gpu::CandidateGemmTactics(*ctx_, dopt);
   if (cands.empty()) return Unsupported(n, "no GEMM tactic supports this layer");
   double best_ms = std::numeric_limits<double>::infinity();
@@ -645,7 +682,8 @@ Status Builder::BinaryOp(const Node& n, BinOp op) {
     const Value& val = V(v);
     if (!val.is_const) {
       if (IsNhwc(val) != nhwc) {
-        return Unsupported(n, "operand '" + val.name + "' is in a different layout than the output");
+        return Unsupported(n,
+                           "operand '" + val.name + "' is in a different layout than the output");
       }
       if (val.type != ElemType::kFloat) return Unsupported(n, "only float tensors are supported");
     }
@@ -726,7 +764,8 @@ Status Builder::UnaryLayer(const Node& n) {
   PlanLayer& l = AddLayer(n, LayerKind::kUnary, {xb}, {Out(n.outputs[0])});
   l.ints["unary"] = {static_cast<int64_t>(u)};
   // A standalone activation followed by a fused one (rare) is not representable: refuse it.
-  if (n.epi.act != Act::kNone || n.epi.residual >= 0) return Unsupported(n, "a fused epilogue on a unary op");
+  if (n.epi.act != Act::kNone || n.epi.residual >= 0)
+    return Unsupported(n, "a fused epilogue on a unary op");
   SetAct(l, act, alpha, beta);
   return Status::Ok();
 }
@@ -742,7 +781,8 @@ Status Builder::BatchNorm(const Node& n) {
   const Value* bi = ConstInput(n, 2);
   const Value* mean = ConstInput(n, 3);
   const Value* var = ConstInput(n, 4);
-  if (!sc || !bi || !mean || !var) return Unsupported(n, "scale, bias, mean and variance must be constant");
+  if (!sc || !bi || !mean || !var)
+    return Unsupported(n, "scale, bias, mean and variance must be constant");
   if (!x.shape[1].is_const()) return Unsupported(n, "the channel count must be constant");
   const int64_t c = x.shape[1].c;
   if ((int64_t)sc->fdata.size() != c || (int64_t)bi->fdata.size() != c ||
@@ -752,7 +792,8 @@ Status Builder::BatchNorm(const Node& n) {
   const float eps = n.GetFloat("epsilon", 1e-5f);
   std::vector<float> scale(c), shift(c);
   for (int64_t i = 0; i < c; ++i) {
-    scale[i] = static_cast<float>(sc->fdata[i] / std::sqrt(static_cast<double>(var->fdata[i]) + eps));
+    scale[i] =
+        static_cast<float>(sc->fdata[i] / std::sqrt(static_cast<double>(var->fdata[i]) + eps));
     shift[i] = bi->fdata[i] - mean->fdata[i] * scale[i];
   }
   VRSEG_ASSIGN_OR_RETURN(int32_t xb, In(n.inputs[0], IsNhwc(x), n));
@@ -784,7 +825,8 @@ Status Builder::Pool(const Node& n) {
   const int64_t in_hw[2] = {x.shape[2].c, x.shape[3].c}, out_hw[2] = {y.shape[2].c, y.shape[3].c};
   if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
     for (int a = 0; a < 2; ++a) {
-      const int64_t total = std::max<int64_t>(0, (out_hw[a] - 1) * strides[a] + (k[a] - 1) * dil[a] + 1 - in_hw[a]);
+      const int64_t total =
+          std::max<int64_t>(0, (out_hw[a] - 1) * strides[a] + (k[a] - 1) * dil[a] + 1 - in_hw[a]);
       pads[a] = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
       pads[a + 2] = total - pads[a];
     }
@@ -799,7 +841,8 @@ Status Builder::Pool(const Node& n) {
     return Status::Ok();
   }
   PlanLayer& l = AddLayer(n, LayerKind::kPool, {xb}, {Out(n.outputs[0])});
-  l.ints["pool"] = {static_cast<int64_t>(n.op == "MaxPool" ? gpu::PoolKind::kMax : gpu::PoolKind::kAvg)};
+  l.ints["pool"] = {
+      static_cast<int64_t>(n.op == "MaxPool" ? gpu::PoolKind::kMax : gpu::PoolKind::kAvg)};
   l.ints["kernel"] = k;
   l.ints["strides"] = strides;
   l.ints["pads"] = pads;  // top, left, bottom, right
@@ -876,7 +919,8 @@ Status Builder::ReduceMeanOp(const Node& n) {
   for (int a : axes) {
     if (a < 0 || a >= rank) return Unsupported(n, "axis out of range");
   }
-  if (!SameOrderAfterReduce(x, axes, keep, y)) return Unsupported(n, "the output layout differs from the input's");
+  if (!SameOrderAfterReduce(x, axes, keep, y))
+    return Unsupported(n, "the output layout differs from the input's");
   VRSEG_ASSIGN_OR_RETURN(int32_t xb, In(n.inputs[0], IsNhwc(x), n));
   if (IsNhwc(x) && axes == std::vector<int>{2, 3}) {
     AddLayer(n, LayerKind::kGlobalAvgPool, {xb}, {Out(n.outputs[0])});
@@ -893,7 +937,8 @@ Status Builder::ReduceMeanOp(const Node& n) {
 Status Builder::ResizeOp(const Node& n) {
   const Value& x = V(n.inputs[0]);
   const Value& y = V(n.outputs[0]);
-  if (!IsNhwc(x) || !IsNhwc(y)) return Unsupported(n, "only 4-D NCHW resizes (over H and W) are supported");
+  if (!IsNhwc(x) || !IsNhwc(y))
+    return Unsupported(n, "only 4-D NCHW resizes (over H and W) are supported");
   if (!(x.shape[1] == y.shape[1]) || !(x.shape[0] == y.shape[0])) {
     return Unsupported(n, "only H and W may be resized");
   }
@@ -939,19 +984,31 @@ Status Builder::ResizeOp(const Node& n) {
   }
   if (new_style) {
     const std::string ct = n.GetString("coordinate_transformation_mode", "half_pixel");
-    if (ct == "half_pixel") ra.coord = gpu::CoordMode::kHalfPixel;
-    else if (ct == "pytorch_half_pixel") ra.coord = gpu::CoordMode::kPytorchHalfPixel;
-    else if (ct == "align_corners") ra.coord = gpu::CoordMode::kAlignCorners;
-    else if (ct == "asymmetric") ra.coord = gpu::CoordMode::kAsymmetric;
-    else if (ct == "tf_half_pixel_for_nn") ra.coord = gpu::CoordMode::kTfHalfPixelForNN;
-    else return Unsupported(n, "coordinate_transformation_mode '" + ct + "' is not supported");
+    if (ct == "half_pixel")
+      ra.coord = gpu::CoordMode::kHalfPixel;
+    else if (ct == "pytorch_half_pixel")
+      ra.coord = gpu::CoordMode::kPytorchHalfPixel;
+    else if (ct == "align_corners")
+      ra.coord = gpu::CoordMode::kAlignCorners;
+    else if (ct == "asymmetric")
+      ra.coord = gpu::CoordMode::kAsymmetric;
+    else if (ct == "tf_half_pixel_for_nn")
+      ra.coord = gpu::CoordMode::kTfHalfPixelForNN;
+    else
+      return Unsupported(n, "coordinate_transformation_mode '" + ct + "' is not supported");
     const std::string nm = n.GetString("nearest_mode", "round_prefer_floor");
-    if (nm == "round_prefer_floor") ra.nearest = gpu::NearestMode::kRoundPreferFloor;
-    else if (nm == "round_prefer_ceil") ra.nearest = gpu::NearestMode::kRoundPreferCeil;
-    else if (nm == "floor") ra.nearest = gpu::NearestMode::kFloor;
-    else if (nm == "ceil") ra.nearest = gpu::NearestMode::kCeil;
-    else return Unsupported(n, "nearest_mode '" + nm + "' is not supported");
-    if (mode == "cubic" || n.GetInt("antialias", 0) != 0) return Unsupported(n, "antialiasing is not supported");
+    if (nm == "round_prefer_floor")
+      ra.nearest = gpu::NearestMode::kRoundPreferFloor;
+    else if (nm == "round_prefer_ceil")
+      ra.nearest = gpu::NearestMode::kRoundPreferCeil;
+    else if (nm == "floor")
+      ra.nearest = gpu::NearestMode::kFloor;
+    else if (nm == "ceil")
+      ra.nearest = gpu::NearestMode::kCeil;
+    else
+      return Unsupported(n, "nearest_mode '" + nm + "' is not supported");
+    if (mode == "cubic" || n.GetInt("antialias", 0) != 0)
+      return Unsupported(n, "antialiasing is not supported");
   } else {
     // Upsample and Resize-10: asymmetric coordinates; nearest takes the floor when enlarging.
     ra.coord = gpu::CoordMode::kAsymmetric;
@@ -979,7 +1036,8 @@ Status Builder::ConcatOp(const Node& n) {
   for (int v : n.inputs) {
     if (v < 0) continue;
     const Value& val = V(v);
-    if (!val.is_const && IsNhwc(val) != IsNhwc(y)) return Unsupported(n, "inputs in different layouts");
+    if (!val.is_const && IsNhwc(val) != IsNhwc(y))
+      return Unsupported(n, "inputs in different layouts");
     if (Elements(val.shape, opt_.max_batch) == 0) continue;
     VRSEG_ASSIGN_OR_RETURN(int32_t b, In(v, IsNhwc(y), n));
     ins.push_back(b);
@@ -1034,7 +1092,8 @@ Status Builder::SliceOp(const Node& n) {
     for (size_t i = 0; i < starts.size(); ++i) axes.push_back(static_cast<int64_t>(i));
   }
   if (steps.empty()) steps.assign(starts.size(), 1);
-  if (starts.size() != ends.size() || axes.size() != starts.size() || steps.size() != starts.size()) {
+  if (starts.size() != ends.size() || axes.size() != starts.size() ||
+      steps.size() != starts.size()) {
     return Unsupported(n, "starts/ends/axes/steps differ in length");
   }
   std::vector<int64_t> pstart(rank, 0), pstep(rank, 1);
@@ -1144,13 +1203,18 @@ Status Builder::PadOp(const Node& n) {
     value = c->fdata.empty() ? 0.f : c->fdata[0];
   }
   if (HasInput(n, 3)) return Unsupported(n, "the axes input is not supported");
-  if (static_cast<int>(pads.size()) != 2 * rank) return Unsupported(n, "pads must have 2*rank entries");
+  if (static_cast<int>(pads.size()) != 2 * rank)
+    return Unsupported(n, "pads must have 2*rank entries");
   const std::string mode = n.GetString("mode", "constant");
   gpu::PadMode pm;
-  if (mode == "constant") pm = gpu::PadMode::kConstant;
-  else if (mode == "reflect") pm = gpu::PadMode::kReflect;
-  else if (mode == "edge") pm = gpu::PadMode::kEdge;
-  else return Unsupported(n, "mode '" + mode + "' is not supported");
+  if (mode == "constant")
+    pm = gpu::PadMode::kConstant;
+  else if (mode == "reflect")
+    pm = gpu::PadMode::kReflect;
+  else if (mode == "edge")
+    pm = gpu::PadMode::kEdge;
+  else
+    return Unsupported(n, "mode '" + mode + "' is not supported");
   std::vector<int64_t> begin(rank, 0);
   for (int a = 0; a < rank; ++a) {
     if (pads[a] < 0 || pads[a + rank] < 0) return Unsupported(n, "negative pads are not supported");
@@ -1175,7 +1239,8 @@ Status Builder::SoftmaxOp(const Node& n) {
   if (g_.opset < 13) {
     // Softmax-1/11 normalises over all axes from `axis` on: one axis only when the rest are 1.
     for (int a = static_cast<int>(axis) + 1; a < rank; ++a) {
-      if (!(x.shape[a] == Dim::Const(1))) return Unsupported(n, "softmax over several axes (opset < 13)");
+      if (!(x.shape[a] == Dim::Const(1)))
+        return Unsupported(n, "softmax over several axes (opset < 13)");
     }
   }
   VRSEG_ASSIGN_OR_RETURN(int32_t xb, In(n.inputs[0], IsNhwc(x), n));
@@ -1213,7 +1278,8 @@ Status Builder::GatherOp(const Node& n) {
   int64_t axis = n.GetInt("axis", 0);
   if (axis < 0) axis += rank;
   if (axis < 0 || axis >= rank) return Unsupported(n, "axis out of range");
-  if (!x.shape[axis].is_const()) return Unsupported(n, "gathering along the batch axis is not supported");
+  if (!x.shape[axis].is_const())
+    return Unsupported(n, "gathering along the batch axis is not supported");
   const bool plain = !IsNhwc(x) && !IsNhwc(y);
   const bool nhwc_same = IsNhwc(x) && IsNhwc(y) && idx->shape.size() == 1;
   if (!plain && !nhwc_same) return Unsupported(n, "the output layout differs from the input's");
@@ -1234,7 +1300,8 @@ Status Builder::AliasOp(const Node& n, bool same_memory_order) {
   const Value& y = V(yv);
   if (n.outputs.size() > 1) {
     for (size_t i = 1; i < n.outputs.size(); ++i) {
-      if (n.outputs[i] >= 0 && Used(n.outputs[i])) return Unsupported(n, "a second output (Dropout mask) is not supported");
+      if (n.outputs[i] >= 0 && Used(n.outputs[i]))
+        return Unsupported(n, "a second output (Dropout mask) is not supported");
     }
   }
   if (DTOf(x) != DTOf(y)) return Unsupported(n, "changes the element type");
@@ -1335,7 +1402,8 @@ Status Builder::Node_(const Node& n) {
   }
   if (op == "LayoutConvert") {
     std::vector<int64_t> perm;
-    for (size_t i = 0; i < V(n.inputs[0]).shape.size(); ++i) perm.push_back(static_cast<int64_t>(i));
+    for (size_t i = 0; i < V(n.inputs[0]).shape.size(); ++i)
+      perm.push_back(static_cast<int64_t>(i));
     return TransposeOp(n, perm);
   }
   if (op == "Reshape" || op == "Flatten" || op == "Squeeze" || op == "Unsqueeze" ||
@@ -1353,7 +1421,8 @@ Status Builder::Node_(const Node& n) {
 Status Builder::PlaceArena() {
   const size_t nb = plan_.buffers.size();
   auto root = [&](int32_t id) {
-    for (int d = 0; d < 64 && plan_.buffers[id].kind == BufferKind::kAlias; ++d) id = plan_.buffers[id].index;
+    for (int d = 0; d < 64 && plan_.buffers[id].kind == BufferKind::kAlias; ++d)
+      id = plan_.buffers[id].index;
     return id;
   };
   std::vector<int64_t> first(nb, -1), last(nb, -1);
@@ -1448,8 +1517,9 @@ Result<Plan> Builder::Build() {
     return Status::InvalidArgument("engine build: precision must be fp32 or fp16");
   }
   if (opt_.min_batch < 1 || opt_.min_batch > opt_.opt_batch || opt_.opt_batch > opt_.max_batch) {
-    return Status::InvalidArgument("engine build: batch range " + std::to_string(opt_.min_batch) + ":" +
-                                   std::to_string(opt_.opt_batch) + ":" + std::to_string(opt_.max_batch) +
+    return Status::InvalidArgument("engine build: batch range " + std::to_string(opt_.min_batch) +
+                                   ":" + std::to_string(opt_.opt_batch) + ":" +
+                                   std::to_string(opt_.max_batch) +
                                    " must satisfy 1 <= min <= opt <= max");
   }
   fdt_ = opt_.precision;
@@ -1485,7 +1555,8 @@ Result<Plan> Builder::Build() {
   for (size_t i = 0; i < g_.outputs.size(); ++i) {
     const int vi = g_.outputs[i];
     const Value& v = V(vi);
-    if (v.has_sym) return Status::Unsupported("engine: output '" + v.name + "' is a shape computation");
+    if (v.has_sym)
+      return Status::Unsupported("engine: output '" + v.name + "' is a shape computation");
     const int32_t b = NewBuffer(v, BufferKind::kOutput, static_cast<int32_t>(i));
     plan_.outputs.push_back({v.name, DTOf(v), v.shape, v.layout, b});
     if (v.is_const || buf_[vi] >= 0) {
@@ -1534,10 +1605,12 @@ Result<Plan> Builder::Build() {
     auto prof = (*rt)->Profile(opt_.opt_batch, opt_.timed_iterations, stream_);
     if (!prof.ok()) return prof.status().WithContext("engine build: timing the layers");
     for (size_t i = 0; i < plan_.layers.size() && i < prof->size(); ++i) {
-      if (plan_.layers[i].tactic.kind == TacticKind::kKernel) plan_.layers[i].time_ms = (*prof)[i].ms;
+      if (plan_.layers[i].tactic.kind == TacticKind::kKernel)
+        plan_.layers[i].time_ms = (*prof)[i].ms;
     }
   }
-  plan_.build_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  plan_.build_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return std::move(plan_);
 }
 

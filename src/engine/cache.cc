@@ -15,10 +15,12 @@ std::string DefaultEngineCacheDir() {
     return (std::filesystem::path(x) / "vrseg" / "engines").string();
   }
   const char* home = std::getenv("HOME");
-  return (std::filesystem::path(home && *home ? home : ".") / ".cache" / "vrseg" / "engines").string();
+  return (std::filesystem::path(home && *home ? home : ".") / ".cache" / "vrseg" / "engines")
+      .string();
 }
 
-Result<std::string> CachedEnginePlan(const std::string& onnx_path, const EngineBuildOptions& options,
+Result<std::string> CachedEnginePlan(const std::string& onnx_path,
+                                     const EngineBuildOptions& options,
                                      const std::string& cache_dir, EngineCacheOutcome* outcome) {
   using namespace engine;
   // One build at a time per process: backends made in parallel for the same model (one per
@@ -38,10 +40,10 @@ Result<std::string> CachedEnginePlan(const std::string& onnx_path, const EngineB
   std::filesystem::create_directories(dir, ec);
   if (ec) return Status::IoError("engine cache: cannot create " + dir + ": " + ec.message());
   const std::string stem = std::filesystem::path(onnx_path).stem().string();
-  const std::string name = stem + "-" + sha.substr(0, 16) + "-" + options.precision + "-b" +
-                           std::to_string(options.min_batch) + "_" + std::to_string(options.opt_batch) +
-                           "_" + std::to_string(options.max_batch) + "-sm" +
-                           std::to_string(want.compute_capability) + ".plan";
+  const std::string name =
+      stem + "-" + sha.substr(0, 16) + "-" + options.precision + "-b" +
+      std::to_string(options.min_batch) + "_" + std::to_string(options.opt_batch) + "_" +
+      std::to_string(options.max_batch) + "-sm" + std::to_string(want.compute_capability) + ".plan";
   const std::string path = (std::filesystem::path(dir) / name).string();
 
   EngineCacheOutcome result = EngineCacheOutcome::kBuilt;

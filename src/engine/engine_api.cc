@@ -1,11 +1,10 @@
 // The public engine API (vrseg/engine.h): BuildEngine, ProfileEnginePlan, MachinePlanKey.
 // The cache lives in cache.cc.
-#include "vrseg/engine.h"
-
 #include <cstdio>
 
 #include "engine/ir.h"
 #include "engine/plan.h"
+#include "vrseg/engine.h"
 #include "vrseg/log.h"
 
 #ifdef VRSEG_HAVE_CUDA
@@ -26,9 +25,9 @@ Status CheckDevice(int device) {
   const cudaError_t e = cudaGetDeviceCount(&count);
   if (e != cudaSuccess || count == 0) {
     cudaGetLastError();
-    return Status::Unavailable("gpu engine: no CUDA device is available (" +
-                               std::string(e == cudaSuccess ? "none found" : cudaGetErrorString(e)) +
-                               ")");
+    return Status::Unavailable(
+        "gpu engine: no CUDA device is available (" +
+        std::string(e == cudaSuccess ? "none found" : cudaGetErrorString(e)) + ")");
   }
   if (device < 0 || device >= count) {
     return Status::Unavailable("gpu engine: CUDA device " + std::to_string(device) +
@@ -69,8 +68,8 @@ Status BuildEngine(const std::string& onnx_path, const std::string& plan_path,
   }
   if (options.min_batch < 1 || options.min_batch > options.opt_batch ||
       options.opt_batch > options.max_batch) {
-    return Status::InvalidArgument("build-engine: batch " + std::to_string(options.min_batch) + ":" +
-                                   std::to_string(options.opt_batch) + ":" +
+    return Status::InvalidArgument("build-engine: batch " + std::to_string(options.min_batch) +
+                                   ":" + std::to_string(options.opt_batch) + ":" +
                                    std::to_string(options.max_batch) +
                                    " must satisfy 1 <= MIN <= OPT <= MAX");
   }

@@ -1,6 +1,8 @@
 // The plan file format (see plan.h). Plain C++: built and tested everywhere.
 #include "engine/plan.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -10,7 +12,6 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-#include <unistd.h>
 
 namespace vrseg::engine {
 namespace {
@@ -97,7 +98,8 @@ class Writer {
 // Bounds-checked cursor over a byte range; every failure says what was being read.
 class Reader {
  public:
-  Reader(const uint8_t* p, size_t n, const std::string* err_prefix) : p_(p), n_(n), pre_(err_prefix) {}
+  Reader(const uint8_t* p, size_t n, const std::string* err_prefix)
+      : p_(p), n_(n), pre_(err_prefix) {}
   size_t left() const { return n_ - at_; }
   bool done() const { return at_ == n_; }
   Status Need(size_t k, const char* what) const {
@@ -193,12 +195,38 @@ void WriteVec(Writer& w, const std::vector<T>& v) {
 
 // Field tags. Append only; a reader skips tags it does not know.
 namespace key_tag {
-enum : uint16_t { kSha = 1, kGpu, kCc, kCuda, kCudnn, kCublas, kPrecision, kMin, kOpt, kMax, kEngine };
+enum : uint16_t {
+  kSha = 1,
+  kGpu,
+  kCc,
+  kCuda,
+  kCudnn,
+  kCublas,
+  kPrecision,
+  kMin,
+  kOpt,
+  kMax,
+  kEngine
+};
 }
 namespace layer_tag {
 enum : uint16_t {
-  kName = 1, kOp, kKind, kInts, kFloats, kInputs, kOutputs, kTacticKind, kTacticAlgo,
-  kTacticSub, kTacticName, kTime, kFlops, kBytesFixed, kBytesPerSample, kWeight
+  kName = 1,
+  kOp,
+  kKind,
+  kInts,
+  kFloats,
+  kInputs,
+  kOutputs,
+  kTacticKind,
+  kTacticAlgo,
+  kTacticSub,
+  kTacticName,
+  kTime,
+  kFlops,
+  kBytesFixed,
+  kBytesPerSample,
+  kWeight
 };
 }
 namespace buffer_tag {
@@ -231,18 +259,30 @@ Status ReadKey(Reader& r, const std::string* pre, PlanKey* k) {
   const char* what = "the key";
   return ForEachField(r, pre, what, [&](uint16_t tag, Reader& f) -> Status {
     switch (tag) {
-      case kSha: return f.Rest(&k->model_sha256);
-      case kGpu: return f.Rest(&k->gpu_name);
-      case kCc: return ExactPod(f, &k->compute_capability, what);
-      case kCuda: return ExactPod(f, &k->cuda_runtime_version, what);
-      case kCudnn: return ExactPod(f, &k->cudnn_version, what);
-      case kCublas: return ExactPod(f, &k->cublas_version, what);
-      case kPrecision: return f.Rest(&k->precision);
-      case kMin: return ExactPod(f, &k->min_batch, what);
-      case kOpt: return ExactPod(f, &k->opt_batch, what);
-      case kMax: return ExactPod(f, &k->max_batch, what);
-      case kEngine: return f.Rest(&k->engine_version);
-      default: return Status::Ok();
+      case kSha:
+        return f.Rest(&k->model_sha256);
+      case kGpu:
+        return f.Rest(&k->gpu_name);
+      case kCc:
+        return ExactPod(f, &k->compute_capability, what);
+      case kCuda:
+        return ExactPod(f, &k->cuda_runtime_version, what);
+      case kCudnn:
+        return ExactPod(f, &k->cudnn_version, what);
+      case kCublas:
+        return ExactPod(f, &k->cublas_version, what);
+      case kPrecision:
+        return f.Rest(&k->precision);
+      case kMin:
+        return ExactPod(f, &k->min_batch, what);
+      case kOpt:
+        return ExactPod(f, &k->opt_batch, what);
+      case kMax:
+        return ExactPod(f, &k->max_batch, what);
+      case kEngine:
+        return f.Rest(&k->engine_version);
+      default:
+        return Status::Ok();
     }
   });
 }
@@ -287,8 +327,10 @@ Status ReadLayer(Reader& r, const std::string* pre, PlanLayer* l) {
   const char* what = "a layer";
   return ForEachField(r, pre, what, [&](uint16_t tag, Reader& f) -> Status {
     switch (tag) {
-      case kName: return f.Rest(&l->name);
-      case kOp: return f.Rest(&l->op);
+      case kName:
+        return f.Rest(&l->name);
+      case kOp:
+        return f.Rest(&l->op);
       case kKind: {
         uint16_t k = 0;
         VRSEG_RETURN_IF_ERROR(ExactPod(f, &k, what));
@@ -311,21 +353,30 @@ Status ReadLayer(Reader& r, const std::string* pre, PlanLayer* l) {
         l->floats[k] = std::move(v);
         return Status::Ok();
       }
-      case kInputs: return ReadVec(f, &l->inputs, what);
-      case kOutputs: return ReadVec(f, &l->outputs, what);
+      case kInputs:
+        return ReadVec(f, &l->inputs, what);
+      case kOutputs:
+        return ReadVec(f, &l->outputs, what);
       case kTacticKind: {
         uint8_t k = 0;
         VRSEG_RETURN_IF_ERROR(ExactPod(f, &k, what));
         l->tactic.kind = static_cast<TacticKind>(k);
         return Status::Ok();
       }
-      case kTacticAlgo: return ExactPod(f, &l->tactic.algo, what);
-      case kTacticSub: return ExactPod(f, &l->tactic.sub, what);
-      case kTacticName: return f.Rest(&l->tactic.name);
-      case kTime: return ExactPod(f, &l->time_ms, what);
-      case kFlops: return ExactPod(f, &l->flops_per_sample, what);
-      case kBytesFixed: return ExactPod(f, &l->bytes_fixed, what);
-      case kBytesPerSample: return ExactPod(f, &l->bytes_per_sample, what);
+      case kTacticAlgo:
+        return ExactPod(f, &l->tactic.algo, what);
+      case kTacticSub:
+        return ExactPod(f, &l->tactic.sub, what);
+      case kTacticName:
+        return f.Rest(&l->tactic.name);
+      case kTime:
+        return ExactPod(f, &l->time_ms, what);
+      case kFlops:
+        return ExactPod(f, &l->flops_per_sample, what);
+      case kBytesFixed:
+        return ExactPod(f, &l->bytes_fixed, what);
+      case kBytesPerSample:
+        return ExactPod(f, &l->bytes_per_sample, what);
       case kWeight: {
         WeightRef wr;
         VRSEG_RETURN_IF_ERROR(f.Pod(&wr.offset, what));
@@ -333,7 +384,8 @@ Status ReadLayer(Reader& r, const std::string* pre, PlanLayer* l) {
         l->weights.push_back(wr);
         return Status::Ok();
       }
-      default: return Status::Ok();
+      default:
+        return Status::Ok();
     }
   });
 }
@@ -353,23 +405,28 @@ Status ReadBuffer(Reader& r, const std::string* pre, PlanBuffer* b) {
   const char* what = "a buffer";
   return ForEachField(r, pre, what, [&](uint16_t tag, Reader& f) -> Status {
     switch (tag) {
-      case kName: return f.Rest(&b->name);
+      case kName:
+        return f.Rest(&b->name);
       case kDtype: {
         uint8_t v = 0;
         VRSEG_RETURN_IF_ERROR(ExactPod(f, &v, what));
         b->dtype = static_cast<PlanDType>(v);
         return Status::Ok();
       }
-      case kDims: return ReadShape(f, &b->dims, what);
+      case kDims:
+        return ReadShape(f, &b->dims, what);
       case kKind: {
         uint8_t v = 0;
         VRSEG_RETURN_IF_ERROR(ExactPod(f, &v, what));
         b->kind = static_cast<BufferKind>(v);
         return Status::Ok();
       }
-      case kOffset: return ExactPod(f, &b->offset, what);
-      case kIndex: return ExactPod(f, &b->index, what);
-      default: return Status::Ok();
+      case kOffset:
+        return ExactPod(f, &b->offset, what);
+      case kIndex:
+        return ExactPod(f, &b->index, what);
+      default:
+        return Status::Ok();
     }
   });
 }
@@ -388,22 +445,26 @@ Status ReadIO(Reader& r, const std::string* pre, PlanIO* io) {
   const char* what = "an input/output";
   return ForEachField(r, pre, what, [&](uint16_t tag, Reader& f) -> Status {
     switch (tag) {
-      case kName: return f.Rest(&io->name);
+      case kName:
+        return f.Rest(&io->name);
       case kDtype: {
         uint8_t v = 0;
         VRSEG_RETURN_IF_ERROR(ExactPod(f, &v, what));
         io->dtype = static_cast<PlanDType>(v);
         return Status::Ok();
       }
-      case kShape: return ReadShape(f, &io->shape, what);
+      case kShape:
+        return ReadShape(f, &io->shape, what);
       case kLayout: {
         uint8_t v = 0;
         VRSEG_RETURN_IF_ERROR(ExactPod(f, &v, what));
         io->layout = static_cast<Layout>(v);
         return Status::Ok();
       }
-      case kBuffer: return ExactPod(f, &io->buffer, what);
-      default: return Status::Ok();
+      case kBuffer:
+        return ExactPod(f, &io->buffer, what);
+      default:
+        return Status::Ok();
     }
   });
 }
@@ -430,19 +491,23 @@ Status CheckPlan(const Plan& p, const std::string& source) {
     if (b.kind == BufferKind::kConst && bad_weight({b.offset, (uint64_t)b.Bytes(0)})) {
       return Corrupt(source, "constant buffer '" + b.name + "' lies outside the weights");
     }
-    if (b.kind == BufferKind::kArena && b.offset + (uint64_t)b.Bytes(p.key.max_batch) > p.arena_bytes) {
+    if (b.kind == BufferKind::kArena &&
+        b.offset + (uint64_t)b.Bytes(p.key.max_batch) > p.arena_bytes) {
       return Corrupt(source, "buffer '" + b.name + "' lies outside the arena");
     }
   }
   for (const PlanLayer& l : p.layers) {
     for (int32_t id : l.inputs) {
-      if (id < -1 || id >= nb) return Corrupt(source, "layer '" + l.name + "' names a missing buffer");
+      if (id < -1 || id >= nb)
+        return Corrupt(source, "layer '" + l.name + "' names a missing buffer");
     }
     for (int32_t id : l.outputs) {
-      if (id < 0 || id >= nb) return Corrupt(source, "layer '" + l.name + "' names a missing buffer");
+      if (id < 0 || id >= nb)
+        return Corrupt(source, "layer '" + l.name + "' names a missing buffer");
     }
     for (const WeightRef& w : l.weights) {
-      if (bad_weight(w)) return Corrupt(source, "layer '" + l.name + "' has weights outside the blob");
+      if (bad_weight(w))
+        return Corrupt(source, "layer '" + l.name + "' has weights outside the blob");
     }
   }
   for (const auto* ios : {&p.inputs, &p.outputs}) {
@@ -452,7 +517,8 @@ Status CheckPlan(const Plan& p, const std::string& source) {
       }
     }
   }
-  if (p.key.min_batch < 1 || p.key.min_batch > p.key.opt_batch || p.key.opt_batch > p.key.max_batch) {
+  if (p.key.min_batch < 1 || p.key.min_batch > p.key.opt_batch ||
+      p.key.opt_batch > p.key.max_batch) {
     return Corrupt(source, "batch range " + std::to_string(p.key.min_batch) + ":" +
                                std::to_string(p.key.opt_batch) + ":" +
                                std::to_string(p.key.max_batch) + " is not ordered");
@@ -464,43 +530,68 @@ Status CheckPlan(const Plan& p, const std::string& source) {
 
 int PlanDTypeSize(PlanDType t) {
   switch (t) {
-    case PlanDType::kF32: return 4;
-    case PlanDType::kF16: return 2;
-    case PlanDType::kI64: return 8;
-    case PlanDType::kBool: return 1;
+    case PlanDType::kF32:
+      return 4;
+    case PlanDType::kF16:
+      return 2;
+    case PlanDType::kI64:
+      return 8;
+    case PlanDType::kBool:
+      return 1;
   }
   return 0;
 }
 
 const char* PlanDTypeName(PlanDType t) {
   switch (t) {
-    case PlanDType::kF32: return "fp32";
-    case PlanDType::kF16: return "fp16";
-    case PlanDType::kI64: return "int64";
-    case PlanDType::kBool: return "bool";
+    case PlanDType::kF32:
+      return "fp32";
+    case PlanDType::kF16:
+      return "fp16";
+    case PlanDType::kI64:
+      return "int64";
+    case PlanDType::kBool:
+      return "bool";
   }
   return "?";
 }
 
 const char* LayerKindName(LayerKind k) {
   switch (k) {
-    case LayerKind::kConv: return "conv";
-    case LayerKind::kGemm: return "gemm";
-    case LayerKind::kBinary: return "binary";
-    case LayerKind::kUnary: return "unary";
-    case LayerKind::kChannelAffine: return "channel_affine";
-    case LayerKind::kCast: return "cast";
-    case LayerKind::kPool: return "pool";
-    case LayerKind::kGlobalAvgPool: return "global_avg_pool";
-    case LayerKind::kResize: return "resize";
-    case LayerKind::kConcat: return "concat";
-    case LayerKind::kSlice: return "slice";
-    case LayerKind::kTranspose: return "transpose";
-    case LayerKind::kPad: return "pad";
-    case LayerKind::kSoftmax: return "softmax";
-    case LayerKind::kArgMax: return "argmax";
-    case LayerKind::kReduceMean: return "reduce_mean";
-    case LayerKind::kGather: return "gather";
+    case LayerKind::kConv:
+      return "conv";
+    case LayerKind::kGemm:
+      return "gemm";
+    case LayerKind::kBinary:
+      return "binary";
+    case LayerKind::kUnary:
+      return "unary";
+    case LayerKind::kChannelAffine:
+      return "channel_affine";
+    case LayerKind::kCast:
+      return "cast";
+    case LayerKind::kPool:
+      return "pool";
+    case LayerKind::kGlobalAvgPool:
+      return "global_avg_pool";
+    case LayerKind::kResize:
+      return "resize";
+    case LayerKind::kConcat:
+      return "concat";
+    case LayerKind::kSlice:
+      return "slice";
+    case LayerKind::kTranspose:
+      return "transpose";
+    case LayerKind::kPad:
+      return "pad";
+    case LayerKind::kSoftmax:
+      return "softmax";
+    case LayerKind::kArgMax:
+      return "argmax";
+    case LayerKind::kReduceMean:
+      return "reduce_mean";
+    case LayerKind::kGather:
+      return "gather";
   }
   return "unknown";
 }
@@ -521,8 +612,9 @@ std::string KeyDifference(const PlanKey& have, const PlanKey& want) {
   add("cudnn_version", std::to_string(have.cudnn_version), std::to_string(want.cudnn_version));
   add("cublas_version", std::to_string(have.cublas_version), std::to_string(want.cublas_version));
   add("precision", have.precision, want.precision);
-  add("batch", std::to_string(have.min_batch) + ":" + std::to_string(have.opt_batch) + ":" +
-                   std::to_string(have.max_batch),
+  add("batch",
+      std::to_string(have.min_batch) + ":" + std::to_string(have.opt_batch) + ":" +
+          std::to_string(have.max_batch),
       std::to_string(want.min_batch) + ":" + std::to_string(want.opt_batch) + ":" +
           std::to_string(want.max_batch));
   add("engine_version", have.engine_version, want.engine_version);
@@ -605,8 +697,8 @@ Result<Plan> ParsePlan(const std::vector<uint8_t>& bytes, const std::string& sou
   std::memcpy(&version, bytes.data() + 8, 4);
   std::memcpy(&total, bytes.data() + 12, 8);
   if (version != kPlanFormatVersion) {
-    return Status::InvalidModel("plan " + source + " has format version " + std::to_string(version) +
-                                ", this engine reads version " +
+    return Status::InvalidModel("plan " + source + " has format version " +
+                                std::to_string(version) + ", this engine reads version " +
                                 std::to_string(kPlanFormatVersion) + ": rebuild it");
   }
   if (total != bytes.size()) {
@@ -663,10 +755,14 @@ Result<Plan> ParsePlan(const std::vector<uint8_t>& bytes, const std::string& sou
       case kRecStats:
         VRSEG_RETURN_IF_ERROR(ForEachField(rec, &prefix, "stats", [&](uint16_t t, Reader& f) {
           switch (t) {
-            case stats_tag::kArena: return ExactPod(f, &p.arena_bytes, "stats");
-            case stats_tag::kNaive: return ExactPod(f, &p.naive_bytes, "stats");
-            case stats_tag::kBuildSeconds: return ExactPod(f, &p.build_seconds, "stats");
-            default: return Status::Ok();
+            case stats_tag::kArena:
+              return ExactPod(f, &p.arena_bytes, "stats");
+            case stats_tag::kNaive:
+              return ExactPod(f, &p.naive_bytes, "stats");
+            case stats_tag::kBuildSeconds:
+              return ExactPod(f, &p.build_seconds, "stats");
+            default:
+              return Status::Ok();
           }
         }));
         break;
@@ -695,11 +791,13 @@ Result<Plan> ParsePlan(const std::vector<uint8_t>& bytes, const std::string& sou
 Status WritePlanFile(const Plan& plan, const std::string& path) {
   const std::vector<uint8_t> bytes = SerializePlan(plan);
   static std::atomic<uint64_t> counter{0};
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+  const std::string tmp =
+      path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
   {
     std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
     if (!f) return Status::IoError("cannot write plan " + tmp);
-    f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    f.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
     f.flush();
     if (!f) {
       std::error_code ec;
@@ -718,7 +816,8 @@ Status WritePlanFile(const Plan& plan, const std::string& path) {
 
 static Result<std::vector<uint8_t>> ReadAll(const std::string& path, const char* what) {
   std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) return Status::NotFound(std::string(what) + " not found: " + path);
+  if (!std::filesystem::exists(path, ec))
+    return Status::NotFound(std::string(what) + " not found: " + path);
   std::ifstream f(path, std::ios::binary);
   if (!f) return Status::IoError(std::string("cannot open ") + what + " " + path);
   std::vector<uint8_t> bytes;
@@ -780,8 +879,8 @@ struct Sha256 {
     }
     uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7];
     for (int i = 0; i < 64; ++i) {
-      const uint32_t t1 = hh + (Rotr(e, 6) ^ Rotr(e, 11) ^ Rotr(e, 25)) + ((e & f) ^ (~e & g)) +
-                          kK[i] + w[i];
+      const uint32_t t1 =
+          hh + (Rotr(e, 6) ^ Rotr(e, 11) ^ Rotr(e, 25)) + ((e & f) ^ (~e & g)) + kK[i] + w[i];
       const uint32_t t2 = (Rotr(a, 2) ^ Rotr(a, 13) ^ Rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
       hh = g;
       g = f;
@@ -792,7 +891,14 @@ struct Sha256 {
       b = a;
       a = t1 + t2;
     }
-    h[0] += a; h[1] += b; h[2] += c; h[3] += d; h[4] += e; h[5] += f; h[6] += g; h[7] += hh;
+    h[0] += a;
+    h[1] += b;
+    h[2] += c;
+    h[3] += d;
+    h[4] += e;
+    h[5] += f;
+    h[6] += g;
+    h[7] += hh;
   }
   void Update(const uint8_t* p, size_t n) {
     total += n;

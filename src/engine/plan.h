@@ -39,13 +39,13 @@ const char* PlanDTypeName(PlanDType t);
 
 // What makes a plan valid on a machine. Two keys match when every field is equal.
 struct PlanKey {
-  std::string model_sha256;  // hex SHA-256 of the ONNX file's bytes
-  std::string gpu_name;      // cudaDeviceProp::name
+  std::string model_sha256;        // hex SHA-256 of the ONNX file's bytes
+  std::string gpu_name;            // cudaDeviceProp::name
   int32_t compute_capability = 0;  // 90 for sm_90
   int32_t cuda_runtime_version = 0;
   int64_t cudnn_version = 0;
   int32_t cublas_version = 0;
-  std::string precision;     // "fp32" | "fp16"
+  std::string precision;  // "fp32" | "fp16"
   int32_t min_batch = 1, opt_batch = 1, max_batch = 1;
   std::string engine_version = kEngineVersion;
   bool operator==(const PlanKey&) const = default;
@@ -55,10 +55,10 @@ std::string KeyDifference(const PlanKey& have, const PlanKey& want);
 
 // Layer kinds; the numbers are stored in files (append only).
 enum class LayerKind : uint16_t {
-  kConv = 1,        // Conv/ConvTranspose with epilogue: gpu::ConvRunner
-  kGemm = 2,        // MatMul/Gemm: gpu::GemmRunner
-  kBinary = 3,      // gpu::Binary (+ optional residual add)
-  kUnary = 4,       // gpu::Unary (activations, math, copies)
+  kConv = 1,    // Conv/ConvTranspose with epilogue: gpu::ConvRunner
+  kGemm = 2,    // MatMul/Gemm: gpu::GemmRunner
+  kBinary = 3,  // gpu::Binary (+ optional residual add)
+  kUnary = 4,   // gpu::Unary (activations, math, copies)
   kChannelAffine = 5,
   kCast = 6,
   kPool = 7,
@@ -78,9 +78,9 @@ const char* LayerKindName(LayerKind k);
 // Tactic kinds; the numbers are stored in files (append only). An INT8 conv tactic would be a new
 // kind with its own `sub` numbering.
 enum class TacticKind : uint8_t {
-  kKernel = 0,   // the engine's own kernel for the layer kind (no choice)
-  kConv = 1,     // gpu::ConvTactic: algo = ConvAlgo, sub = its sub
-  kGemm = 2,     // gpu::GemmTactic: sub
+  kKernel = 0,  // the engine's own kernel for the layer kind (no choice)
+  kConv = 1,    // gpu::ConvTactic: algo = ConvAlgo, sub = its sub
+  kGemm = 2,    // gpu::GemmTactic: sub
 };
 struct PlanTactic {
   TacticKind kind = TacticKind::kKernel;
@@ -98,8 +98,8 @@ struct WeightRef {
 };
 
 struct PlanLayer {
-  std::string name;   // the IR node's name (errors and reports)
-  std::string op;     // its ONNX op ("Conv", "LayoutConvert", ...)
+  std::string name;  // the IR node's name (errors and reports)
+  std::string op;    // its ONNX op ("Conv", "LayoutConvert", ...)
   LayerKind kind = LayerKind::kUnary;
   // Parameters by name; a reader ignores names it does not know.
   std::map<std::string, std::vector<int64_t>> ints;
@@ -107,10 +107,11 @@ struct PlanLayer {
   std::vector<int32_t> inputs;   // buffer ids, -1 for an absent optional input
   std::vector<int32_t> outputs;  // buffer ids
   PlanTactic tactic;
-  double time_ms = 0;            // measured at the opt batch (0 when not timed)
-  double flops_per_sample = 0;   // for reports: FLOPs = flops_per_sample * batch
+  double time_ms = 0;                            // measured at the opt batch (0 when not timed)
+  double flops_per_sample = 0;                   // for reports: FLOPs = flops_per_sample * batch
   double bytes_fixed = 0, bytes_per_sample = 0;  // memory traffic = fixed + per_sample * batch
-  std::vector<WeightRef> weights;  // prepared weights (conv/gemm: weights, bias; affine: scale, shift)
+  std::vector<WeightRef>
+      weights;  // prepared weights (conv/gemm: weights, bias; affine: scale, shift)
   bool operator==(const PlanLayer&) const = default;
 
   int64_t Int(const std::string& k, int64_t def = 0) const;
@@ -121,12 +122,12 @@ struct PlanLayer {
 enum class BufferKind : uint8_t { kArena = 0, kInput = 1, kOutput = 2, kAlias = 3, kConst = 4 };
 
 struct PlanBuffer {
-  std::string name;          // the IR value's name
+  std::string name;  // the IR value's name
   PlanDType dtype = PlanDType::kF32;
-  Shape dims;                // physical, affine in the batch
+  Shape dims;  // physical, affine in the batch
   BufferKind kind = BufferKind::kArena;
-  uint64_t offset = 0;       // kArena: byte offset in the arena; kConst: offset in the weights blob
-  int32_t index = -1;        // kInput/kOutput: I/O index; kAlias: the buffer it shares
+  uint64_t offset = 0;  // kArena: byte offset in the arena; kConst: offset in the weights blob
+  int32_t index = -1;   // kInput/kOutput: I/O index; kAlias: the buffer it shares
   bool operator==(const PlanBuffer&) const = default;
   int64_t Bytes(int64_t batch) const;
 };
@@ -147,8 +148,8 @@ struct Plan {
   std::vector<PlanBuffer> buffers;
   std::vector<PlanIO> inputs, outputs;
   std::map<std::string, std::string> metadata;  // the ONNX metadata_props (ModelInfo)
-  uint64_t arena_bytes = 0;    // activation arena at max_batch
-  uint64_t naive_bytes = 0;    // sum of every arena buffer at max_batch (no reuse)
+  uint64_t arena_bytes = 0;                     // activation arena at max_batch
+  uint64_t naive_bytes = 0;                     // sum of every arena buffer at max_batch (no reuse)
   double build_seconds = 0;
   std::vector<std::string> optimizer_report;
   std::vector<uint8_t> weights;

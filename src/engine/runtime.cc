@@ -14,8 +14,7 @@ namespace {
 
 Status CudaErr(cudaError_t e, const char* call, const std::string& what) {
   if (e == cudaSuccess) return Status::Ok();
-  const std::string msg =
-      "engine: " + what + ": " + call + " failed: " + cudaGetErrorString(e);
+  const std::string msg = "engine: " + what + ": " + call + " failed: " + cudaGetErrorString(e);
   if (e == cudaErrorMemoryAllocation) return Status::OutOfMemory(msg);
   return Status::Internal(msg);
 }
@@ -79,7 +78,8 @@ Result<std::unique_ptr<Runtime>> Runtime::Create(Plan plan, std::shared_ptr<gpu:
   rt->plan_.weights.clear();
   rt->plan_.weights.shrink_to_fit();
   const size_t abytes = std::max<uint64_t>(p.arena_bytes, 256);
-  RT_CUDA(cudaMalloc(&rt->arena_, abytes), "activation arena (" + std::to_string(abytes) + " bytes)");
+  RT_CUDA(cudaMalloc(&rt->arena_, abytes),
+          "activation arena (" + std::to_string(abytes) + " bytes)");
   rt->device_bytes_ += abytes;
   for (const auto* ios : {&p.inputs, &p.outputs}) {
     for (const PlanIO& io : *ios) {
@@ -113,11 +113,17 @@ void* Runtime::BufferPtr(int32_t id) const {
   for (int depth = 0; depth < 64 && id >= 0; ++depth) {
     const PlanBuffer& b = plan_.buffers[id];
     switch (b.kind) {
-      case BufferKind::kArena: return static_cast<uint8_t*>(arena_) + b.offset;
-      case BufferKind::kInput: return io_in_[b.index];
-      case BufferKind::kOutput: return io_out_[b.index];
-      case BufferKind::kConst: return static_cast<uint8_t*>(weights_) + b.offset;
-      case BufferKind::kAlias: id = b.index; break;
+      case BufferKind::kArena:
+        return static_cast<uint8_t*>(arena_) + b.offset;
+      case BufferKind::kInput:
+        return io_in_[b.index];
+      case BufferKind::kOutput:
+        return io_out_[b.index];
+      case BufferKind::kConst:
+        return static_cast<uint8_t*>(weights_) + b.offset;
+      case BufferKind::kAlias:
+        id = b.index;
+        break;
     }
   }
   return nullptr;
@@ -125,9 +131,9 @@ void* Runtime::BufferPtr(int32_t id) const {
 
 Result<Runtime::BatchExec*> Runtime::ExecFor(int batch) {
   if (batch < plan_.key.min_batch || batch > plan_.key.max_batch) {
-    return Status::InvalidArgument("engine: batch " + std::to_string(batch) + " outside the plan's range [" +
-                                   std::to_string(plan_.key.min_batch) + "," +
-                                   std::to_string(plan_.key.max_batch) + "]");
+    return Status::InvalidArgument(
+        "engine: batch " + std::to_string(batch) + " outside the plan's range [" +
+        std::to_string(plan_.key.min_batch) + "," + std::to_string(plan_.key.max_batch) + "]");
   }
   auto& slot = execs_[batch];
   if (!slot) {
@@ -162,7 +168,9 @@ Status Runtime::MakeExec(int batch, BatchExec* ex) {
   for (size_t li = 0; li < p.layers.size(); ++li) {
     const PlanLayer& l = p.layers[li];
     const std::string what = "layer '" + l.name + "' (" + l.op + ")";
-    auto fail = [&](const Status& s) { return s.WithContext("engine: " + what + " at batch " + std::to_string(batch)); };
+    auto fail = [&](const Status& s) {
+      return s.WithContext("engine: " + what + " at batch " + std::to_string(batch));
+    };
     if (l.outputs.empty()) return fail(Status::InvalidModel("no outputs"));
     const gpu::TensorArg y = arg(l.outputs[0]);
     const Act act = static_cast<Act>(l.Int("act"));
@@ -178,11 +186,24 @@ Status Runtime::MakeExec(int batch, BatchExec* ex) {
         gpu::ConvDesc d;
         ConvShape& cs = d.shape;
         cs.n = batch;
-        cs.h = s[0]; cs.w = s[1]; cs.c = s[2]; cs.k = s[3]; cs.r = s[4]; cs.s = s[5];
-        cs.groups = s[6]; cs.stride_h = s[7]; cs.stride_w = s[8];
-        cs.pad_top = s[9]; cs.pad_left = s[10]; cs.pad_bottom = s[11]; cs.pad_right = s[12];
-        cs.dil_h = s[13]; cs.dil_w = s[14]; cs.transposed = s[15] != 0;
-        cs.out_pad_h = s[16]; cs.out_pad_w = s[17];
+        cs.h = s[0];
+        cs.w = s[1];
+        cs.c = s[2];
+        cs.k = s[3];
+        cs.r = s[4];
+        cs.s = s[5];
+        cs.groups = s[6];
+        cs.stride_h = s[7];
+        cs.stride_w = s[8];
+        cs.pad_top = s[9];
+        cs.pad_left = s[10];
+        cs.pad_bottom = s[11];
+        cs.pad_right = s[12];
+        cs.dil_h = s[13];
+        cs.dil_w = s[14];
+        cs.transposed = s[15] != 0;
+        cs.out_pad_h = s[16];
+        cs.out_pad_w = s[17];
         d.dt = y.dt;
         d.has_bias = l.Int("has_bias") != 0;
         d.act = act;
@@ -231,7 +252,8 @@ Status Runtime::MakeExec(int batch, BatchExec* ex) {
           }
           d.batch_count = a_elems / (d.m * d.k);
         } else {
-          if (d.k <= 0 || a_elems % d.k != 0) return fail(Status::InvalidModel("gemm k does not divide the input"));
+          if (d.k <= 0 || a_elems % d.k != 0)
+            return fail(Status::InvalidModel("gemm k does not divide the input"));
           d.m = a_elems / d.k;
           d.batch_count = 1;
         }
@@ -277,7 +299,9 @@ Status Runtime::MakeExec(int batch, BatchExec* ex) {
         const auto* scale = static_cast<const float*>(wptr(l, 0));
         const auto* shift = static_cast<const float*>(wptr(l, 1));
         if (!scale || !shift) return fail(Status::InvalidModel("scale/shift missing"));
-        step = [=](cudaStream_t st) { return gpu::ChannelAffine(x, scale, shift, y, act, aa, ab, st); };
+        step = [=](cudaStream_t st) {
+          return gpu::ChannelAffine(x, scale, shift, y, act, aa, ab, st);
+        };
         break;
       }
       case LayerKind::kCast: {
@@ -288,12 +312,20 @@ Status Runtime::MakeExec(int batch, BatchExec* ex) {
       case LayerKind::kPool: {
         gpu::PoolArgs pa;
         pa.kind = static_cast<gpu::PoolKind>(l.Int("pool"));
-        const auto k = l.Ints("kernel"), s = l.Ints("strides"), pd = l.Ints("pads"), dl = l.Ints("dilations");
-        if (k.size() != 2 || s.size() != 2 || (pd.size() != 2 && pd.size() != 4) || dl.size() != 2) {
+        const auto k = l.Ints("kernel"), s = l.Ints("strides"), pd = l.Ints("pads"),
+                   dl = l.Ints("dilations");
+        if (k.size() != 2 || s.size() != 2 || (pd.size() != 2 && pd.size() != 4) ||
+            dl.size() != 2) {
           return fail(Status::InvalidModel("pool parameters incomplete"));
         }
-        pa.kh = k[0]; pa.kw = k[1]; pa.stride_h = s[0]; pa.stride_w = s[1];
-        pa.pad_top = pd[0]; pa.pad_left = pd[1]; pa.dil_h = dl[0]; pa.dil_w = dl[1];
+        pa.kh = k[0];
+        pa.kw = k[1];
+        pa.stride_h = s[0];
+        pa.stride_w = s[1];
+        pa.pad_top = pd[0];
+        pa.pad_left = pd[1];
+        pa.dil_h = dl[0];
+        pa.dil_w = dl[1];
         if (pd.size() == 4) {
           pa.pad_bottom = pd[2];
           pa.pad_right = pd[3];
@@ -366,7 +398,8 @@ Status Runtime::MakeExec(int batch, BatchExec* ex) {
         const bool last = l.Int("select_last_index") != 0;
         gpu::TensorArg out = y;
         out.dims = x.dims;
-        if (axis < 0 || axis >= static_cast<int>(out.dims.size())) return fail(Status::InvalidModel("bad axis"));
+        if (axis < 0 || axis >= static_cast<int>(out.dims.size()))
+          return fail(Status::InvalidModel("bad axis"));
         out.dims[axis] = 1;
         step = [=](cudaStream_t st) { return gpu::ArgMax(x, axis, last, out, st); };
         break;
@@ -377,7 +410,8 @@ Status Runtime::MakeExec(int batch, BatchExec* ex) {
         gpu::TensorArg out = y;
         out.dims = x.dims;
         for (int64_t v : l.Ints("axes")) {
-          if (v < 0 || v >= static_cast<int64_t>(out.dims.size())) return fail(Status::InvalidModel("bad axis"));
+          if (v < 0 || v >= static_cast<int64_t>(out.dims.size()))
+            return fail(Status::InvalidModel("bad axis"));
           axes.push_back(static_cast<int>(v));
           out.dims[v] = 1;
         }
@@ -390,7 +424,8 @@ Status Runtime::MakeExec(int batch, BatchExec* ex) {
         const int axis = static_cast<int>(l.Int("axis"));
         gpu::TensorArg out = y;
         out.dims = x.dims;
-        if (axis < 0 || axis >= static_cast<int>(out.dims.size())) return fail(Status::InvalidModel("bad axis"));
+        if (axis < 0 || axis >= static_cast<int>(out.dims.size()))
+          return fail(Status::InvalidModel("bad axis"));
         out.dims[axis] = idx.elements();
         const auto* ip = static_cast<const int64_t*>(idx.data);
         const int64_t count = idx.elements();
@@ -406,7 +441,8 @@ Status Runtime::MakeExec(int batch, BatchExec* ex) {
   // sizes it), else one of this batch's own.
   if (!workspace_ && ws_needed > 0) {
     workspace_bytes_ = ws_needed;
-    RT_CUDA(cudaMalloc(&workspace_, workspace_bytes_), "workspace (" + std::to_string(ws_needed) + " bytes)");
+    RT_CUDA(cudaMalloc(&workspace_, workspace_bytes_),
+            "workspace (" + std::to_string(ws_needed) + " bytes)");
     device_bytes_ += workspace_bytes_;
   }
   if (ws_needed <= workspace_bytes_) {
@@ -482,15 +518,16 @@ Result<std::vector<LayerProfile>> Runtime::Profile(int batch, int iterations, cu
     if (!st.ok()) break;
     // The iterations are captured into one graph, as Run replays them: the time is the device's,
     // without the host's per-launch overhead.
-    st = CudaErr(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture",
-                 "profiling");
+    st = CudaErr(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal),
+                 "cudaStreamBeginCapture", "profiling");
     if (!st.ok()) break;
     for (int it = 0; st.ok() && it < iterations; ++it) st = ex->steps[i](s);
     cudaGraph_t graph = nullptr;
     const cudaError_t end = cudaStreamEndCapture(s, &graph);
     if (st.ok()) st = CudaErr(end, "cudaStreamEndCapture", "profiling");
     cudaGraphExec_t exec = nullptr;
-    if (st.ok()) st = CudaErr(cudaGraphInstantiate(&exec, graph, 0), "cudaGraphInstantiate", "profiling");
+    if (st.ok())
+      st = CudaErr(cudaGraphInstantiate(&exec, graph, 0), "cudaGraphInstantiate", "profiling");
     if (graph) cudaGraphDestroy(graph);
     if (st.ok()) st = CudaErr(cudaGraphLaunch(exec, s), "cudaGraphLaunch", "profiling");
     if (st.ok()) st = CudaErr(cudaEventRecord(e0, s), "cudaEventRecord", "profiling");
@@ -499,7 +536,8 @@ Result<std::vector<LayerProfile>> Runtime::Profile(int batch, int iterations, cu
     if (st.ok()) st = CudaErr(cudaEventSynchronize(e1), "cudaEventSynchronize", "profiling");
     if (exec) cudaGraphExecDestroy(exec);
     float ms = 0;
-    if (st.ok()) st = CudaErr(cudaEventElapsedTime(&ms, e0, e1), "cudaEventElapsedTime", "profiling");
+    if (st.ok())
+      st = CudaErr(cudaEventElapsedTime(&ms, e0, e1), "cudaEventElapsedTime", "profiling");
     if (!st.ok()) {
       st = st.WithContext("engine: profiling layer '" + l.name + "'");
       break;

@@ -33,9 +33,9 @@ struct RuntimeOptions {
 
 struct LayerProfile {
   std::string name, op, kind, tactic;
-  double ms = 0;        // mean per run of this layer alone
-  double gbps = 0;      // achieved memory traffic (recorded bytes / time)
-  double tflops = 0;    // achieved FLOP rate (recorded FLOPs / time); 0 for data movement
+  double ms = 0;      // mean per run of this layer alone
+  double gbps = 0;    // achieved memory traffic (recorded bytes / time)
+  double tflops = 0;  // achieved FLOP rate (recorded FLOPs / time); 0 for data movement
 };
 
 class Runtime {
@@ -99,11 +99,11 @@ class Runtime {
 // ---- the builder (builder.cc) -------------------------------------------------------------------
 
 struct BuilderOptions {
-  PlanDType precision = PlanDType::kF16;   // kF32 or kF16
+  PlanDType precision = PlanDType::kF16;  // kF32 or kF16
   int min_batch = 1, opt_batch = 1, max_batch = 1;
   int warmup_iterations = 3;
   int timed_iterations = 10;
-  bool verbose = false;                    // log every candidate tactic's time
+  bool verbose = false;  // log every candidate tactic's time
 };
 
 // Turns an optimised, layout-assigned graph (LoadAndOptimize) into a plan: one layer per live

@@ -1,6 +1,7 @@
 // The engine end to end on the GPU: builder + runtime + "gpu" backend + cache, against ONNX Runtime
 // on the CPU ("ort" backend) and the CPU reference executor. Skips without a device.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -12,7 +13,6 @@
 #include <fstream>
 #include <random>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
 #include "engine/ir.h"
@@ -92,7 +92,8 @@ std::vector<float> RunGpu(Backend& b, const std::vector<float>& in, int batch, c
     const std::vector<uint16_t> h = ToHalf(slice);
     EXPECT_EQ(cudaMemcpy(t.data, h.data(), h.size() * 2, cudaMemcpyHostToDevice), cudaSuccess);
   } else {
-    EXPECT_EQ(cudaMemcpy(t.data, slice.data(), slice.size() * 4, cudaMemcpyHostToDevice), cudaSuccess);
+    EXPECT_EQ(cudaMemcpy(t.data, slice.data(), slice.size() * 4, cudaMemcpyHostToDevice),
+              cudaSuccess);
   }
   const Status st = b.Run(batch, s);
   EXPECT_TRUE(st.ok()) << st.ToString();
@@ -135,7 +136,9 @@ std::vector<float> PersonProbability(const ModelInfo& mi, const std::vector<floa
   };
   for (size_t i = 0; i < pixels; ++i) {
     switch (mi.output_kind) {
-      case OutputKind::kSigmoidLogit: p[i] = 1.f / (1.f + std::exp(-at(i, 0))); break;
+      case OutputKind::kSigmoidLogit:
+        p[i] = 1.f / (1.f + std::exp(-at(i, 0)));
+        break;
       case OutputKind::kTwoClassLogits:
       case OutputKind::kClassLogits: {
         float mx = -INFINITY, sum = 0;
@@ -144,7 +147,9 @@ std::vector<float> PersonProbability(const ModelInfo& mi, const std::vector<floa
         p[i] = std::exp(at(i, mi.person_channel) - mx) / sum;
         break;
       }
-      default: p[i] = at(i, 0); break;
+      default:
+        p[i] = at(i, 0);
+        break;
     }
   }
   return p;
@@ -228,8 +233,9 @@ TEST_P(EngineModelTest, Fp32MatchesOrtAndFp16MatchesFp32) {
       if (t.ok()) {
         std::vector<double> v = *t;
         std::sort(v.begin(), v.end());
-        std::printf("%s fp16 batch %d: %.4f ms per run (median of %zu samples, CUDA graph replay)\n",
-                    GetParam().c_str(), b, v[v.size() / 2], v.size());
+        std::printf(
+            "%s fp16 batch %d: %.4f ms per run (median of %zu samples, CUDA graph replay)\n",
+            GetParam().c_str(), b, v[v.size() / 2], v.size());
       }
     }
   }
@@ -256,7 +262,8 @@ TEST_P(EngineModelTest, Fp32MatchesOrtAndFp16MatchesFp32) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(EngineGpuModels, EngineModelTest, ::testing::Values("selfie", "landscape"));
+INSTANTIATE_TEST_SUITE_P(EngineGpuModels, EngineModelTest,
+                         ::testing::Values("selfie", "landscape"));
 
 TEST(EngineGpu, PlanRoundTripGivesIdenticalOutputs) {
   VRSEG_REQUIRE_GPU();
@@ -312,7 +319,8 @@ TEST(EngineGpu, GraphReplayEqualsEagerAcrossBatchSizes) {
     const int64_t in_bytes = (*graph)->input_bytes(0, batch);
     const std::vector<float> input = RandomInput(static_cast<size_t>(in_bytes / 4), 100 + batch);
     for (Runtime* rt : {graph->get(), eager->get()}) {
-      ASSERT_EQ(cudaMemcpy(rt->input_data(0), input.data(), in_bytes, cudaMemcpyHostToDevice), cudaSuccess);
+      ASSERT_EQ(cudaMemcpy(rt->input_data(0), input.data(), in_bytes, cudaMemcpyHostToDevice),
+                cudaSuccess);
       // Twice: the first call of a batch size runs eagerly and captures, the second replays.
       ASSERT_TRUE(rt->Run(batch, s.s).ok());
       ASSERT_TRUE(rt->Run(batch, s.s).ok());
@@ -320,8 +328,10 @@ TEST(EngineGpu, GraphReplayEqualsEagerAcrossBatchSizes) {
     ASSERT_EQ(cudaStreamSynchronize(s.s), cudaSuccess);
     const int64_t out_bytes = (*graph)->output_bytes(0, batch);
     std::vector<uint8_t> a(out_bytes), b(out_bytes);
-    ASSERT_EQ(cudaMemcpy(a.data(), (*graph)->output_data(0), out_bytes, cudaMemcpyDeviceToHost), cudaSuccess);
-    ASSERT_EQ(cudaMemcpy(b.data(), (*eager)->output_data(0), out_bytes, cudaMemcpyDeviceToHost), cudaSuccess);
+    ASSERT_EQ(cudaMemcpy(a.data(), (*graph)->output_data(0), out_bytes, cudaMemcpyDeviceToHost),
+              cudaSuccess);
+    ASSERT_EQ(cudaMemcpy(b.data(), (*eager)->output_data(0), out_bytes, cudaMemcpyDeviceToHost),
+              cudaSuccess);
     EXPECT_EQ(a, b);
   }
   // The null stream works too (an internal stream ordered with the legacy default stream).
@@ -360,9 +370,11 @@ TEST(EngineGpu, VerboseFigures) {
     ASSERT_TRUE(t.ok());
     std::vector<double> v = *t;
     std::sort(v.begin(), v.end());
-    std::printf("%s fp16 plan 1:64:64: build %.2f s, load %.1f ms, batch 64 %.4f ms = %.0f frames/s, arena %.1f MiB\n",
-                name, rep.build_seconds, load_ms, v[v.size() / 2], 64 / (v[v.size() / 2] / 1000),
-                rep.arena_bytes / 1048576.0);
+    std::printf(
+        "%s fp16 plan 1:64:64: build %.2f s, load %.1f ms, batch 64 %.4f ms = %.0f frames/s, arena "
+        "%.1f MiB\n",
+        name, rep.build_seconds, load_ms, v[v.size() / 2], 64 / (v[v.size() / 2] / 1000),
+        rep.arena_bytes / 1048576.0);
   }
 }
 
@@ -377,7 +389,8 @@ TEST(EngineGpu, ExtraModelsMatchOrt) {
   std::vector<std::string> models;
   for (const auto& e : fs::directory_iterator(dir_env)) {
     const std::string p = e.path().string();
-    if (e.path().extension() == ".onnx" && p.find("_fp16") == std::string::npos) models.push_back(p);
+    if (e.path().extension() == ".onnx" && p.find("_fp16") == std::string::npos)
+      models.push_back(p);
   }
   std::sort(models.begin(), models.end());
   ASSERT_FALSE(models.empty()) << "no .onnx files in " << dir_env;
@@ -405,7 +418,8 @@ TEST(EngineGpu, ExtraModelsMatchOrt) {
     ASSERT_TRUE(g32.ok()) << g32.status().ToString();
     auto g16 = CreateBackend("gpu", dir.File("m16.plan"), opts);
     ASSERT_TRUE(g16.ok()) << g16.status().ToString();
-    const std::vector<float> input = RandomInput(static_cast<size_t>((*ort)->input(0).elements()), 42);
+    const std::vector<float> input =
+        RandomInput(static_cast<size_t>((*ort)->input(0).elements()), 42);
     Stream s;
     const auto ref = RunCpu(**ort, input, 2);
     const auto o32 = RunGpu(**g32, input, 2, s.s);
@@ -418,14 +432,16 @@ TEST(EngineGpu, ExtraModelsMatchOrt) {
       std::sort(v.begin(), v.end());
       ms1 = v[v.size() / 2];
     }
-    std::printf("%s: %zu layers, build fp32 %.1f s fp16 %.1f s, max rel err fp32 %.2e fp16 %.2e, "
-                "fp16 batch 1 %.3f ms, arena %.1f MiB (naive %.1f)\n",
-                fs::path(model).filename().c_str(), rep.layers.size(), build32, rep.build_seconds,
-                e32, e16, ms1, rep.arena_bytes / 1048576.0, rep.naive_bytes / 1048576.0);
+    std::printf(
+        "%s: %zu layers, build fp32 %.1f s fp16 %.1f s, max rel err fp32 %.2e fp16 %.2e, "
+        "fp16 batch 1 %.3f ms, arena %.1f MiB (naive %.1f)\n",
+        fs::path(model).filename().c_str(), rep.layers.size(), build32, rep.build_seconds, e32, e16,
+        ms1, rep.arena_bytes / 1048576.0, rep.naive_bytes / 1048576.0);
   }
 }
 
-// ---- small graphs against the CPU reference ------------------------------------------------------
+// ---- small graphs against the CPU reference
+// ------------------------------------------------------
 
 // conv → relu → maxpool → (resize ×2 nearest ‖ conv 1x1) concat → transpose-free softmax over C,
 // plus a GAP → flatten → gemm head: most layer kinds in one graph.
@@ -504,14 +520,16 @@ TEST(EngineGpu, SmallGraphMatchesReference) {
     for (float& v : x.f) v = v * 2 - 1;
     auto ref = RunReference(*g, {{"x", x}});
     ASSERT_TRUE(ref.ok()) << ref.status().ToString();
-    ASSERT_EQ(cudaMemcpy((*rt)->input_data(0), x.f.data(), x.f.size() * 4, cudaMemcpyHostToDevice), cudaSuccess);
+    ASSERT_EQ(cudaMemcpy((*rt)->input_data(0), x.f.data(), x.f.size() * 4, cudaMemcpyHostToDevice),
+              cudaSuccess);
     ASSERT_TRUE((*rt)->Run(batch, s.s).ok());
     ASSERT_EQ(cudaStreamSynchronize(s.s), cudaSuccess);
     const Plan& p = (*rt)->plan();
     for (size_t o = 0; o < p.outputs.size(); ++o) {
       const HostTensor& want = ref->at(p.outputs[o].name);
       std::vector<float> got(want.f.size());
-      ASSERT_EQ(static_cast<int64_t>(got.size() * 4), (*rt)->output_bytes(static_cast<int>(o), batch));
+      ASSERT_EQ(static_cast<int64_t>(got.size() * 4),
+                (*rt)->output_bytes(static_cast<int>(o), batch));
       ASSERT_EQ(cudaMemcpy(got.data(), (*rt)->output_data(static_cast<int>(o)), got.size() * 4,
                            cudaMemcpyDeviceToHost),
                 cudaSuccess);
@@ -615,7 +633,8 @@ void CheckAgainstReference(const std::string& model_bytes) {
     for (float& v : x.f) v = v * 2 - 1;
     auto ref = RunReference(*g, {{xin.name, x}});
     ASSERT_TRUE(ref.ok()) << ref.status().ToString();
-    ASSERT_EQ(cudaMemcpy((*rt)->input_data(0), x.f.data(), x.f.size() * 4, cudaMemcpyHostToDevice), cudaSuccess);
+    ASSERT_EQ(cudaMemcpy((*rt)->input_data(0), x.f.data(), x.f.size() * 4, cudaMemcpyHostToDevice),
+              cudaSuccess);
     ASSERT_TRUE((*rt)->Run(batch, s.s).ok());
     ASSERT_EQ(cudaStreamSynchronize(s.s), cudaSuccess);
     const Plan& p = (*rt)->plan();
@@ -625,13 +644,17 @@ void CheckAgainstReference(const std::string& model_bytes) {
       if (p.outputs[o].dtype == PlanDType::kI64) {
         std::vector<int64_t> got(want.i.size());
         ASSERT_EQ(static_cast<int64_t>(got.size() * 8), bytes) << p.outputs[o].name;
-        ASSERT_EQ(cudaMemcpy(got.data(), (*rt)->output_data(static_cast<int>(o)), bytes, cudaMemcpyDeviceToHost), cudaSuccess);
+        ASSERT_EQ(cudaMemcpy(got.data(), (*rt)->output_data(static_cast<int>(o)), bytes,
+                             cudaMemcpyDeviceToHost),
+                  cudaSuccess);
         EXPECT_EQ(got, want.i) << p.outputs[o].name;
         continue;
       }
       std::vector<float> got(want.f.size());
       ASSERT_EQ(static_cast<int64_t>(got.size() * 4), bytes) << p.outputs[o].name;
-      ASSERT_EQ(cudaMemcpy(got.data(), (*rt)->output_data(static_cast<int>(o)), bytes, cudaMemcpyDeviceToHost), cudaSuccess);
+      ASSERT_EQ(cudaMemcpy(got.data(), (*rt)->output_data(static_cast<int>(o)), bytes,
+                           cudaMemcpyDeviceToHost),
+                cudaSuccess);
       EXPECT_LE(MaxRelError(got, want.f), 1e-4) << p.outputs[o].name;
     }
   }
@@ -642,7 +665,8 @@ TEST(EngineGpu, SecondSmallGraphMatchesReference) {
   CheckAgainstReference(SmallModel2());
 }
 
-// ---- the cache -----------------------------------------------------------------------------------
+// ---- the cache
+// -----------------------------------------------------------------------------------
 
 std::string TinyConvModel(float scale) {
   ModelBuilder m(13);
@@ -730,7 +754,8 @@ TEST(EngineCache, HitMismatchAndCorruptRebuild) {
   opts.model_info_override = &mi;
   auto be = CreateBackend("gpu", model, opts);
   ASSERT_TRUE(be.ok()) << be.status().ToString();
-  EXPECT_NE((*be)->device_description().find(*p4), std::string::npos) << (*be)->device_description();
+  EXPECT_NE((*be)->device_description().find(*p4), std::string::npos)
+      << (*be)->device_description();
   opts.engine_cache = false;
   auto be2 = CreateBackend("gpu", model, opts);
   ASSERT_TRUE(be2.ok()) << be2.status().ToString();
@@ -765,7 +790,8 @@ TEST(EngineBuild, BadOptionsAndMissingFiles) {
   bo = EngineBuildOptions{};
   bo.precision = "int4";
   EXPECT_EQ(BuildEngine("x.onnx", "x.plan", bo).code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(BuildEngine("/nonexistent/m.onnx", "x.plan", EngineBuildOptions{}).code(), StatusCode::kNotFound);
+  EXPECT_EQ(BuildEngine("/nonexistent/m.onnx", "x.plan", EngineBuildOptions{}).code(),
+            StatusCode::kNotFound);
 }
 
 }  // namespace
@@ -783,8 +809,10 @@ class EnvGuard {
     if (const char* v = std::getenv(name)) old_ = v, had_ = true;
   }
   ~EnvGuard() {
-    if (had_) setenv(name_, old_.c_str(), 1);
-    else unsetenv(name_);
+    if (had_)
+      setenv(name_, old_.c_str(), 1);
+    else
+      unsetenv(name_);
   }
 
  private:

@@ -2,12 +2,12 @@
 #include "engine/plan.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
-#include <unistd.h>
 
 namespace vrseg::engine {
 namespace {
@@ -25,13 +25,26 @@ Plan MakePlan() {
   p.key.opt_batch = 2;
   p.key.max_batch = 4;
 
-  PlanBuffer in{"input", PlanDType::kF16, {Dim::Batch(), Dim::Const(8), Dim::Const(8), Dim::Const(3)},
-                BufferKind::kInput, 0, 0};
-  PlanBuffer act{"conv_out", PlanDType::kF16,
-                 {Dim::Batch(), Dim::Const(8), Dim::Const(8), Dim::Const(16)}, BufferKind::kArena, 256, -1};
-  PlanBuffer alias{"reshaped", PlanDType::kF16, {Dim{64, 0}, Dim::Const(16)}, BufferKind::kAlias, 0, 1};
-  PlanBuffer out{"output", PlanDType::kI64, {Dim::Batch(), Dim::Const(8), Dim::Const(8)},
-                 BufferKind::kOutput, 0, 0};
+  PlanBuffer in{"input",
+                PlanDType::kF16,
+                {Dim::Batch(), Dim::Const(8), Dim::Const(8), Dim::Const(3)},
+                BufferKind::kInput,
+                0,
+                0};
+  PlanBuffer act{"conv_out",
+                 PlanDType::kF16,
+                 {Dim::Batch(), Dim::Const(8), Dim::Const(8), Dim::Const(16)},
+                 BufferKind::kArena,
+                 256,
+                 -1};
+  PlanBuffer alias{"reshaped", PlanDType::kF16, {Dim{64, 0}, Dim::Const(16)}, BufferKind::kAlias, 0,
+                   1};
+  PlanBuffer out{"output",
+                 PlanDType::kI64,
+                 {Dim::Batch(), Dim::Const(8), Dim::Const(8)},
+                 BufferKind::kOutput,
+                 0,
+                 0};
   const float c[4] = {1, 2, 3, 4};
   WeightRef cw = p.AddWeights(c, sizeof(c));
   PlanBuffer cst{"const", PlanDType::kF32, {Dim::Const(4)}, BufferKind::kConst, cw.offset, -1};
@@ -64,10 +77,13 @@ Plan MakePlan() {
   am.outputs = {3};
   p.layers = {conv, am};
 
-  p.inputs = {{"input", PlanDType::kF16,
-               {Dim::Batch(), Dim::Const(8), Dim::Const(8), Dim::Const(3)}, Layout::kPlain, 0}};
-  p.outputs = {{"output", PlanDType::kI64, {Dim::Batch(), Dim::Const(8), Dim::Const(8)},
-                Layout::kPlain, 3}};
+  p.inputs = {{"input",
+               PlanDType::kF16,
+               {Dim::Batch(), Dim::Const(8), Dim::Const(8), Dim::Const(3)},
+               Layout::kPlain,
+               0}};
+  p.outputs = {
+      {"output", PlanDType::kI64, {Dim::Batch(), Dim::Const(8), Dim::Const(8)}, Layout::kPlain, 3}};
   p.metadata = {{"vrseg.input_width", "8"}, {"vrseg.name", "tiny"}};
   p.arena_bytes = 256 + 4 * 8 * 8 * 16 * 2;
   p.naive_bytes = p.arena_bytes + 100;
