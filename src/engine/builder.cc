@@ -12,6 +12,7 @@
 #include <limits>
 #include <memory>
 #include <set>
+#include <tuple>
 
 #include "engine/conv.h"
 #include "engine/kernels.h"
@@ -115,6 +116,8 @@ class Builder {
   // (right-aligned to rank 4, then permuted) when `nhwc` says the consumer works in NHWC.
   Result<int32_t> In(int v, bool nhwc, const Node& n);
   Result<int32_t> ConstBuffer(int v, bool nhwc, const Node& n);
+  // The same for a constant given by value (`v` keys the cache; `val` may be a converted copy).
+  Result<int32_t> ConstBufferOf(const Value& val, int v, bool nhwc, const Node& n);
 
   // ---- layers ----
   PlanLayer& AddLayer(const Node& n, LayerKind kind, std::vector<int32_t> ins,
@@ -193,8 +196,8 @@ class Builder {
   PlanDType fdt_ = PlanDType::kF16;
   gpu::DT gdt_ = gpu::DT::kF16;
   Plan plan_;
-  std::vector<int32_t> buf_;                           // value → buffer (activations, I/O)
-  std::map<std::pair<int, bool>, int32_t> const_buf_;  // (value, nhwc) → kConst buffer
+  std::vector<int32_t> buf_;                                 // value → buffer (activations, I/O)
+  std::map<std::tuple<int, bool, int>, int32_t> const_buf_;  // (value, nhwc, type) → kConst
   std::vector<std::vector<int>> consumers_;
   cudaStream_t stream_ = nullptr;
   cudaEvent_t e0_ = nullptr, e1_ = nullptr;
@@ -202,11 +205,15 @@ class Builder {
 };
 
 Result<int32_t> Builder::ConstBuffer(int v, bool nhwc, const Node& n) {
-  const Value& val = V(v);
+  return ConstBufferOf(V(v), v, nhwc, n);
+}
+
+Result<int32_t> Builder::ConstBufferOf(const Value& val, int v, bool nhwc, const Node& n) {
   if (val.has_sym) return Unsupported(n, "input '" + val.name + "' depends on the batch size");
   if (!ConstDims(val)) return Unsupported(n, "constant '" + val.name + "' has a symbolic shape");
   nhwc = nhwc && val.shape.size() <= 4;
-  auto key = std::make_pair(v, nhwc);
+  // Keyed by value, layout and element type (a converted copy is another buffer).
+  auto key = std::make_tuple(v, nhwc, static_cast<int>(val.type));
   if (auto it = const_buf_.find(key); it != const_buf_.end()) return it->second;
   std::vector<int64_t> dims = Concrete(val.shape, 1);
   const int64_t count = std::max<int64_t>(1, Elements(val.shape, 1));
@@ -376,6 +383,11 @@ Status Builder::Conv(const Node& n) {
       const int64_t ext = (kk[a] - 1) * dil[a] + 1;
       int64_t total = transposed ? strides[a] * (in_hw[a] - 1) + opad[a] + ext - out_hw[a]
                                  : (out_hw[a] - 1) * strides[a] + ext - in_hw[a];
+      if (transposed && total < 0) {
+        // output_shape asks for more than the padding-free result: the rest is output padding.
+        (a == 0 ? cs.out_pad_h : cs.out_pad_w) += -total;
+        total = 0;
+      }
       total = std::max<int64_t>(total, 0);
       const int64_t small = total / 2, big = total - small;
       pads[a] = upper ? small : big;
@@ -687,7 +699,17 @@ Status Builder::BinaryOp(const Node& n, BinOp op) {
       }
       if (val.type != ElemType::kFloat) return Unsupported(n, "only float tensors are supported");
     }
-    VRSEG_ASSIGN_OR_RETURN(int32_t b, In(v, nhwc, n));
+    int32_t b = -1;
+    if (val.is_const && val.type != ElemType::kFloat) {
+      // An integer constant in a float op (Pow(x, int64 2)): its values as floats.
+      Value f = val;
+      f.type = ElemType::kFloat;
+      f.fdata.assign(val.idata.begin(), val.idata.end());
+      f.idata.clear();
+      VRSEG_ASSIGN_OR_RETURN(b, ConstBufferOf(f, v, nhwc, n));
+    } else {
+      VRSEG_ASSIGN_OR_RETURN(b, In(v, nhwc, n));
+    }
     ins.push_back(b);
   }
   int32_t res = -1;
@@ -1051,7 +1073,7 @@ Status Builder::ConcatOp(const Node& n) {
 Status Builder::Copy(const Node& n, int32_t src, int32_t dst) {
   PlanLayer& l = AddLayer(n, LayerKind::kSlice, {src}, {dst});
   const size_t rank = plan_.buffers[dst].dims.size();
-  if (plan_.buffers[src].dims.size() != rank) {
+  if (plan_.buffers[src].dims != plan_.buffers[dst].dims) {
     // Copy between different shapes of one element count: view the source with the target's dims.
     PlanBuffer view = plan_.buffers[dst];
     view.name = plan_.buffers[src].name + "/view";
@@ -1406,8 +1428,18 @@ Status Builder::Node_(const Node& n) {
       perm.push_back(static_cast<int64_t>(i));
     return TransposeOp(n, perm);
   }
+  if (op == "Dropout") {
+    const Value* training = ConstInput(n, 2);
+    const Value* ratio = ConstInput(n, 1);
+    const bool zero_ratio = ratio && !ratio->fdata.empty() && ratio->fdata[0] == 0.f;
+    if (HasInput(n, 2) && !zero_ratio &&
+        (!training || (!training->idata.empty() && training->idata[0] != 0))) {
+      return Unsupported(n, "Dropout in training mode is not supported (inference only)");
+    }
+    return AliasOp(n);
+  }
   if (op == "Reshape" || op == "Flatten" || op == "Squeeze" || op == "Unsqueeze" ||
-      op == "Identity" || op == "Dropout") {
+      op == "Identity") {
     return AliasOp(n);
   }
   if (op == "Cast") {
