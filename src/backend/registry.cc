@@ -11,6 +11,8 @@ struct Registry {
   Registry() {
     factories.emplace("ort", internal::OrtBackendFactory());
     factories.emplace("noop", internal::NoopBackendFactory());
+    factories.emplace("gpu", internal::GpuBackendFactory());
+    factories.emplace("ort-cuda", internal::OrtCudaBackendFactory());
   }
   std::mutex mu;
   std::map<std::string, BackendFactory, std::less<>> factories;

@@ -7,4 +7,8 @@
 namespace vrseg::internal {
 BackendFactory OrtBackendFactory();
 BackendFactory NoopBackendFactory();
+// vrseg's own CUDA engine (src/engine); without CUDA at build time it reports Unavailable.
+BackendFactory GpuBackendFactory();
+// ONNX Runtime's CUDA execution provider (scripts/setup.sh --gpu fetches it).
+BackendFactory OrtCudaBackendFactory();
 }  // namespace vrseg::internal
