@@ -176,11 +176,17 @@ struct ResizeK {
 // 2e-5 pixels, which shows in fp32 results; the kernels compute it once per row or column.
 __device__ __forceinline__ double SourceCoord(CoordMode m, double xo, double scale, int64_t in,
                                               int64_t out) {
+  static_cast<void>(out);  // the lengths come from the scale (see below)
   switch (m) {
     case CoordMode::kHalfPixel: return (xo + 0.5) / scale - 0.5;
-    case CoordMode::kPytorchHalfPixel: return out > 1 ? (xo + 0.5) / scale - 0.5 : 0.0;
-    case CoordMode::kAlignCorners:
-      return out == 1 ? 0.0 : xo * static_cast<double>(in - 1) / static_cast<double>(out - 1);
+    // ONNX measures the resized length as in * scale, unrounded, when scales are given (with
+    // sizes the scale is out / in, which makes it the output size).
+    case CoordMode::kPytorchHalfPixel:
+      return static_cast<double>(in) * scale > 1 ? (xo + 0.5) / scale - 0.5 : 0.0;
+    case CoordMode::kAlignCorners: {
+      const double lr = static_cast<double>(in) * scale;
+      return lr > 1 ? xo * static_cast<double>(in - 1) / (lr - 1) : 0.0;
+    }
     case CoordMode::kAsymmetric: return xo / scale;
     case CoordMode::kTfHalfPixelForNN: return (xo + 0.5) / scale;
   }

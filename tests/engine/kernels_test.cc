@@ -757,6 +757,10 @@ TEST_F(KernelsTest, Resize2DMatchesReference) {
        0,
        0},                                                                     // C = 5, groups
       {"nearest", "asymmetric", "floor", {1, 7, 5, 9}, {1, 7, 11, 21}, 0, 0},  // odd row, no groups
+      // Scales whose in * scale is not whole: align_corners divides by in * scale - 1, as ONNX
+      // does (test_resize_downsample_scales_linear_align_corners).
+      {"linear", "align_corners", "round_prefer_floor", {1, 3, 2, 4}, {}, 0.6f, 0.6f},
+      {"linear", "align_corners", "round_prefer_floor", {1, 1, 5, 7}, {}, 1.7f, 0.6f},
       // More than 65535 output rows: the flat kernel instead of a block row per output row.
       {"linear", "half_pixel", "round_prefer_floor", {2, 1, 20000, 1}, {2, 1, 40000, 2}, 0, 0},
       {"nearest", "asymmetric", "floor", {2, 3, 20000, 1}, {2, 3, 40000, 1}, 0, 0},
