@@ -39,17 +39,17 @@ inline std::shared_ptr<void> DeviceAlloc(size_t bytes) {
 inline std::vector<uint16_t> ToHalf(const std::vector<float>& v) {
   std::vector<uint16_t> out(v.size());
   for (size_t i = 0; i < v.size(); ++i) {
-    __half h = __float2half_rn(v[i]);
-    std::memcpy(&out[i], &h, 2);
+    const __half_raw r = __float2half_rn(v[i]);
+    out[i] = r.x;
   }
   return out;
 }
 inline std::vector<float> FromHalf(const std::vector<uint16_t>& v) {
   std::vector<float> out(v.size());
   for (size_t i = 0; i < v.size(); ++i) {
-    __half h;
-    std::memcpy(&h, &v[i], 2);
-    out[i] = __half2float(h);
+    __half_raw r;
+    r.x = v[i];
+    out[i] = __half2float(__half(r));
   }
   return out;
 }
