@@ -29,7 +29,9 @@ struct BackendOptions {
   int threads = 0;        // intra-op threads; 0: one per core
   int max_batch = 1;      // buffers are sized for this many frames
   int device_id = 0;      // CUDA device, for GPU backends
-  std::string precision = "fp32";  // fp32 | fp16 (GPU backends)
+  // auto | fp32 | fp16. auto: fp16 on the gpu backend, the model file's own precision on
+  // ort-cuda, fp32 on the CPU.
+  std::string precision = "auto";
   // "gpu" backend with an .onnx model: build its plan through the engine cache (reused while the
   // model, options, GPU and libraries match; see vrseg/engine.h). false: build into a temporary
   // file every time (the --no-cache flag).

@@ -71,7 +71,7 @@ class GpuBackend final : public Backend {
     std::string temp_plan;
     if (!EndsWith(path, ".plan")) {
       EngineBuildOptions eo;
-      eo.precision = options.precision.empty() ? "fp16" : options.precision;
+      eo.precision = options.precision.empty() || options.precision == "auto" ? "fp16" : options.precision;
       eo.min_batch = 1;
       eo.opt_batch = options.max_batch;
       eo.max_batch = options.max_batch;

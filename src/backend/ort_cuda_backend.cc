@@ -145,9 +145,9 @@ class OrtCudaBackend final : public Backend {
       return Status::InvalidArgument("backend.max_batch must be at least 1 (got " +
                                      std::to_string(options.max_batch) + ")");
     }
-    if (options.precision != "fp32" && options.precision != "fp16") {
+    if (options.precision != "auto" && options.precision != "fp32" && options.precision != "fp16") {
       return Status::InvalidArgument("ort-cuda: precision '" + options.precision +
-                                     "' (expected fp32 or fp16)");
+                                     "' (expected auto, fp32 or fp16)");
     }
     const int devices = cuda::DeviceCount();
     if (options.device_id < 0 || options.device_id >= devices) {

@@ -27,10 +27,11 @@ struct SegmentArgs {
   std::string output;
   std::string config;   // preset name or YAML file
   std::vector<std::string> sets;
-  std::string model, content, background, backend, profile_dir, ext = ".mkv";
+  std::string model, content, background, backend, precision, profile_dir, ext = ".mkv";
   std::optional<int> threads, batch;
   std::optional<float> threshold;
   bool no_audio = false;
+  bool no_cache = false;
   bool progress = true;
 };
 
@@ -55,6 +56,8 @@ Result<std::vector<std::string>> FlagOverrides(const SegmentArgs& a) {
   std::vector<std::string> o = a.sets;
   if (!a.model.empty()) o.push_back("model.name=" + a.model);
   if (!a.backend.empty()) o.push_back("backend.name=" + a.backend);
+  if (!a.precision.empty()) o.push_back("backend.precision=" + a.precision);
+  if (a.no_cache) o.push_back("backend.engine_cache=false");
   if (a.threads) o.push_back("backend.threads=" + std::to_string(*a.threads));
   if (a.batch) o.push_back("batcher.max_batch=" + std::to_string(*a.batch));
   if (!a.content.empty()) o.push_back("output.content=" + a.content);
@@ -195,7 +198,9 @@ RunFn SetupSegment(CLI::App& app) {
                 "Output file (.mkv FFV1, .mp4 H.264, .mov ProRes 4444, .webm VP9+alpha, "
                 "%04d.png sequence, .png); a folder for several inputs")
       ->required();
-  s->add_option("--model", a->model, "selfie (default), landscape, or a path to an .onnx file");
+  s->add_option("--model", a->model,
+                "selfie (default), landscape, a path to an .onnx file, or (gpu) a .plan from "
+                "vrseg build-engine");
   s->add_option("--output,--content", a->content, "mask (default), alpha or composite")
       ->check(CLI::IsMember({"mask", "alpha", "composite"}));
   s->add_option("--background", a->background,
@@ -207,7 +212,14 @@ RunFn SetupSegment(CLI::App& app) {
       ->check(CLI::Range(1, 256));
   s->add_option("--batch", a->batch, "Largest inference batch (batcher.max_batch)")
       ->check(CLI::Range(1, 1024));
-  s->add_option("--backend", a->backend, "ort (ONNX Runtime, CPU; default) or noop");
+  s->add_option("--backend", a->backend,
+                "ort (ONNX Runtime, CPU; default), gpu (vrseg's CUDA engine), ort-cuda (ONNX "
+                "Runtime's CUDA provider) or noop");
+  s->add_option("--precision", a->precision,
+                "GPU precision: auto (default: fp16 on gpu, the file's on ort-cuda), fp32, fp16")
+      ->check(CLI::IsMember({"auto", "fp32", "fp16"}));
+  s->add_flag("--no-cache", a->no_cache,
+              "gpu backend: build the engine for this run only, not into the engine cache");
   s->add_option("--preset,--config", a->config,
                 "A preset (vr, throughput) or a YAML configuration file (docs/config.md)");
   s->add_option("--set", a->sets, "Override a configuration key: --set batcher.max_batch=4");

@@ -169,8 +169,8 @@ std::vector<KeySpec> MakeSchema() {
   // ---- backend (BackendConfig, BackendOptions) ----
   s.push_back(String(
       "backend.name", true, [](auto& c) -> auto& { return c.backend.name; },
-      "Registered backend: ort (ONNX Runtime, CPU), noop (no model: measures the "
-      "pipeline), or a GPU backend where built."));
+      "Registered backend: ort (ONNX Runtime, CPU), gpu (vrseg's CUDA engine), ort-cuda "
+      "(ONNX Runtime's CUDA provider), noop (no model: measures the pipeline)."));
   s.push_back(Int(
       "backend.threads", 0, 1024, [](auto& c) -> auto& { return c.backend.options.threads; },
       "Intra-op threads of the backend; 0: one per core."));
@@ -178,9 +178,17 @@ std::vector<KeySpec> MakeSchema() {
       "backend.device_id", 0, 63, [](auto& c) -> auto& { return c.backend.options.device_id; },
       "CUDA device, for GPU backends."));
   s.push_back(Enum<std::string>(
-      "backend.precision", {{"fp32", "fp32"}, {"fp16", "fp16"}},
+      "backend.precision", {{"auto", "auto"}, {"fp32", "fp32"}, {"fp16", "fp16"}},
       [](auto& c) -> auto& { return c.backend.options.precision; },
-      "Arithmetic precision (fp16 on GPU backends)."));
+      "Arithmetic precision of GPU backends; auto: fp16 on gpu, the model file's on ort-cuda."));
+  s.push_back(Bool(
+      "backend.engine_cache", [](auto& c) -> auto& { return c.backend.options.engine_cache; },
+      "gpu backend with an .onnx model: keep built plans in the engine cache (false: build "
+      "every run)."));
+  s.push_back(String(
+      "backend.engine_cache_dir", false,
+      [](auto& c) -> auto& { return c.backend.options.engine_cache_dir; },
+      "Engine cache folder; \"\": $VRSEG_CACHE_DIR, else ~/.cache/vrseg/engines."));
   // ---- model ----
   s.push_back(String(
       "model.name", true, [](auto& c) -> auto& { return c.model.name; },

@@ -52,7 +52,7 @@ TEST(Config, DocumentedDefaultsMatchTheStructs) {
   EXPECT_EQ(d["batcher.urgent_no_delay"], "true");
   EXPECT_EQ(d["pipeline.buffer_sets"], std::to_string(PipelineOptions{}.buffer_sets));
   EXPECT_EQ(d["backend.name"], "\"ort\"");
-  EXPECT_EQ(d["backend.precision"], "fp32");
+  EXPECT_EQ(d["backend.precision"], "auto");
   EXPECT_EQ(d["output.crf"], std::to_string(WriterOptions{}.crf));
   EXPECT_EQ(d["output.background.color"], "[0, 255, 0]");
   EXPECT_EQ(d["postprocess.temporal.factor"], "0.6");
@@ -108,6 +108,9 @@ TEST(Config, EveryKeyIsBoundToItsField) {
       {"backend.threads", "6", [](C c) { return c.backend.options.threads == 6; }},
       {"backend.device_id", "3", [](C c) { return c.backend.options.device_id == 3; }},
       {"backend.precision", "fp16", [](C c) { return c.backend.options.precision == "fp16"; }},
+      {"backend.engine_cache", "false", [](C c) { return !c.backend.options.engine_cache; }},
+      {"backend.engine_cache_dir", "/tmp/engines",
+       [](C c) { return c.backend.options.engine_cache_dir == "/tmp/engines"; }},
       {"model.name", "/tmp/m.onnx", [](C c) { return c.model.name == "/tmp/m.onnx"; }},
       {"model.resize", "letterbox", [](C c) { return c.model.resize == ResizeMode::kLetterbox; }},
       {"input.threads", "4", [](C c) { return c.input.reader.threads == 4; }},
@@ -411,7 +414,7 @@ TEST(Config, SchemaIsWellFormed) {
     Config c;
     EXPECT_TRUE(ApplyOverride(&c, k.path + "=" + k.default_value).ok()) << k.path;
   }
-  EXPECT_EQ(paths.size(), 44u);
+  EXPECT_EQ(paths.size(), 46u);
 }
 
 TEST(Config, EditDistance) {
