@@ -37,7 +37,9 @@
 # starting new steps after $BENCH_TIME_LIMIT seconds (default 540) so that it ends inside a
 # 10-minute device call with its files written.
 #
-# Environment: VRSEG (the vrseg program; default: vrseg on PATH, else build/src/cli/vrseg),
+# Environment: BENCH_APPEND=1 (append to results.jsonl instead of starting it afresh: steps split
+# over two calls on one warm machine, with the same OUT), VRSEG (the vrseg program; default: vrseg
+# on PATH, else build/src/cli/vrseg),
 # VRSEG_BENCH_ARGS (the bench command line; placeholders {backend} {model} {batch}; default
 # "bench --backend {backend} --model {model} --batch {batch} --json"), PYTHON (python3).
 set -uo pipefail
@@ -51,7 +53,7 @@ while [ $# -gt 0 ]; do
     --steps) steps=$2; shift ;;
     --work) work=$2; shift ;;
     --quick) quick=1 ;;
-    -h|--help) sed -n '2,42p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,44p' "$0"; exit 0 ;;
     *) echo "gpu_engine_bench: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -61,7 +63,8 @@ out=${OUT:-$PWD/gpu-bench-out}
 mkdir -p "$out" "$work/models" "$work/plans" "$work/details" "$work/ort"
 log=$out/bench.log
 results=$out/results.jsonl
-: > "$results"
+# BENCH_APPEND=1 keeps the rows of an earlier call on the same machine (steps split across calls).
+[ "${BENCH_APPEND:-0}" = 1 ] || : > "$results"
 python=${PYTHON:-python3}
 limit=${BENCH_TIME_LIMIT:-540}
 start_s=$SECONDS

@@ -28,6 +28,7 @@
 #include <utility>
 #include <vector>
 
+#include "vrseg/backend.h"
 #include "vrseg/frame.h"
 #include "vrseg/pipeline.h"
 #include "vrseg/segmenter.h"
@@ -121,6 +122,50 @@ Result<BenchReport> RunBench(const BenchOptions& options);
 // `batch_sizes` each 1..1024; `latency_budget_ms` >= 0 (0: none).
 Result<SweepReport> RunSweep(const BenchOptions& options, const std::vector<int>& batch_sizes,
                              double latency_budget_ms);
+
+// `vrseg bench --batch LIST`: Backend::Run alone at each batch size, without the pipeline or any
+// pre/postprocessing (the figures compared with PyTorch and other runtimes in
+// docs/benchmarks.md). One backend is made for the largest batch; its inputs are zeroed (the cost
+// does not depend on the values). GPU backends are timed on the device (CUDA events around
+// back-to-back Run calls on one stream, no host synchronisation between them), CPU backends by
+// the wall clock. Each point is the median of `samples` samples of about `sample_ms` each
+// (3 to 1000 runs a sample), after a first run and 3 warm-up runs.
+// A model file without vrseg metadata (an ONNX export from elsewhere, e.g.
+// bench/export_torchvision.py's) is timed as an NCHW image model, its first input and output
+// taken as the image and the result.
+struct ModelTimingOptions {
+  std::string backend = "ort";
+  std::string model = "selfie";    // a known name, an .onnx file or (backend gpu) a .plan
+  BackendOptions backend_options;  // max_batch is set to the largest of `batches`
+  std::vector<int> batches = {1};  // each 1..1024
+  int samples = 7;                 // 1..100
+  double sample_ms = 300;          // > 0
+};
+
+struct ModelTimingPoint {
+  int batch = 0;
+  double ms_per_batch = 0;  // median over the samples
+  double min_ms = 0, max_ms = 0;
+  double frames_per_s = 0;  // batch * 1000 / ms_per_batch
+  int runs_per_sample = 0;
+};
+
+struct ModelTimingReport {
+  std::string backend, device, precision, model;
+  bool device_timed = false;     // CUDA events (true) or the wall clock
+  bool without_metadata = false;  // timed as a generic NCHW image model
+  double create_s = 0;           // making the backend (a GPU plan's build or load included)
+  double first_run_ms = 0;       // the first Run at the first batch (lazy set-up, graph capture)
+  std::vector<ModelTimingPoint> points;
+};
+
+// Errors: bad options, the backend or model failing to load or run (named).
+Result<ModelTimingReport> TimeModel(const ModelTimingOptions& options);
+std::string FormatModelTimingReport(const ModelTimingReport& report);
+// One JSON object per point, one per line: {"kind": "model", "backend", "device", "precision",
+// "model", "batch", "ms_per_batch", "frames_per_s", "min_ms", "max_ms", "runs_per_sample",
+// "device_timed", "create_s", "first_run_ms"}.
+std::string ModelTimingJson(const ModelTimingReport& report);
 
 // Human-readable tables.
 std::string FormatBenchReport(const BenchReport& report);

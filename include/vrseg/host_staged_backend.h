@@ -25,7 +25,7 @@ Result<std::unique_ptr<Backend>> HostStaged(std::unique_ptr<Backend> device_back
 // Device-side timing of a GPU backend's Run alone (model-only figures): `warmup` runs, then
 // `repeats` samples of `iterations` back-to-back Run(batch, s) calls on one stream, each sample
 // timed with CUDA events; returns the per-run milliseconds of every sample (take the median).
-// The backend's input slots are run as they are (fill them first). kUnavailable without CUDA;
+// Every input is zeroed first (the cost does not depend on the values). kUnavailable without CUDA;
 // kInvalidArgument for a CPU backend.
 Result<std::vector<double>> TimeDeviceRuns(Backend& device_backend, int batch, int warmup,
                                            int iterations, int repeats);

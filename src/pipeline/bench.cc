@@ -651,4 +651,137 @@ std::string SweepReportJson(const SweepReport& r) {
   return s;
 }
 
+namespace {
+
+// Runs `runs` back-to-back Run(batch) calls on a CPU backend; wall milliseconds per run.
+Result<double> WallRuns(Backend& b, int batch, int runs) {
+  const int64_t t0 = NowNs();
+  for (int i = 0; i < runs; ++i) VRSEG_RETURN_IF_ERROR(b.Run(batch));
+  return static_cast<double>(NowNs() - t0) / 1e6 / runs;
+}
+
+// Samples of `runs` runs each: milliseconds per run of every sample.
+Result<std::vector<double>> Samples(Backend& b, bool device, int batch, int runs, int samples) {
+  if (device) return TimeDeviceRuns(b, batch, 0, runs, samples);
+  std::vector<double> ms;
+  for (int r = 0; r < samples; ++r) {
+    VRSEG_ASSIGN_OR_RETURN(double m, WallRuns(b, batch, runs));
+    ms.push_back(m);
+  }
+  return ms;
+}
+
+}  // namespace
+
+Result<ModelTimingReport> TimeModel(const ModelTimingOptions& o) {
+  if (o.batches.empty()) return Status::InvalidArgument("bench.batch: no batch sizes");
+  for (int b : o.batches) {
+    if (b < 1 || b > 1024) {
+      return Status::InvalidArgument("bench.batch: " + std::to_string(b) + " outside 1..1024");
+    }
+  }
+  if (o.samples < 1 || o.samples > 100) {
+    return Status::InvalidArgument("bench.samples: " + std::to_string(o.samples) +
+                                   " outside 1..100");
+  }
+  if (!(o.sample_ms > 0)) return Status::InvalidArgument("bench.sample_ms must be positive");
+  VRSEG_ASSIGN_OR_RETURN(const std::string path, ResolveModelPath(o.model));
+  BackendOptions bo = o.backend_options;
+  bo.max_batch = *std::max_element(o.batches.begin(), o.batches.end());
+  ModelTimingReport r;
+  r.backend = o.backend;
+  r.model = path;
+  int64_t t0 = NowNs();
+  auto made = CreateBackend(o.backend, path, bo);
+  if (!made.ok() && made.status().code() == StatusCode::kInvalidModel &&
+      !bo.model_info_override) {
+    // No vrseg metadata (or unreadable: then the second attempt reports the same error).
+    static const ModelInfo kGeneric = [] {
+      ModelInfo info;
+      info.name = "export";
+      info.input_layout = TensorLayout::kNCHW;
+      info.output_layout = TensorLayout::kNCHW;
+      info.output_kind = OutputKind::kClassLogits;
+      return info;
+    }();
+    bo.model_info_override = &kGeneric;
+    t0 = NowNs();
+    auto second = CreateBackend(o.backend, path, bo);
+    if (!second.ok()) return made.status();  // the first error names the real problem
+    made = std::move(second);
+    r.without_metadata = true;
+  }
+  if (!made.ok()) return made.status();
+  r.create_s = static_cast<double>(NowNs() - t0) / 1e9;
+  Backend& b = **made;
+  r.device = b.device_description();
+  r.precision = b.precision();
+  r.device_timed = b.device() == DeviceKind::kCuda;
+  if (!r.device_timed) {
+    for (size_t i = 0; i < b.inputs().size(); ++i) {
+      const Tensor t = b.input(static_cast<int>(i));
+      std::memset(t.data, 0, static_cast<size_t>(t.bytes()));
+    }
+  }
+  bool first = true;
+  for (int batch : o.batches) {
+    // One run (the first of all: lazy set-up, graph capture, timed on the host), then 3 warm-up
+    // runs that also estimate a run's time.
+    const int64_t f0 = NowNs();
+    VRSEG_ASSIGN_OR_RETURN(std::vector<double> once, Samples(b, r.device_timed, batch, 1, 1));
+    if (first) r.first_run_ms = static_cast<double>(NowNs() - f0) / 1e6;
+    first = false;
+    VRSEG_ASSIGN_OR_RETURN(std::vector<double> est, Samples(b, r.device_timed, batch, 3, 1));
+    const int runs =
+        std::clamp(static_cast<int>(o.sample_ms / std::max(est[0], 1e-3)), 3, 1000);
+    VRSEG_ASSIGN_OR_RETURN(std::vector<double> ms,
+                           Samples(b, r.device_timed, batch, runs, o.samples));
+    std::sort(ms.begin(), ms.end());
+    ModelTimingPoint p;
+    p.batch = batch;
+    p.ms_per_batch = ms[ms.size() / 2];
+    p.min_ms = ms.front();
+    p.max_ms = ms.back();
+    p.frames_per_s = p.ms_per_batch > 0 ? batch * 1e3 / p.ms_per_batch : 0;
+    p.runs_per_sample = runs;
+    r.points.push_back(p);
+  }
+  return r;
+}
+
+std::string FormatModelTimingReport(const ModelTimingReport& r) {
+  std::string s = Fmt("backend %s (%s, %s), model %s%s\n", r.backend.c_str(), r.device.c_str(),
+                      r.precision.c_str(), r.model.c_str(),
+                      r.without_metadata ? " (no vrseg metadata: timed as an NCHW image model)"
+                                         : "");
+  s += Fmt("model only, %s; backend made in %.2f s, first run %.2f ms\n\n",
+           r.device_timed ? "device time (CUDA events)" : "wall time", r.create_s,
+           r.first_run_ms);
+  s += Fmt("  %6s %12s %12s %12s %12s %8s\n", "batch", "ms/batch", "min ms", "max ms",
+           "frames/s", "runs");
+  for (const auto& p : r.points) {
+    s += Fmt("  %6d %12.4f %12.4f %12.4f %12.1f %8d\n", p.batch, p.ms_per_batch, p.min_ms,
+             p.max_ms, p.frames_per_s, p.runs_per_sample);
+  }
+  return s;
+}
+
+std::string ModelTimingJson(const ModelTimingReport& r) {
+  std::string s;
+  for (const auto& p : r.points) {
+    s += "{\"kind\": \"model\", \"backend\": " + JsonString(r.backend) +
+         ", \"device\": " + JsonString(r.device) + ", \"precision\": " + JsonString(r.precision) +
+         ", \"model\": " + JsonString(r.model) + ", \"batch\": " + std::to_string(p.batch) +
+         ", \"ms_per_batch\": " + JsonNumber(p.ms_per_batch) +
+         ", \"frames_per_s\": " + JsonNumber(p.frames_per_s) +
+         ", \"min_ms\": " + JsonNumber(p.min_ms) + ", \"max_ms\": " + JsonNumber(p.max_ms) +
+         ", \"runs_per_sample\": " + std::to_string(p.runs_per_sample) +
+         ", \"device_timed\": " + (r.device_timed ? "true" : "false") +
+         ", \"without_metadata\": " + (r.without_metadata ? "true" : "false") +
+         ", \"create_s\": " + JsonNumber(r.create_s) +
+         ", \"first_run_ms\": " + JsonNumber(r.first_run_ms) + "}\n";
+  }
+  return s;
+}
+
 }  // namespace vrseg
