@@ -4,6 +4,7 @@
 
 #include "cli/commands.h"
 #include "vrseg/backend.h"
+#include "vrseg/engine.h"
 #include "vrseg/io.h"
 #include "vrseg/model_registry.h"
 #ifdef VRSEG_HAVE_CUDA
@@ -26,7 +27,7 @@ RunFn SetupInfo(CLI::App& app) {
     for (int i = 0; i < gpus; ++i) {
       std::printf("  cuda:%d %s\n", i, cuda::DeviceDescription(i).c_str());
     }
-    std::printf("  (the CUDA kernels and memory pools are built; no GPU inference backend yet)\n");
+    std::printf("  engine cache: %s\n", DefaultEngineCacheDir().c_str());
 #else
     std::printf("  cuda: not built (no CUDA toolkit at build time)\n");
 #endif
