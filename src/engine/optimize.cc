@@ -547,13 +547,66 @@ int FuseActivations(Graph& g) {
   return fused;
 }
 
+// Re-sorts the live nodes topologically, keeping the present order wherever it is already valid
+// (each node goes as early as its inputs allow, ties in the old order); dead nodes go last.
+void StableTopoSort(Graph& g) {
+  const size_t n = g.nodes.size();
+  std::vector<int> pending(n, 0);
+  std::vector<std::vector<int>> users(n);
+  for (size_t i = 0; i < n; ++i) {
+    const Node& nd = g.nodes[i];
+    if (nd.dead) continue;
+    std::vector<int> reads = nd.inputs;
+    if (nd.epi.residual >= 0) reads.push_back(nd.epi.residual);
+    for (int v : reads) {
+      const int p = v >= 0 ? g.values[v].producer : -1;
+      if (p >= 0 && p != static_cast<int>(i) && !g.nodes[p].dead) {
+        ++pending[i];
+        users[p].push_back(static_cast<int>(i));
+      }
+    }
+  }
+  std::set<int> ready;
+  for (size_t i = 0; i < n; ++i) {
+    if (!g.nodes[i].dead && pending[i] == 0) ready.insert(static_cast<int>(i));
+  }
+  std::vector<int> order;
+  while (!ready.empty()) {
+    const int i = *ready.begin();
+    ready.erase(ready.begin());
+    order.push_back(i);
+    for (int u : users[i]) {
+      if (--pending[u] == 0) ready.insert(u);
+    }
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (g.nodes[i].dead) order.push_back(static_cast<int>(i));
+  }
+  if (order.size() != n) return;  // a cycle: leave the graph as it is (Validate reports it)
+  std::vector<Node> sorted;
+  sorted.reserve(n);
+  for (int i : order) sorted.push_back(std::move(g.nodes[i]));
+  g.nodes = std::move(sorted);
+  for (Value& v : g.values) v.producer = -1;
+  for (size_t i = 0; i < n; ++i) {
+    if (g.nodes[i].dead) continue;
+    for (int o : g.nodes[i].outputs) {
+      if (o >= 0) g.values[o].producer = static_cast<int>(i);
+    }
+  }
+}
+
 int FuseResidual(Graph& g) {
   int fused = 0;
+  bool reorder = false;
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const auto cons = g.Consumers();
     Node& add = g.nodes[i];
     if (add.dead || add.op != "Add" || add.inputs.size() != 2 || add.epi.residual >= 0) continue;
-    for (int s = 0; s < 2; ++s) {
+    // First a conv that runs after b (no reordering), then one that runs before it.
+    for (int k = 0; k < 4; ++k) {
+      const int s = k % 2;
+      const bool later_b = k >= 2;
       const int a = add.inputs[s], b = add.inputs[1 - s];
       if (a < 0 || b < 0 || IsConstant(g, b)) continue;
       const int pi = g.values[a].producer;
@@ -562,9 +615,11 @@ int FuseResidual(Graph& g) {
       if (p.op != "Conv" && p.op != "ConvTranspose" && p.op != "Gemm") continue;
       if (p.epi.residual >= 0 || SoleConsumer(g, cons, a) != static_cast<int>(i)) continue;
       if (!(g.values[a].shape == g.values[b].shape) || !(g.values[add.outputs[0]].shape == g.values[a].shape)) continue;
-      // b must be available before the conv runs.
+      // b need not come before the conv in node order: the conv's output feeds only this Add,
+      // so b cannot depend on it, and the nodes are re-sorted below (the conv moves after b).
       const int bp = g.values[b].producer;
-      if (bp >= pi) continue;
+      if ((bp > pi) != later_b) continue;
+      if (later_b) reorder = true;
       Epilogue e = p.epi;
       e.residual = b;
       e.residual_after_act = p.epi.act != Act::kNone;
@@ -581,6 +636,7 @@ int FuseResidual(Graph& g) {
       break;
     }
   }
+  if (reorder) StableTopoSort(g);
   return fused;
 }
 

@@ -454,6 +454,33 @@ void AddBn(ModelBuilder& mb, const std::string& in, const std::string& out, int6
   mb.Node("BatchNormalization", {in, out + "_s", out + "_b", out + "_m", out + "_v"}, {out}, out);
 }
 
+// The residual operand computed after the conv in the file's order: the conv still takes it (the
+// nodes are re-sorted so that it runs after the operand).
+TEST(Optimize, ResidualComputedAfterTheConvIsFused) {
+  ModelBuilder mb(17);
+  mb.Input("x", {-1, 4, 6, 6});
+  mb.InitF("w", {4, 4, 3, 3}, Random(144, 51));
+  auto* c = mb.Node("Conv", {"x", "w"}, {"c"}, "conv");
+  ModelBuilder::AttrIs(c, "pads", {1, 1, 1, 1});
+  mb.Node("Mul", {"x", "x"}, {"sq"}, "square");
+  mb.Node("Relu", {"sq"}, {"r"}, "relu");
+  mb.Node("Add", {"c", "r"}, {"y"}, "add");
+  mb.Output("y");
+  auto g = Load(mb);
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  Graph before = *g;
+  auto r = Optimize(*g);
+  ASSERT_TRUE(r.ok());
+  ASSERT_TRUE(g->Validate().ok()) << g->Dump();
+  EXPECT_EQ(Count(*g, "Add"), 0) << g->Dump();
+  ASSERT_EQ(g->nodes.size(), 3u) << g->Dump();
+  const Node& last = g->nodes[2];
+  EXPECT_EQ(last.name, "conv");
+  EXPECT_GE(last.epi.residual, 0);
+  EXPECT_EQ(g->values[last.outputs[0]].name, "y");
+  ExpectSameResults(before, *g, 2, 1e-5f);
+}
+
 // A torchvision ResNet bottleneck with a downsample branch exported after the main branch: the
 // residual goes into the downsample conv (the later one), whose epilogue also takes the Relu.
 TEST(Optimize, ResNetDownsampleBlock) {
