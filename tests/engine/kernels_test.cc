@@ -686,7 +686,9 @@ TEST_F(KernelsTest, Pool2DMatchesReference) {
 
 TEST_F(KernelsTest, GlobalAvgPoolMatchesReference) {
   const std::vector<std::vector<int64_t>> shapes = {
-      {2, 3, 7, 5}, {1, 17, 1, 1}, {2, 64, 33, 31}, {3, 40, 1, 9}};
+      {2, 3, 7, 5}, {1, 17, 1, 1}, {2, 64, 33, 31}, {3, 40, 1, 9},
+      // few tiles, many pixels: 128-row blocks (odd C: one channel a lane); many tiles: 32 rows
+      {1, 16, 128, 128}, {1, 5, 40, 37}, {2, 512, 9, 7}};
   uint32_t seed = 70;
   for (const auto& dims : shapes) {
     for (DT dt : kFloatTypes) {
@@ -1254,7 +1256,7 @@ TEST_F(KernelsTest, DISABLED_Bandwidth) {
   }
   for (const std::vector<int64_t>& d :
        {std::vector<int64_t>{1, 64, 64, 2048}, std::vector<int64_t>{64, 16, 16, 960},
-        std::vector<int64_t>{256, 7, 7, 2048}}) {
+        std::vector<int64_t>{256, 7, 7, 2048}, std::vector<int64_t>{1, 128, 128, 16}}) {
     Dev x = dev(d, h), y = dev({d[0], 1, 1, d[3]}, h);
     const std::string name = "GlobalAvgPool f16 [" + std::to_string(d[0]) + "," +
                              std::to_string(d[1]) + "," + std::to_string(d[2]) + "," +
