@@ -174,7 +174,8 @@ std::string FormatSweepReport(const SweepReport& report);
 std::string BenchReportJson(const BenchReport& report);
 std::string SweepReportJson(const SweepReport& report);
 
-// Command-line value parsers (errors name the flag and the bad text):
+// Command-line value parsers (errors name the flag, or for batch lists the bad text: the caller
+// adds the flag):
 //   "1280x720" → {1280, 720} (each 1..16384);
 //   "1,2,4,8" → {1, 2, 4, 8} (each 1..1024, no empty entries);
 //   "rgb24" | "bgr24" | "rgba" | "bgra" | "nv12" | "i420" | "gray8" → the PixelFormat.

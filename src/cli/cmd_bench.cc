@@ -252,7 +252,7 @@ RunFn SetupBench(CLI::App& app) {
 
     if (!f.sweep.empty()) {
       auto sizes = ParseBatchList(f.sweep);
-      if (!sizes.ok()) return Fail(sizes.status());
+      if (!sizes.ok()) return Fail(sizes.status().WithContext("--sweep"));
       auto sweep = RunSweep(o, *sizes, f.latency_budget_ms);
       if (!sweep.ok()) return Fail(sweep.status());
       if (f.json) {

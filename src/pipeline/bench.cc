@@ -88,7 +88,7 @@ Result<std::vector<int>> ParseBatchList(std::string_view text) {
         text.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
     int b = 0;
     if (!ParseInt(item, 1, 1024, &b)) {
-      return Status::InvalidArgument("--sweep: '" + std::string(text) +
+      return Status::InvalidArgument("'" + std::string(text) +
                                      "' is not a comma-separated list of batch sizes 1..1024");
     }
     v.push_back(b);
