@@ -169,6 +169,7 @@ class Builder {
   Status BatchNorm(const Node& n);
   Status Pool(const Node& n);
   Status GlobalPool(const Node& n);
+  Status SqueezeExciteOp(const Node& n);
   Status ReduceMeanOp(const Node& n);
   Status ResizeOp(const Node& n);
   Status ConcatOp(const Node& n);
@@ -885,6 +886,47 @@ Status Builder::GlobalPool(const Node& n) {
   return Unsupported(n, "only NHWC input is supported");
 }
 
+// The optimiser's squeeze-excite node (ir.h): fp32 weights [C1][C], [C1], [C2][C1], [C2] (absent
+// biases as zeros) for gpu::SqueezeExcite.
+Status Builder::SqueezeExciteOp(const Node& n) {
+  const Value& x = V(n.inputs[0]);
+  const Value& y = V(n.outputs[0]);
+  const Value* w1 = ConstInput(n, 1);
+  const Value* w2 = ConstInput(n, 3);
+  if (!w1 || !w2) return Unsupported(n, "the weights must be constant");
+  if (!IsNhwc(x) || !x.shape[1].is_const()) return Unsupported(n, "needs NHWC input");
+  const int64_t c = x.shape[1].c, c1 = w1->shape[0].c, c2 = w2->shape[0].c;
+  if (static_cast<int64_t>(w1->fdata.size()) != c1 * c ||
+      static_cast<int64_t>(w2->fdata.size()) != c2 * c1) {
+    return Unsupported(n, "weight sizes do not chain");
+  }
+  if (n.epi.residual >= 0) return Unsupported(n, "a fused residual");
+  if (!(IsNhwc(y) || (y.shape.size() == 4 && y.shape[2].c == 1 && y.shape[3].c == 1))) {
+    return Unsupported(n, "the output must be [N,C2,1,1]");
+  }
+  std::vector<float> b1(c1, 0.f), b2(c2, 0.f);
+  if (const Value* b = HasInput(n, 2) ? ConstInput(n, 2) : nullptr) {
+    if (static_cast<int64_t>(b->fdata.size()) != c1) return Unsupported(n, "B1 size");
+    b1 = b->fdata;
+  }
+  if (const Value* b = HasInput(n, 4) ? ConstInput(n, 4) : nullptr) {
+    if (static_cast<int64_t>(b->fdata.size()) != c2) return Unsupported(n, "B2 size");
+    b2 = b->fdata;
+  }
+  VRSEG_ASSIGN_OR_RETURN(int32_t xb, In(n.inputs[0], true, n));
+  PlanLayer& l = AddLayer(n, LayerKind::kSqueezeExcite, {xb}, {Out(n.outputs[0])});
+  SetAct(l, n.epi.act, n.epi.alpha, n.epi.beta);
+  l.ints["channels"] = {c, c1, c2};
+  l.ints["act1"] = {n.GetInt("act1", 0)};
+  l.floats["act1_alpha"] = {n.GetFloat("act1_alpha", 0)};
+  l.floats["act1_beta"] = {n.GetFloat("act1_beta", 0)};
+  l.weights.push_back(plan_.AddWeights(w1->fdata.data(), w1->fdata.size() * 4));
+  l.weights.push_back(plan_.AddWeights(b1.data(), b1.size() * 4));
+  l.weights.push_back(plan_.AddWeights(w2->fdata.data(), w2->fdata.size() * 4));
+  l.weights.push_back(plan_.AddWeights(b2.data(), b2.size() * 4));
+  return Status::Ok();
+}
+
 // True when the kernel's output (x's physical order with `reduced` axes kept as 1 or dropped)
 // has the memory order of y.
 static bool SameOrderAfterReduce(const Value& x, const std::vector<int>& reduced, bool keepdims,
@@ -1405,6 +1447,7 @@ Status Builder::Node_(const Node& n) {
   if (op == "BatchNormalization") return BatchNorm(n);
   if (op == "MaxPool" || op == "AveragePool") return Pool(n);
   if (op == "GlobalAveragePool") return GlobalPool(n);
+  if (op == "SqueezeExcite") return SqueezeExciteOp(n);
   if (op == "ReduceMean") return ReduceMeanOp(n);
   if (op == "Resize" || op == "Upsample") return ResizeOp(n);
   if (op == "Concat") return ConcatOp(n);

@@ -114,7 +114,11 @@ struct Epilogue {
 
 struct Node {
   std::string name;   // ONNX node name (or a generated one); used in every error
-  std::string op;     // ONNX op_type ("Conv", "Add", ...), plus the engine's own: "LayoutConvert"
+  // ONNX op_type ("Conv", "Add", ...), plus the engine's own: "LayoutConvert" and
+  // "SqueezeExcite" (inputs X [N,C,H,W], W1 [C1,C,1,1], B1 [C1] or absent, W2 [C2,C1,1,1], B2 [C2]
+  // or absent; attrs act1, act1_alpha, act1_beta; output [N,C2,1,1] =
+  // epi(W2 · act1(W1 · mean_HW(X) + B1) + B2): a squeeze-excite gate in one node).
+  std::string op;
   std::vector<int> inputs;   // value indices, -1 for an absent optional input
   std::vector<int> outputs;
   std::map<std::string, Attr> attrs;
@@ -186,7 +190,16 @@ struct OptimizeOptions {
   bool fuse_activations = true;
   bool fuse_residual = true;
   bool remove_noops = true;         // Identity, Dropout, no-op Reshape/Transpose/Cast/Pad/Slice
+  bool fuse_squeeze_excite = true;  // global pool → 1x1 conv → 1x1 conv into one SqueezeExcite
 };
+// The fused squeeze-excite kernel keeps the means, the hidden values and all its weights in shared
+// memory (fp32): blocks needing more than this are not fused; nor are inputs of more than
+// kMaxFusedSqueezeExciteElements (C*H*W of one image), which one block pools too slowly.
+inline constexpr size_t kSqueezeExciteMaxSharedBytes = 40 * 1024;
+inline constexpr int64_t kMaxFusedSqueezeExciteElements = 32768;
+inline constexpr size_t SqueezeExciteSharedBytes(int64_t c, int64_t c1, int64_t c2) {
+  return static_cast<size_t>(c + c1 + c1 * c + c2 * c1 + c1 + c2) * sizeof(float);
+}
 // Returns a report line per pass ("fold_batchnorm: 53 folded").
 Result<std::vector<std::string>> Optimize(Graph& g, const OptimizeOptions& options = {});
 

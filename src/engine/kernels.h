@@ -62,6 +62,24 @@ struct PoolArgs {
 Status Pool2D(const PoolArgs& p, const TensorArg& x, const TensorArg& out, cudaStream_t stream);
 // Mean over H and W of NHWC [N,H,W,C] into [N,1,1,C] (GlobalAveragePool, ReduceMean over 2,3).
 Status GlobalAvgPool(const TensorArg& x, const TensorArg& out, cudaStream_t stream);
+// A squeeze-excite gate in one kernel: out[n,j] = act2(b2[j] + sum_k w2[j,k] * act1(b1[k] +
+// sum_c w1[k,c] * mean_hw(x[n,:,:,c]))). x NHWC [N,H,W,C], out [N,1,1,C2] (= [N,C2,1,1]); the
+// weights are fp32 device arrays ([C1][C], [C1], [C2][C1], [C2]); everything between x and out is
+// fp32 (closer to the reference than three layers storing fp16 between them). The reference: the
+// SqueezeExcite op (ref_ops.cc).
+struct SqueezeExciteArgs {
+  const float* w1 = nullptr;
+  const float* b1 = nullptr;
+  const float* w2 = nullptr;
+  const float* b2 = nullptr;
+  int c1 = 0;
+  Act act1 = Act::kNone, act2 = Act::kNone;
+  float act1_alpha = 0, act1_beta = 0, act2_alpha = 0, act2_beta = 0;
+};
+Status SqueezeExcite(const SqueezeExciteArgs& a, const TensorArg& x, const TensorArg& out,
+                     cudaStream_t stream);
+// The kernel holds the means, the hidden values and all weights in shared memory: at most
+// kSqueezeExciteMaxSharedBytes (ir.h; the optimiser fuses only blocks that fit).
 
 // Resize of NHWC [N,H,W,C] to [N,OH,OW,C]. Coordinate transform as ONNX's
 // coordinate_transformation_mode; nearest_mode as ONNX (round_prefer_floor, floor, ...).

@@ -380,4 +380,121 @@ Status ReduceMean(const TensorArg& x, const std::vector<int>& axes, const Tensor
   return LaunchMean<__half>(x, out, x.dims, reduced, stream);
 }
 
+namespace {
+
+// ---- SqueezeExcite -------------------------------------------------------------------------------
+
+constexpr int kSeThreads = 1024;
+
+// One block per image. Phase 0: every thread starts loading the weights into shared memory (they
+// do not depend on x, so their latency hides behind the pooling's). (1) Each thread sums every
+// R-th pixel of one channel (R = threads / C rows of C threads: consecutive threads read
+// consecutive channels of a pixel), eight loads in flight, the rows added in shared memory;
+// (2) a warp per hidden value, lanes splitting the dot product over shared memory; (3) the same
+// for the C2 outputs. Shared memory (dynamic): mean[C], hidden[C1], w1[C1*C], w2[C2*C1], b1[C1],
+// b2[C2] as floats (SqueezeExciteSharedBytes).
+template <typename T>
+__global__ void SqueezeExciteKernel(const T* x, T* out, int64_t hw, int c, SqueezeExciteArgs a,
+                                    int c2) {
+  extern __shared__ float sm[];
+  __shared__ float part[kSeThreads];
+  const int c1 = a.c1;
+  float* mean = sm;
+  float* hidden = mean + c;
+  float* w1 = hidden + c1;
+  float* w2 = w1 + static_cast<int64_t>(c1) * c;
+  float* b1 = w2 + static_cast<int64_t>(c2) * c1;
+  float* b2 = b1 + c1;
+  for (int i = threadIdx.x; i < c1 * c; i += blockDim.x) w1[i] = a.w1[i];
+  for (int i = threadIdx.x; i < c2 * c1; i += blockDim.x) w2[i] = a.w2[i];
+  for (int i = threadIdx.x; i < c1; i += blockDim.x) b1[i] = a.b1[i];
+  for (int i = threadIdx.x; i < c2; i += blockDim.x) b2[i] = a.b2[i];
+  const int64_t n = blockIdx.x;
+  const T* xi = x + n * hw * c;
+  const float inv = 1.f / static_cast<float>(hw);
+  if (c <= kSeThreads) {
+    const int rows = kSeThreads / c;
+    const int t = threadIdx.x;
+    float s = 0.f;
+    if (t < rows * c) {
+      const int ch = t % c, row = t / c;
+      float acc[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+      int64_t p = row;
+      for (; p + 7 * static_cast<int64_t>(rows) < hw; p += 8 * static_cast<int64_t>(rows)) {
+#pragma unroll
+        for (int u = 0; u < 8; ++u) acc[u] += ToF(xi[(p + u * rows) * c + ch]);
+      }
+      for (; p < hw; p += rows) acc[0] += ToF(xi[p * c + ch]);
+#pragma unroll
+      for (int u = 0; u < 8; ++u) s += acc[u];
+    }
+    part[t] = s;
+    __syncthreads();
+    for (int ch = threadIdx.x; ch < c; ch += blockDim.x) {
+      float m = 0.f;
+      for (int r = 0; r < rows; ++r) m += part[r * c + ch];
+      mean[ch] = m * inv;
+    }
+  } else {
+    for (int ch = threadIdx.x; ch < c; ch += blockDim.x) {
+      float m = 0.f;
+      for (int64_t p = 0; p < hw; ++p) m += ToF(xi[p * c + ch]);
+      mean[ch] = m * inv;
+    }
+  }
+  __syncthreads();
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = blockDim.x / 32;
+  for (int j = warp; j < c1; j += warps) {
+    float s = 0.f;
+    for (int k = lane; k < c; k += 32) s += w1[static_cast<int64_t>(j) * c + k] * mean[k];
+    for (int o = 16; o > 0; o /= 2) s += __shfl_xor_sync(0xffffffffu, s, o);
+    if (lane == 0) hidden[j] = ActF(a.act1, s + b1[j], a.act1_alpha, a.act1_beta);
+  }
+  __syncthreads();
+  for (int j = warp; j < c2; j += warps) {
+    float s = 0.f;
+    for (int k = lane; k < c1; k += 32) s += w2[static_cast<int64_t>(j) * c1 + k] * hidden[k];
+    for (int o = 16; o > 0; o /= 2) s += __shfl_xor_sync(0xffffffffu, s, o);
+    if (lane == 0) out[n * c2 + j] = FromF<T>(ActF(a.act2, s + b2[j], a.act2_alpha, a.act2_beta));
+  }
+}
+
+}  // namespace
+
+Status SqueezeExcite(const SqueezeExciteArgs& a, const TensorArg& x, const TensorArg& out,
+                     cudaStream_t stream) {
+  constexpr const char* K = "SqueezeExcite";
+  VRSEG_RETURN_IF_ERROR(CheckTensor(K, "x", x));
+  VRSEG_RETURN_IF_ERROR(CheckTensor(K, "out", out));
+  VRSEG_RETURN_IF_ERROR(CheckFloat(K, "x", x));
+  VRSEG_RETURN_IF_ERROR(CheckSameDT(K, x, out));
+  if (x.dims.size() != 4) return Bad(K, "x " + DimsStr(x.dims) + " must be NHWC (rank 4)");
+  const int64_t n = x.dims[0], hw = x.dims[1] * x.dims[2], c = x.dims[3];
+  if (n == 0) return Status::Ok();
+  if (out.dims.empty() || out.dims.front() != n || out.elements() % n != 0) {
+    return Bad(K, "out " + DimsStr(out.dims) + " is not [N,1,1,C2] for x " + DimsStr(x.dims));
+  }
+  const int64_t c2 = out.elements() / n;
+  if (!a.w1 || !a.b1 || !a.w2 || !a.b2) return Bad(K, "a weight pointer is null");
+  const size_t smem = SqueezeExciteSharedBytes(c, a.c1, c2);
+  if (c < 1 || a.c1 < 1 || c2 < 1 || smem > kSqueezeExciteMaxSharedBytes) {
+    return Bad(K, "channels " + std::to_string(c) + " -> " + std::to_string(a.c1) + " -> " +
+                      std::to_string(c2) + ": the weights do not fit in shared memory");
+  }
+  if (hw == 0) return Bad(K, "x " + DimsStr(x.dims) + " has no pixels to average");
+  if (n > 2147483647) return Bad(K, "batch too large");
+  const dim3 grid(static_cast<unsigned>(n));
+  if (x.dt == DT::kF32) {
+    SqueezeExciteKernel<float><<<grid, kSeThreads, smem, stream>>>(
+        static_cast<const float*>(x.data), static_cast<float*>(out.data), hw, static_cast<int>(c),
+        a, static_cast<int>(c2));
+  } else {
+    SqueezeExciteKernel<__half><<<grid, kSeThreads, smem, stream>>>(
+        static_cast<const __half*>(x.data), static_cast<__half*>(out.data), hw,
+        static_cast<int>(c), a, static_cast<int>(c2));
+  }
+  VRSEG_ENGINE_LAUNCH_CHECK("SqueezeExcite");
+  return Status::Ok();
+}
+
 }  // namespace vrseg::engine::gpu

@@ -11,7 +11,8 @@ namespace {
 
 bool IsSpatial(const std::string& op) {
   static const std::set<std::string> k = {"Conv", "ConvTranspose", "BatchNormalization", "MaxPool",
-                                          "AveragePool", "GlobalAveragePool", "Resize", "Upsample"};
+                                          "AveragePool", "GlobalAveragePool", "Resize", "Upsample",
+                                          "SqueezeExcite"};
   return k.count(op) > 0;
 }
 

@@ -574,6 +574,8 @@ const char* LayerKindName(LayerKind k) {
       return "pool";
     case LayerKind::kGlobalAvgPool:
       return "global_avg_pool";
+    case LayerKind::kSqueezeExcite:
+      return "squeeze_excite";
     case LayerKind::kResize:
       return "resize";
     case LayerKind::kConcat:

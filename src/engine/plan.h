@@ -28,9 +28,9 @@
 namespace vrseg::engine {
 
 inline constexpr uint32_t kPlanFormatVersion = 1;
-// Changes whenever the builder or the runtime would make a different or incompatible plan; part
-// of the key, so cached plans of an older engine are rebuilt.
-inline constexpr const char* kEngineVersion = "vrseg-engine-1";
+// Changes whenever the builder or the runtime would make a different or incompatible plan (2: the
+// squeeze-excite layer); part of the key, so cached plans of an older engine are rebuilt.
+inline constexpr const char* kEngineVersion = "vrseg-engine-2";
 
 // Element types of plan buffers; numbered as gpu::DT in kernels.h.
 enum class PlanDType : uint8_t { kF32 = 0, kF16 = 1, kI64 = 2, kBool = 3 };
@@ -72,6 +72,7 @@ enum class LayerKind : uint16_t {
   kArgMax = 15,
   kReduceMean = 16,
   kGather = 17,
+  kSqueezeExcite = 18,  // gpu::SqueezeExcite: global mean, two 1x1 convs (a squeeze-excite gate)
 };
 const char* LayerKindName(LayerKind k);
 

@@ -1351,6 +1351,56 @@ Status Pool(const Ctx& c) {
   return Status::Ok();
 }
 
+// The engine's squeeze-excite node (ir.h): mean over H and W, a 1x1 conv with act1, a 1x1 conv,
+// the node's epilogue. In double, as the reference's convs.
+Status SqueezeExcite(const Ctx& c) {
+  VRSEG_RETURN_IF_ERROR(NeedIn(c, 0, "X"));
+  VRSEG_RETURN_IF_ERROR(NeedIn(c, 1, "W1"));
+  VRSEG_RETURN_IF_ERROR(NeedIn(c, 3, "W2"));
+  const HostTensor& x = *c.In(0);
+  const HostTensor& w1 = *c.In(1);
+  const HostTensor& w2 = *c.In(3);
+  const HostTensor* b1 = c.In(2);
+  const HostTensor* b2 = c.In(4);
+  VRSEG_RETURN_IF_ERROR(NeedFloat(c, &x, "X"));
+  if (x.dims.size() != 4 || w1.dims.size() != 4 || w2.dims.size() != 4) {
+    return c.Bad("X, W1 and W2 must be rank 4");
+  }
+  const int64_t n = x.dims[0], ch = x.dims[1], hw = x.dims[2] * x.dims[3];
+  const int64_t c1 = w1.dims[0], c2 = w2.dims[0];
+  if (w1.dims[1] != ch || w2.dims[1] != c1 || w1.dims[2] * w1.dims[3] != 1 ||
+      w2.dims[2] * w2.dims[3] != 1 || (b1 && b1->elements() != c1) ||
+      (b2 && b2->elements() != c2) || hw == 0) {
+    return c.Bad("X " + DimsString(x.dims) + ", W1 " + DimsString(w1.dims) + ", W2 " +
+                 DimsString(w2.dims) + " do not chain");
+  }
+  const Act act1 = static_cast<Act>(c.n.GetInt("act1", 0));
+  const float a1 = c.n.GetFloat("act1_alpha", 0), be1 = c.n.GetFloat("act1_beta", 0);
+  HostTensor y = FloatTensor({n, c2, 1, 1});
+  std::vector<double> mean(ch);
+  std::vector<float> hidden(c1);
+  for (int64_t b = 0; b < n; ++b) {
+    for (int64_t k = 0; k < ch; ++k) {
+      double acc = 0;
+      for (int64_t e = 0; e < hw; ++e) acc += x.f[(b * ch + k) * hw + e];
+      mean[k] = acc / static_cast<double>(hw);
+    }
+    for (int64_t j = 0; j < c1; ++j) {
+      double acc = b1 ? b1->f[j] : 0.0;
+      for (int64_t k = 0; k < ch; ++k) acc += static_cast<double>(w1.f[j * ch + k]) * mean[k];
+      hidden[j] = ApplyAct(act1, static_cast<float>(acc), a1, be1);
+    }
+    for (int64_t j = 0; j < c2; ++j) {
+      double acc = b2 ? b2->f[j] : 0.0;
+      for (int64_t k = 0; k < c1; ++k) acc += static_cast<double>(w2.f[j * c1 + k]) * hidden[k];
+      y.f[b * c2 + j] = static_cast<float>(acc);
+    }
+  }
+  VRSEG_RETURN_IF_ERROR(ApplyEpilogue(c, &y));
+  c.Out(0) = std::move(y);
+  return Status::Ok();
+}
+
 Status GlobalAveragePool(const Ctx& c) {
   VRSEG_RETURN_IF_ERROR(NeedIn(c, 0, "X"));
   const HostTensor& x = *c.In(0);
@@ -1731,6 +1781,7 @@ const std::map<std::string, OpFn>& OpTable() {
       {"Identity", Copy},
       {"Dropout", Copy},
       {"LayoutConvert", Copy},
+      {"SqueezeExcite", SqueezeExcite},
       {"Squeeze", Squeeze},
       {"Unsqueeze", Unsqueeze},
       {"Constant", Constant},
@@ -1779,7 +1830,7 @@ Status RefRunNode(const Graph& g, const Node& node, const std::vector<const Host
   }
   VRSEG_RETURN_IF_ERROR(CheckInputs(c));
   if (node.epi.act != Act::kNone || node.epi.residual >= 0) {
-    static const char* kFusable[] = {"Conv", "ConvTranspose", "Gemm", "MatMul", "Add"};
+    static const char* kFusable[] = {"Conv", "ConvTranspose", "Gemm", "MatMul", "Add", "SqueezeExcite"};
     if (std::find(std::begin(kFusable), std::end(kFusable), node.op) == std::end(kFusable)) {
       return c.Bad("a fused epilogue on an operator that cannot carry one");
     }

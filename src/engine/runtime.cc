@@ -62,7 +62,7 @@ Result<std::unique_ptr<Runtime>> Runtime::Create(Plan plan, std::shared_ptr<gpu:
   RT_CUDA(cudaSetDevice(rt->ctx_->device()), "selecting the device");
   for (const PlanLayer& l : p.layers) {
     if (static_cast<uint16_t>(l.kind) < 1 ||
-        static_cast<uint16_t>(l.kind) > static_cast<uint16_t>(LayerKind::kGather)) {
+        static_cast<uint16_t>(l.kind) > static_cast<uint16_t>(LayerKind::kSqueezeExcite)) {
       return Status::Unsupported("engine: layer '" + l.name + "' has kind " +
                                  std::to_string(static_cast<int>(l.kind)) +
                                  ", unknown to this engine (a plan from a newer vrseg?)");
@@ -338,6 +338,27 @@ Status Runtime::MakeExec(int batch, BatchExec* ex) {
       case LayerKind::kGlobalAvgPool: {
         const gpu::TensorArg x = arg(in(l, 0));
         step = [=](cudaStream_t st) { return gpu::GlobalAvgPool(x, y, st); };
+        break;
+      }
+      case LayerKind::kSqueezeExcite: {
+        const gpu::TensorArg x = arg(in(l, 0));
+        const std::vector<int64_t> ch = l.Ints("channels");
+        gpu::SqueezeExciteArgs se;
+        se.w1 = static_cast<const float*>(wptr(l, 0));
+        se.b1 = static_cast<const float*>(wptr(l, 1));
+        se.w2 = static_cast<const float*>(wptr(l, 2));
+        se.b2 = static_cast<const float*>(wptr(l, 3));
+        if (ch.size() != 3 || !se.w1 || !se.b1 || !se.w2 || !se.b2) {
+          return fail(Status::InvalidModel("squeeze-excite channels or weights missing"));
+        }
+        se.c1 = static_cast<int>(ch[1]);
+        se.act1 = static_cast<Act>(l.Int("act1"));
+        se.act1_alpha = static_cast<float>(l.Float("act1_alpha"));
+        se.act1_beta = static_cast<float>(l.Float("act1_beta"));
+        se.act2 = act;
+        se.act2_alpha = aa;
+        se.act2_beta = ab;
+        step = [=](cudaStream_t st) { return gpu::SqueezeExcite(se, x, y, st); };
         break;
       }
       case LayerKind::kResize: {

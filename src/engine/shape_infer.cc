@@ -996,6 +996,17 @@ Status ConvOp(Ctx& c) {
   return Status::Ok();
 }
 
+// The engine's own squeeze-excite node (ir.h): [N,C,H,W] -> [N,C2,1,1], C2 = W2's first dim.
+Status SqueezeExciteOp(Ctx& c) {
+  VRSEG_RETURN_IF_ERROR(c.Need(2));
+  if (!c.Has(3)) return c.Err("W2 is required");
+  const Shape& xs = c.In(0).shape;
+  const Shape& w2 = c.In(3).shape;
+  if (xs.size() != 4 || w2.size() != 4) return c.Err("needs a rank-4 input and W2");
+  c.SetOut(0, c.In(0).type, {xs[0], w2[0], Dim::Const(1), Dim::Const(1)});
+  return Status::Ok();
+}
+
 Status PoolOp(Ctx& c) {
   VRSEG_RETURN_IF_ERROR(c.Need(1));
   const Shape& xs = c.In(0).shape;
@@ -1243,7 +1254,7 @@ const std::map<std::string, Rule>& Rules() {
       {"Relu", SameShape}, {"Clip", ClipOp}, {"HardSwish", SameShape}, {"HardSigmoid", SameShape},
       {"Sigmoid", SameShape}, {"Tanh", SameShape}, {"LeakyRelu", SameShape}, {"Exp", SameShape},
       {"Sqrt", Unary}, {"Neg", Unary}, {"Reciprocal", Unary}, {"Floor", Unary}, {"Ceil", Unary},
-      {"Identity", Unary}, {"Dropout", SameShape}, {"LayoutConvert", SameShape},
+      {"Identity", Unary}, {"Dropout", SameShape}, {"LayoutConvert", SameShape}, {"SqueezeExcite", SqueezeExciteOp},
       {"Add", Binary}, {"Sub", Binary}, {"Mul", Binary}, {"Div", Binary}, {"Pow", Binary},
       {"Max", Binary}, {"Min", Binary}, {"Equal", Binary}, {"Where", Where},
       {"Concat", ConcatOp}, {"Resize", ResizeOp}, {"Upsample", ResizeOp},

@@ -684,6 +684,65 @@ TEST_F(KernelsTest, Pool2DMatchesReference) {
   }
 }
 
+TEST_F(KernelsTest, SqueezeExciteMatchesReference) {
+  struct Case {
+    std::vector<int64_t> dims;  // NCHW
+    int64_t c1;
+    Act act1, act2;
+  };
+  const std::vector<Case> cases = {
+      {{2, 16, 7, 5}, 4, Act::kRelu, Act::kHardSigmoid},
+      {{1, 96, 8, 8}, 24, Act::kRelu, Act::kSigmoid},
+      {{3, 5, 1, 1}, 3, Act::kNone, Act::kNone},
+      {{1, 16, 128, 128}, 8, Act::kRelu, Act::kSigmoid},  // one image, many pixels
+      {{2, 130, 3, 3}, 20, Act::kHardSwish, Act::kSigmoid},
+      {{1, 1100, 2, 2}, 2, Act::kRelu, Act::kSigmoid},  // more channels than threads
+  };
+  uint32_t seed = 90;
+  for (const Case& k : cases) {
+    for (DT dt : kFloatTypes) {
+      const int64_t n = k.dims[0], c = k.dims[1], c2 = c;
+      SCOPED_TRACE(std::to_string(c) + " channels, " + std::to_string(k.dims[2]) + "x" +
+                   std::to_string(k.dims[3]) + " " + Name(dt));
+      const std::vector<float> x = AsDT(Rand(Count(k.dims), -2, 2, ++seed), dt);
+      const std::vector<float> w1 = Rand(k.c1 * c, -0.5f, 0.5f, ++seed);
+      const std::vector<float> b1 = Rand(k.c1, -0.5f, 0.5f, ++seed);
+      const std::vector<float> w2 = Rand(c2 * k.c1, -0.5f, 0.5f, ++seed);
+      const std::vector<float> b2 = Rand(c2, -0.5f, 0.5f, ++seed);
+      const HostTensor hx = HF(k.dims, x), hw1 = HF({k.c1, c, 1, 1}, w1), hb1 = HF({k.c1}, b1),
+                       hw2 = HF({c2, k.c1, 1, 1}, w2), hb2 = HF({c2}, b2);
+      HostTensor ref = RunRef("SqueezeExcite", {&hx, &hw1, &hb1, &hw2, &hb2},
+                              {{"act1", AI(static_cast<int64_t>(k.act1))}})[0];
+      for (float& v : ref.f) v = ApplyAct(k.act2, v, 0.2f, 0.5f);  // the node's epilogue
+      Dev dx = Upload(NchwToNhwc(x, n, c, k.dims[2], k.dims[3]), Nhwc(k.dims), dt);
+      Dev dy = Alloc({n, 1, 1, c2}, dt);
+      Dev dw1 = Upload(w1, {k.c1 * c}, DT::kF32), db1 = Upload(b1, {k.c1}, DT::kF32);
+      Dev dw2 = Upload(w2, {c2 * k.c1}, DT::kF32), db2 = Upload(b2, {c2}, DT::kF32);
+      SqueezeExciteArgs a;
+      a.w1 = static_cast<const float*>(dw1.arg.data);
+      a.b1 = static_cast<const float*>(db1.arg.data);
+      a.w2 = static_cast<const float*>(dw2.arg.data);
+      a.b2 = static_cast<const float*>(db2.arg.data);
+      a.c1 = static_cast<int>(k.c1);
+      a.act1 = k.act1;
+      a.act2 = k.act2;
+      a.act2_alpha = 0.2f;
+      a.act2_beta = 0.5f;
+      ASSERT_TRUE(Done(SqueezeExcite(a, dx.arg, dy.arg, stream_)));
+      EXPECT_TRUE(Near(Download(dy), ref.f, dt));
+      if (k.dims[1] == 130 && dt == DT::kF32) {
+        // Weights beyond the shared memory the kernel may use are refused (nothing launched).
+        SqueezeExciteArgs big = a;
+        big.c1 = 200;
+        Dev y2 = Alloc({n, 1, 1, c2}, dt);
+        const Status st = SqueezeExcite(big, dx.arg, y2.arg, stream_);
+        EXPECT_FALSE(st.ok());
+        EXPECT_NE(st.message().find("shared memory"), std::string::npos) << st.ToString();
+      }
+    }
+  }
+}
+
 TEST_F(KernelsTest, GlobalAvgPoolMatchesReference) {
   const std::vector<std::vector<int64_t>> shapes = {
       {2, 3, 7, 5}, {1, 17, 1, 1}, {2, 64, 33, 31}, {3, 40, 1, 9},

@@ -481,6 +481,71 @@ TEST(Optimize, ResidualComputedAfterTheConvIsFused) {
   ExpectSameResults(before, *g, 2, 1e-5f);
 }
 
+// Squeeze-excite blocks (global pool or a whole-image AveragePool → 1x1 conv + Relu → 1x1 conv +
+// HardSigmoid, then the gate multiplies the features) become one SqueezeExcite node each, and
+// the reference gives the same results through it.
+TEST(Optimize, SqueezeExciteBlocksFuse) {
+  for (const bool whole_image_avgpool : {false, true}) {
+    SCOPED_TRACE(whole_image_avgpool ? "AveragePool" : "GlobalAveragePool");
+    ModelBuilder mb(13);
+    mb.Input("x", {-1, 12, 5, 7});
+    if (whole_image_avgpool) {
+      auto* ap = mb.Node("AveragePool", {"x"}, {"p"}, "pool");
+      ModelBuilder::AttrIs(ap, "kernel_shape", {5, 7});
+    } else {
+      mb.Node("GlobalAveragePool", {"x"}, {"p"}, "pool");
+    }
+    mb.InitF("w1", {3, 12, 1, 1}, Random(36, 61));
+    mb.InitF("b1", {3}, Random(3, 62));
+    mb.Node("Conv", {"p", "w1", "b1"}, {"s1"}, "squeeze");
+    mb.Node("Relu", {"s1"}, {"r1"}, "relu");
+    mb.InitF("w2", {12, 3, 1, 1}, Random(36, 63));
+    mb.Node("Conv", {"r1", "w2"}, {"s2"}, "excite");
+    mb.Node("HardSigmoid", {"s2"}, {"gate"}, "hsig");
+    mb.Node("Mul", {"x", "gate"}, {"y"}, "scale");
+    mb.Output("y");
+    auto g = Load(mb);
+    ASSERT_TRUE(g.ok()) << g.status().ToString();
+    Graph before = *g;
+    auto r = Optimize(*g);
+    ASSERT_TRUE(r.ok());
+    ASSERT_TRUE(g->Validate().ok()) << g->Dump();
+    EXPECT_EQ(Count(*g, "SqueezeExcite"), 1) << g->Dump();
+    EXPECT_EQ(Count(*g, "Conv"), 0);
+    EXPECT_EQ(Count(*g, "Mul"), 1);
+    EXPECT_EQ(g->nodes.size(), 2u) << g->Dump();
+    const Node& se = g->nodes[0];
+    EXPECT_EQ(se.GetInt("act1", -1), static_cast<int64_t>(Act::kRelu));
+    EXPECT_EQ(se.epi.act, Act::kHardSigmoid);
+    EXPECT_EQ(se.inputs[4], -1);  // the second conv has no bias
+    ExpectSameResults(before, *g, 3, 1e-5f);
+    ASSERT_TRUE(AssignLayouts(*g).ok());
+    for (const Node& n : g->nodes) {
+      if (n.op == "SqueezeExcite") EXPECT_EQ(g->values[n.inputs[0]].layout, Layout::kNHWC);
+    }
+    ExpectSameResults(before, *g, 2, 1e-5f);
+  }
+}
+
+// The pattern needs each result read only by the next step: a pooled value read twice stays.
+TEST(Optimize, SqueezeExciteNeedsSoleConsumers) {
+  ModelBuilder mb(13);
+  mb.Input("x", {-1, 4, 3, 3});
+  mb.Node("GlobalAveragePool", {"x"}, {"p"}, "pool");
+  mb.InitF("w1", {2, 4, 1, 1}, Random(8, 64));
+  mb.Node("Conv", {"p", "w1"}, {"s1"}, "squeeze");
+  mb.InitF("w2", {4, 2, 1, 1}, Random(8, 65));
+  mb.Node("Conv", {"s1", "w2"}, {"s2"}, "excite");
+  mb.Node("Add", {"s2", "p"}, {"y"}, "also_reads_the_pool");
+  mb.Output("y");
+  auto g = Load(mb);
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  Graph before = *g;
+  ASSERT_TRUE(Optimize(*g).ok());
+  EXPECT_EQ(Count(*g, "SqueezeExcite"), 0) << g->Dump();
+  ExpectSameResults(before, *g, 2, 1e-5f);
+}
+
 // A torchvision ResNet bottleneck with a downsample branch exported after the main branch: the
 // residual goes into the downsample conv (the later one), whose epilogue also takes the Relu.
 TEST(Optimize, ResNetDownsampleBlock) {
