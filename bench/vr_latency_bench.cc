@@ -69,7 +69,8 @@ std::vector<Frame> MakePair(PixelFormat format, MemoryKind memory, std::mt19937&
       CK(cudaHostAlloc(&mem, bytes, cudaHostAllocDefault));
       std::memcpy(mem, host.data(), bytes);
     }
-    Frame f = Frame::Wrap(format, kSide, kSide, static_cast<uint8_t*>(mem), static_cast<int>(pitch));
+    Frame f =
+        Frame::Wrap(format, kSide, kSide, static_cast<uint8_t*>(mem), static_cast<int>(pitch));
     f.memory = memory;
     f.stream_id = eye;
     if (memory == MemoryKind::kDevice) {
@@ -157,13 +158,16 @@ void WriteTrace(const std::string& path, const std::vector<FrameTimeline>& eyes,
       if (v >= 0) origin = std::min(origin, v);
     }
   }
-  std::fprintf(f, "{\"displayTimeUnit\": \"ms\", \"otherData\": {\"title\": \"%s\"}, "
-                  "\"traceEvents\": [\n", title.c_str());
+  std::fprintf(f,
+               "{\"displayTimeUnit\": \"ms\", \"otherData\": {\"title\": \"%s\"}, "
+               "\"traceEvents\": [\n",
+               title.c_str());
   bool first = true;
   auto span = [&](const char* name, int tid, float b, float e) {
     if (b < 0 || e < 0) return;
-    std::fprintf(f, "%s{\"name\": \"%s\", \"ph\": \"X\", \"pid\": 1, \"tid\": %d, \"ts\": %.3f, "
-                    "\"dur\": %.3f}",
+    std::fprintf(f,
+                 "%s{\"name\": \"%s\", \"ph\": \"X\", \"pid\": 1, \"tid\": %d, \"ts\": %.3f, "
+                 "\"dur\": %.3f}",
                  first ? "" : ",\n", name, tid, (b - origin) * 1e3, (e - b) * 1e3);
     first = false;
   };
@@ -179,12 +183,13 @@ void WriteTrace(const std::string& path, const std::vector<FrameTimeline>& eyes,
     span("model (engine, batch of 2)", 3, std::max(eyes[0].preprocess_end, eyes[1].preprocess_end),
          eyes[0].postprocess_begin);
   }
-  std::fprintf(f, ",\n{\"name\": \"thread_name\", \"ph\": \"M\", \"pid\": 1, \"tid\": 1, "
-                  "\"args\": {\"name\": \"left eye\"}},\n"
-                  "{\"name\": \"thread_name\", \"ph\": \"M\", \"pid\": 1, \"tid\": 2, "
-                  "\"args\": {\"name\": \"right eye\"}},\n"
-                  "{\"name\": \"thread_name\", \"ph\": \"M\", \"pid\": 1, \"tid\": 3, "
-                  "\"args\": {\"name\": \"model\"}}\n]}\n");
+  std::fprintf(f,
+               ",\n{\"name\": \"thread_name\", \"ph\": \"M\", \"pid\": 1, \"tid\": 1, "
+               "\"args\": {\"name\": \"left eye\"}},\n"
+               "{\"name\": \"thread_name\", \"ph\": \"M\", \"pid\": 1, \"tid\": 2, "
+               "\"args\": {\"name\": \"right eye\"}},\n"
+               "{\"name\": \"thread_name\", \"ph\": \"M\", \"pid\": 1, \"tid\": 3, "
+               "\"args\": {\"name\": \"model\"}}\n]}\n");
   std::fclose(f);
 }
 
@@ -241,9 +246,10 @@ int main(int argc, char** argv) {
       {"pinned RGBA -> masks", PixelFormat::kRGBA, MemoryKind::kPinnedHost, false},
       {"pinned RGB24 -> composited RGBA", PixelFormat::kRGB24, MemoryKind::kPinnedHost, true},
   };
-  std::printf("\n%d pairs of %dx%d frames per case, paced at 90 pairs/s; latency = first Submit to "
-              "both eyes' results on the host\n",
-              pairs, kSide, kSide);
+  std::printf(
+      "\n%d pairs of %dx%d frames per case, paced at 90 pairs/s; latency = first Submit to "
+      "both eyes' results on the host\n",
+      pairs, kSide, kSide);
   std::printf("  %-34s %9s %9s %9s %9s %14s\n", "case", "p50 ms", "p90 ms", "p99 ms", "max ms",
               "unpaced pairs/s");
   bool traced = false;

@@ -7,9 +7,8 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "vrseg/bench.h"
 #include "vrseg/convert.h"
@@ -145,8 +144,7 @@ TEST_F(ModelTimingTest, CorruptModelReportsTheFile) {
   auto r = TimeModel(Options(bad));
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kInvalidModel) << r.status().ToString();
-  EXPECT_NE(r.status().message().find("corrupt.onnx"), std::string::npos)
-      << r.status().ToString();
+  EXPECT_NE(r.status().message().find("corrupt.onnx"), std::string::npos) << r.status().ToString();
 }
 
 }  // namespace
