@@ -55,6 +55,10 @@ Status BuildEngine(const std::string& onnx_path, const std::string& plan_path,
 // ~/.cache/vrseg/engines.
 std::string DefaultEngineCacheDir();
 
+// The options the "gpu" backend builds an .onnx model's plan with: batches 1..max_batch, tactics
+// timed at max_batch, `precision` "auto" (or "") meaning fp16.
+EngineBuildOptions BackendEngineOptions(const std::string& precision, int max_batch, int device);
+
 // What CachedEnginePlan did.
 enum class EngineCacheOutcome : int {
   kHit = 0,          // a valid plan with a matching key was there

@@ -70,12 +70,8 @@ class GpuBackend final : public Backend {
     std::string plan_path = path;
     std::string temp_plan;
     if (!EndsWith(path, ".plan")) {
-      EngineBuildOptions eo;
-      eo.precision = options.precision.empty() || options.precision == "auto" ? "fp16" : options.precision;
-      eo.min_batch = 1;
-      eo.opt_batch = options.max_batch;
-      eo.max_batch = options.max_batch;
-      eo.device = options.device_id;
+      const EngineBuildOptions eo =
+          BackendEngineOptions(options.precision, options.max_batch, options.device_id);
       if (options.engine_cache) {
         VRSEG_ASSIGN_OR_RETURN(plan_path, CachedEnginePlan(path, eo, options.engine_cache_dir));
       } else {

@@ -50,7 +50,7 @@ struct BenchFlags {
 };
 
 // `vrseg bench --backend gpu --layers`: the plan that backend runs for `model` (a .plan, or the
-// engine cache's plan for an .onnx file, built the way the backend builds it).
+// engine cache's plan for an .onnx file, with the backend's build options).
 Result<std::string> PlanFor(const std::string& model, const BackendOptions& bo, int max_batch) {
   VRSEG_ASSIGN_OR_RETURN(std::string path, ResolveModelPath(model));
   if (path.size() > 5 && path.compare(path.size() - 5, 5, ".plan") == 0) return path;
@@ -59,13 +59,8 @@ Result<std::string> PlanFor(const std::string& model, const BackendOptions& bo, 
         "--layers with an .onnx model needs the engine cache (drop --no-cache, or give a .plan "
         "from vrseg build-engine)");
   }
-  EngineBuildOptions eo;
-  eo.precision = bo.precision == "auto" ? "fp16" : bo.precision;
-  eo.min_batch = 1;
-  eo.opt_batch = max_batch;
-  eo.max_batch = max_batch;
-  eo.device = bo.device_id;
-  return CachedEnginePlan(path, eo, bo.engine_cache_dir);
+  return CachedEnginePlan(path, BackendEngineOptions(bo.precision, max_batch, bo.device_id),
+                         bo.engine_cache_dir);
 }
 
 // Per-layer times of the gpu backend's plan at `batch`: a table, or JSON lines.

@@ -9,6 +9,16 @@
 
 namespace vrseg {
 
+EngineBuildOptions BackendEngineOptions(const std::string& precision, int max_batch, int device) {
+  EngineBuildOptions eo;
+  eo.precision = precision.empty() || precision == "auto" ? "fp16" : precision;
+  eo.min_batch = 1;
+  eo.opt_batch = max_batch;
+  eo.max_batch = max_batch;
+  eo.device = device;
+  return eo;
+}
+
 std::string DefaultEngineCacheDir() {
   if (const char* d = std::getenv("VRSEG_CACHE_DIR"); d && *d) return d;
   if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) {

@@ -739,7 +739,6 @@ bool PointwiseConv(const Graph& g, const Node& n) {
 int FuseSqueezeExcite(Graph& g) {
   int fused = 0;
   for (size_t i = 0; i < g.nodes.size(); ++i) {
-    const auto cons = g.Consumers();
     Node& pool = g.nodes[i];
     if (pool.dead || pool.inputs.empty() || pool.outputs.empty() || pool.epi.act != Act::kNone) {
       continue;
@@ -762,6 +761,7 @@ int FuseSqueezeExcite(Graph& g) {
     // spread over many blocks is faster than the launches the fusion saves (lraspp's 128x128x72
     // gate took 4x longer fused on an H200).
     if (x.shape[1].c * x.shape[2].c * x.shape[3].c > kMaxFusedSqueezeExciteElements) continue;
+    const auto cons = g.Consumers();  // only for pools that qualify so far
     const int p = pool.outputs[0];
     const int ci1 = SoleConsumer(g, cons, p);
     if (ci1 < 0 || !PointwiseConv(g, g.nodes[ci1]) || g.nodes[ci1].inputs[0] != p) continue;
