@@ -135,6 +135,15 @@ class Preprocessor {
 
 // One-shot forms (build the tables on each call: a few small allocations).
 Status Preprocess(const Frame& in, const PreprocessOptions& options, float* out);
+
+// Converts a host frame of any format Preprocess reads (RGB24, BGR24, RGBA, BGRA, NV12, I420,
+// Gray8) to RGB24 of the same size: packed formats are reordered (alpha dropped), gray is
+// replicated, YUV goes through step 1 above (the folded coefficients, nearest chroma sample) and
+// each channel is rounded as uint8(v + 0.5f). `out` is allocated when empty or of another
+// size/format, else written in place; metadata is copied. It is the reference of
+// cuda::ToRgb24Device (compositing frames that are not RGB24 on the GPU). Errors: kInvalidArgument
+// for an empty or device frame, kUnsupported for other formats or YUV matrices.
+Status ToRgb24(const Frame& in, Frame* out);
 Status PreprocessF16(const Frame& in, const PreprocessOptions& options, uint16_t* out);
 
 // Folded YUV→RGB coefficients, in float, evaluated in this order:

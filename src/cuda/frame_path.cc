@@ -103,6 +103,7 @@ struct GpuFramePath::Impl {
     bool uploaded = false;
     PinnedBuffer staging;
     DeviceBuffer dev_frame, dev_mask, dev_comp;
+    DeviceBuffer dev_rgb;  // the frame as RGB24, for compositing frames of other formats
     PinnedBuffer host_mask, host_comp;
     PlaneLayout mask_layout, comp_layout;
     // Ordering events (timing enabled only with options.timeline).
@@ -137,6 +138,7 @@ struct GpuFramePath::Impl {
       s.dev_frame.Reset();
       s.dev_mask.Reset();
       s.dev_comp.Reset();
+      s.dev_rgb.Reset();
       for (cudaEvent_t e :
            {s.uploaded_ev, s.preprocessed, s.processed, s.downloaded, s.upload_begin,
             s.preprocess_begin, s.postprocess_begin, s.download_begin}) {
@@ -221,6 +223,12 @@ Result<std::unique_ptr<GpuFramePath>> GpuFramePath::Create(FramePathOptions opti
                                    "RGBA or NV12, not " +
                                    std::string(PixelFormatName(options.composite_format)));
   }
+  if (options.composite && options.composite_alpha &&
+      options.composite_format != PixelFormat::kRGBA) {
+    return Status::InvalidArgument(where + "FramePathOptions.composite_alpha needs " +
+                                   "composite_format RGBA, not " +
+                                   std::string(PixelFormatName(options.composite_format)));
+  }
   if (options.pinned_max_bytes == 0) {
     return Status::InvalidArgument(where + "FramePathOptions.pinned_max_bytes is 0");
   }
@@ -257,7 +265,7 @@ Result<std::unique_ptr<GpuFramePath>> GpuFramePath::Create(FramePathOptions opti
   DevicePoolOptions dopt;
   dopt.max_bytes = options.device_max_bytes;
   VRSEG_ASSIGN_OR_RETURN(m.device, DevicePool::Create(dopt));
-  if (options.composite) {
+  if (options.composite && !options.composite_alpha) {
     auto c = GpuCompositor::Create(options.composite_options);
     if (!c.ok()) return c.status().WithContext("GpuFramePath::Create (compositor)");
     m.compositor = std::move(c).value();
@@ -291,10 +299,6 @@ Status GpuFramePath::CheckSubmit(const FramePathOptions& options, const Frame& f
   }
   if (frame.memory != MemoryKind::kDevice && submit.ready) {
     return Status::InvalidArgument(where + "SubmitOptions.ready is for device frames only");
-  }
-  if (options.composite && frame.format != PixelFormat::kRGB24) {
-    return Status::Unsupported(where + "compositing needs RGB24 input, not " +
-                               std::string(PixelFormatName(frame.format)));
   }
   const PreprocessOptions& pre = options.preprocess;
   if (input.memory != MemoryKind::kDevice || !input.data) {
@@ -462,9 +466,13 @@ Status GpuFramePath::Finish(int64_t sequence, const void* output_slot) {
     return Status::Ok();
   };
   VRSEG_RETURN_IF_ERROR(ensure(s.dev_mask, s.mask_layout.total, "frame path mask"));
+  // Compositing reads RGB24: frames of other formats are converted first (ToRgb24Device).
+  const bool convert = m.options.composite && s.device_frame.format != PixelFormat::kRGB24;
+  const int64_t rgb_pitch = (3LL * w + 3) / 4 * 4;
   if (m.options.composite) {
     VRSEG_RETURN_IF_ERROR(ensure(s.dev_comp, s.comp_layout.total, "frame path composite"));
   }
+  if (convert) VRSEG_RETURN_IF_ERROR(ensure(s.dev_rgb, rgb_pitch * h, "frame path rgb"));
   // The previous download from these buffers (an earlier frame of this slot) is complete.
   VRSEG_CUDA_RETURN_IF_ERROR(cudaStreamWaitEvent(m.compute, s.downloaded, 0));
   VRSEG_RETURN_IF_ERROR(m.Record(s.postprocess_begin, m.compute));
@@ -483,7 +491,16 @@ Status GpuFramePath::Finish(int64_t sequence, const void* output_slot) {
   if (m.options.composite) {
     comp = ViewOf(m.options.composite_format, w, h, s.comp_layout, s.dev_comp.as<uint8_t>(),
                   MemoryKind::kDevice);
-    st = m.compositor->Compose(s.device_frame, mask, &comp, m.compute);
+    Frame rgb = s.device_frame;
+    if (convert) {
+      rgb = Frame::Wrap(PixelFormat::kRGB24, w, h, s.dev_rgb.as<uint8_t>(), rgb_pitch);
+      rgb.memory = MemoryKind::kDevice;
+      rgb.device = s.device_frame.device;
+      st = ToRgb24Device(s.device_frame, &rgb, m.compute);
+      if (!st.ok()) return st.WithContext(where);
+    }
+    st = m.options.composite_alpha ? MakeRgbaDevice(rgb, mask, &comp, m.compute)
+                                   : m.compositor->Compose(rgb, mask, &comp, m.compute);
     if (!st.ok()) return st.WithContext(where);
   }
   VRSEG_CUDA_RETURN_IF_ERROR(cudaEventRecord(s.processed, m.compute));

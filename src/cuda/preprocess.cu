@@ -257,6 +257,62 @@ Status PreprocessBatch(const std::vector<PreprocessInput>& inputs, const Preproc
   return Status::Ok();
 }
 
+namespace {
+
+__global__ void ToRgb24Kernel(const Entry e, uint8_t* out, int64_t out_pitch) {
+  const int x = blockIdx.x * blockDim.x + threadIdx.x;
+  const int y = blockIdx.y * blockDim.y + threadIdx.y;
+  if (x >= e.w || y >= e.h) return;
+  const float3 v = Fetch(e, x, y);
+  uint8_t* o = out + y * out_pitch + 3 * x;
+  o[0] = static_cast<uint8_t>(v.x + 0.5f);
+  o[1] = static_cast<uint8_t>(v.y + 0.5f);
+  o[2] = static_cast<uint8_t>(v.z + 0.5f);
+}
+
+}  // namespace
+
+Status ToRgb24Device(const Frame& in, Frame* out, cudaStream_t stream) {
+  static const std::string where = "cuda::ToRgb24Device: ";
+  if (in.memory != MemoryKind::kDevice || in.empty()) {
+    return Status::InvalidArgument(where + "input " + DescribeFrame(in) + " is not on the device");
+  }
+  if (!Supported(in.format)) {
+    return Status::Unsupported(where + "pixel format " + std::string(PixelFormatName(in.format)));
+  }
+  for (int pl = 0; pl < PlaneCount(in.format); ++pl) {
+    if (!in.data[pl] || in.pitch[pl] < PlaneRowBytes(in.format, in.width, pl)) {
+      return Status::InvalidArgument(where + "input plane " + std::to_string(pl) +
+                                     " missing or pitch too small");
+    }
+  }
+  if (!out || out->memory != MemoryKind::kDevice || out->format != PixelFormat::kRGB24 ||
+      out->empty() || out->width != in.width || out->height != in.height ||
+      out->pitch[0] < 3LL * out->width) {
+    return Status::InvalidArgument(where + "output must be an RGB24 device frame of " +
+                                   std::to_string(in.width) + "x" + std::to_string(in.height));
+  }
+  Entry e{};
+  for (int pl = 0; pl < 3; ++pl) {
+    e.plane[pl] = in.data[pl];
+    e.pitch[pl] = in.pitch[pl];
+  }
+  e.format = static_cast<int>(in.format);
+  e.w = in.width;
+  e.h = in.height;
+  if (in.format == PixelFormat::kNV12 || in.format == PixelFormat::kI420) {
+    Result<YuvCoefficients> k = YuvCoefficientsFor(in.color, in.height);
+    if (!k.ok()) return k.status().WithContext(where);
+    e.yuv = *k;
+  }
+  const dim3 block(32, 8);
+  const dim3 grid((in.width + block.x - 1) / block.x, (in.height + block.y - 1) / block.y);
+  ToRgb24Kernel<<<grid, block, 0, stream>>>(e, out->data[0], out->pitch[0]);
+  VRSEG_CUDA_RETURN_IF_LAUNCH_ERROR("ToRgb24Kernel");
+  out->CopyMetadataFrom(in);
+  return Status::Ok();
+}
+
 Result<std::vector<PreprocessInput>> StereoInputs(const Frame& frame, StereoLayout layout,
                                                   int first_slot) {
   std::vector<PreprocessInput> v(2);

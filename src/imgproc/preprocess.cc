@@ -423,6 +423,68 @@ Status Preprocessor::RunImpl(const Frame& in, T* out) {
   return Status::Ok();
 }
 
+Status ToRgb24(const Frame& in, Frame* out) {
+  if (out == nullptr) return Status::InvalidArgument("ToRgb24: null output");
+  if (in.empty() || in.width <= 0 || in.height <= 0) {
+    return Status::InvalidArgument("ToRgb24: empty " + DescribeFrame(in));
+  }
+  if (in.memory == MemoryKind::kDevice) {
+    return Status::InvalidArgument("ToRgb24: " + DescribeFrame(in) + " is on the device");
+  }
+  YuvCoefficients k{};
+  switch (in.format) {
+    case PixelFormat::kRGB24:
+    case PixelFormat::kBGR24:
+    case PixelFormat::kRGBA:
+    case PixelFormat::kBGRA:
+    case PixelFormat::kGray8:
+      break;
+    case PixelFormat::kNV12:
+    case PixelFormat::kI420: {
+      auto kk = YuvCoefficientsFor(in.color, in.height);
+      if (!kk.ok()) return kk.status().WithContext("ToRgb24: " + DescribeFrame(in));
+      k = *kk;
+      break;
+    }
+    default:
+      return Status::Unsupported("ToRgb24: pixel format " + std::string(PixelFormatName(in.format)) +
+                                 " of " + DescribeFrame(in));
+  }
+  if (out->empty() || out->format != PixelFormat::kRGB24 || out->width != in.width ||
+      out->height != in.height || out->memory == MemoryKind::kDevice) {
+    VRSEG_ASSIGN_OR_RETURN(*out, Frame::Allocate(PixelFormat::kRGB24, in.width, in.height));
+  }
+  auto round8 = [](float v) { return static_cast<uint8_t>(v + 0.5f); };
+  for (int y = 0; y < in.height; ++y) {
+    const uint8_t* r0 = in.data[0] + y * in.pitch[0];
+    uint8_t* o = out->data[0] + y * out->pitch[0];
+    for (int x = 0; x < in.width; ++x, o += 3) {
+      switch (in.format) {
+        case PixelFormat::kRGB24: o[0] = r0[3 * x], o[1] = r0[3 * x + 1], o[2] = r0[3 * x + 2]; break;
+        case PixelFormat::kBGR24: o[0] = r0[3 * x + 2], o[1] = r0[3 * x + 1], o[2] = r0[3 * x]; break;
+        case PixelFormat::kRGBA: o[0] = r0[4 * x], o[1] = r0[4 * x + 1], o[2] = r0[4 * x + 2]; break;
+        case PixelFormat::kBGRA: o[0] = r0[4 * x + 2], o[1] = r0[4 * x + 1], o[2] = r0[4 * x]; break;
+        case PixelFormat::kGray8: o[0] = o[1] = o[2] = r0[x]; break;
+        default: {
+          int u, v;
+          if (in.format == PixelFormat::kNV12) {
+            const uint8_t* c = in.data[1] + (y >> 1) * in.pitch[1] + 2 * (x >> 1);
+            u = c[0], v = c[1];
+          } else {
+            u = in.data[1][(y >> 1) * in.pitch[1] + (x >> 1)];
+            v = in.data[2][(y >> 1) * in.pitch[2] + (x >> 1)];
+          }
+          float rgb[3];
+          YuvToRgb(k, r0[x], u, v, rgb);
+          o[0] = round8(rgb[0]), o[1] = round8(rgb[1]), o[2] = round8(rgb[2]);
+        }
+      }
+    }
+  }
+  out->CopyMetadataFrom(in);
+  return Status::Ok();
+}
+
 Status Preprocessor::Run(const Frame& in, float* out) { return RunImpl(in, out); }
 Status Preprocessor::RunF16(const Frame& in, uint16_t* out) { return RunImpl(in, out); }
 

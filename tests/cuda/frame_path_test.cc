@@ -78,6 +78,12 @@ TEST(FramePathOptionsTest, CreateRejectsBadOptionsNamingTheField) {
          o.composite = true;
          o.composite_format = PixelFormat::kGray8;
        }},
+      {"composite_alpha", StatusCode::kInvalidArgument,
+       [](FramePathOptions& o) {
+         o.composite = true;
+         o.composite_alpha = true;
+         o.composite_format = PixelFormat::kRGB24;
+       }},
       {"pinned_max_bytes", StatusCode::kInvalidArgument,
        [](FramePathOptions& o) { o.pinned_max_bytes = 0; }},
   };
@@ -147,11 +153,10 @@ TEST(FramePathOptionsTest, CheckSubmitRejectsBadInputNamingFrameAndField) {
   expect(good, three_d, 0, {}, StatusCode::kInvalidArgument, "shape");
   expect(good, t, 4, {}, StatusCode::kInvalidArgument, "slot 4");
   expect(good, t, -1, {}, StatusCode::kInvalidArgument, "slot -1");
+  // Compositing takes frames of every format (converted to RGB24 on the device).
   FramePathOptions oc = o;
   oc.composite = true;
-  Status s = GpuFramePath::CheckSubmit(oc, good, t, 0, {});
-  EXPECT_EQ(s.code(), StatusCode::kUnsupported) << s.ToString();
-  EXPECT_NE(s.message().find("RGB24"), std::string::npos) << s.ToString();
+  EXPECT_TRUE(GpuFramePath::CheckSubmit(oc, good, t, 0, {}).ok());
   Frame rgb = testing::RandomHostFrame(PixelFormat::kRGB24, 5, 3, rng);
   EXPECT_TRUE(GpuFramePath::CheckSubmit(oc, rgb, t, 0, {}).ok());
 }
@@ -440,6 +445,42 @@ TEST(GpuFramePathTest, CompositeSequenceMatchesCompositorWithLetterbox) {
       sent.push_back(host);
     }
     while (!sent.empty()) collect();
+  }
+}
+
+TEST(GpuFramePathTest, AlphaCompositeOfEveryFormatIsTheFrameWithItsMask) {
+  VRSEG_REQUIRE_GPU();
+  std::mt19937 rng(9);
+  FramePathOptions o = BasicOptions(48, 64);
+  o.slots = 2;
+  o.composite = true;
+  o.composite_alpha = true;
+  o.composite_format = PixelFormat::kRGBA;
+  auto path_r = GpuFramePath::Create(o);
+  ASSERT_TRUE(path_r.ok()) << path_r.status().ToString();
+  GpuFramePath& path = **path_r;
+  DeviceTensors dt = MakeTensors(o, 1);
+  const PixelFormat formats[] = {PixelFormat::kRGB24, PixelFormat::kNV12, PixelFormat::kRGBA,
+                                 PixelFormat::kI420, PixelFormat::kBGR24, PixelFormat::kGray8};
+  for (int k = 0; k < 6; ++k) {
+    // Frames that are not RGB24 are converted on the device first: the reference is
+    // MakeRgba(ToRgb24(frame), mask).
+    Frame host = testing::RandomHostFrame(formats[k], 78 + 10 * k, 46 + 2 * k, rng, k);
+    host.index = k;
+    auto seq = path.Submit(host, dt.in, 0);
+    ASSERT_TRUE(seq.ok()) << seq.status().ToString();
+    ASSERT_TRUE(RunStandInModel(dt, 0, path.compute_stream()).ok());
+    ASSERT_TRUE(path.Finish(*seq, dt.out).ok());
+    auto r = path.Wait();
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_TRUE(BytesClose(r->mask, ReferenceMask(host, o), 1)) << "frame " << k;
+    // The CPU reference of the alpha frame, from the GPU's own mask.
+    Frame rgb;
+    ASSERT_TRUE(ToRgb24(host, &rgb).ok());
+    Frame want = Alloc(PixelFormat::kRGBA, host.width, host.height);
+    ASSERT_TRUE(MakeRgba(rgb, r->mask, &want).ok());
+    EXPECT_TRUE(BytesClose(r->composite, want, 0))
+        << "frame " << k << " " << PixelFormatName(formats[k]);
   }
 }
 

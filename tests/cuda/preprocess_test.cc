@@ -133,6 +133,39 @@ TEST(PreprocessBatchTest, MatchesReferenceOnRandomFramesOfEveryFormat) {
   }
 }
 
+// ToRgb24Device is bit-exact with imgproc's ToRgb24 for every format, odd sizes and pitches, and
+// both YUV ranges / matrices.
+TEST(ToRgb24DeviceTest, MatchesReferenceOnEveryFormat) {
+  VRSEG_REQUIRE_GPU();
+  std::mt19937 rng(77);
+  const PixelFormat formats[] = {PixelFormat::kRGB24, PixelFormat::kBGR24, PixelFormat::kRGBA,
+                                 PixelFormat::kBGRA,  PixelFormat::kNV12,  PixelFormat::kI420,
+                                 PixelFormat::kGray8};
+  const int sizes[][2] = {{1, 1}, {37, 29}, {641, 359}, {1280, 720}};
+  int iter = 0;
+  for (const auto& sz : sizes) {
+    for (PixelFormat f : formats) {
+      Frame host = testing::RandomHostFrame(f, sz[0], sz[1], rng, iter % 5);
+      if (iter % 2) host.color = ColorInfo{2, 9, 14, 9};  // full range BT.2020
+      Frame want;
+      ASSERT_TRUE(ToRgb24(host, &want).ok());
+      Frame dev = testing::ToDevice(host, iter % 7);
+      Frame out = testing::DeviceFrame(PixelFormat::kRGB24, sz[0], sz[1], iter % 3);
+      ASSERT_TRUE(ToRgb24Device(dev, &out, nullptr).ok());
+      ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+      EXPECT_TRUE(testing::BytesClose(testing::ToHost(out), want, 0))
+          << PixelFormatName(f) << " " << sz[0] << "x" << sz[1];
+      ++iter;
+    }
+  }
+  Frame host = testing::RandomHostFrame(PixelFormat::kNV12, 8, 8, rng);
+  Frame out = testing::DeviceFrame(PixelFormat::kRGB24, 8, 8);
+  EXPECT_EQ(ToRgb24Device(host, &out, nullptr).code(), StatusCode::kInvalidArgument);
+  Frame small = testing::DeviceFrame(PixelFormat::kRGB24, 4, 8);
+  EXPECT_EQ(ToRgb24Device(testing::ToDevice(host), &small, nullptr).code(),
+            StatusCode::kInvalidArgument);
+}
+
 TEST(PreprocessBatchTest, MatchesReferenceOnRealImagesAndLargeBatches) {
   VRSEG_REQUIRE_GPU();
   std::mt19937 rng(99);

@@ -16,6 +16,9 @@ namespace {
 
 using testing::RandomFrame;
 using testing::RefPreprocess;
+using testing::At;
+using testing::RandomFloatFrame;
+using testing::RefRgb;
 
 double MaxAbsDiff(const std::vector<float>& got, const std::vector<double>& want) {
   double m = 0;
@@ -136,6 +139,40 @@ TEST(Preprocess, KnownYuvColours) {
       EXPECT_NEAR(out[2] * 255, k.b, 1.5) << "matrix " << k.matrix << " y " << int(k.y);
     }
   }
+}
+
+// ToRgb24 against the naive double-precision formula (RefRgb): within 1 level (float folding and
+// rounding), exact for packed and gray frames; metadata kept; bad input refused.
+TEST(ToRgb24, MatchesNaiveReferenceForEveryFormat) {
+  const PixelFormat formats[] = {PixelFormat::kRGB24, PixelFormat::kBGR24, PixelFormat::kRGBA,
+                                 PixelFormat::kBGRA,  PixelFormat::kNV12,  PixelFormat::kI420,
+                                 PixelFormat::kGray8};
+  uint32_t seed = 5;
+  for (PixelFormat f : formats) {
+    for (int variant = 0; variant < 2; ++variant) {
+      Frame in = RandomFrame(f, 37, 23, variant * 5, seed++);
+      if (variant) in.color = ColorInfo{2, 9, 14, 9};
+      in.index = 12;
+      Frame out;
+      ASSERT_TRUE(ToRgb24(in, &out).ok()) << PixelFormatName(f);
+      ASSERT_EQ(out.format, PixelFormat::kRGB24);
+      EXPECT_EQ(out.index, 12);
+      const bool yuv = f == PixelFormat::kNV12 || f == PixelFormat::kI420;
+      for (int y = 0; y < in.height; ++y) {
+        for (int x = 0; x < in.width; ++x) {
+          const auto want = RefRgb(in, x, y);
+          for (int c = 0; c < 3; ++c) {
+            const double d = std::abs(At(out, x, y, c) - want[c]);
+            ASSERT_LE(d, yuv ? 1.0 : 0.0) << PixelFormatName(f) << " at " << x << "," << y;
+          }
+        }
+      }
+    }
+  }
+  Frame out;
+  EXPECT_EQ(ToRgb24(Frame{}, &out).code(), StatusCode::kInvalidArgument);
+  Frame f32 = RandomFloatFrame(4, 4, 0, 0.f, 1.f, 1);
+  EXPECT_EQ(ToRgb24(f32, &out).code(), StatusCode::kUnsupported);
 }
 
 // TF.js's resizeBilinear on a tiny known image, worked by hand: 3 columns → 2, src = dst * 1.5.

@@ -56,7 +56,7 @@
 
 namespace vrseg::cuda {
 
-inline constexpr int kMaxFramePathSlots = 16;
+inline constexpr int kMaxFramePathSlots = 256;
 
 struct FramePathOptions {
   // Frames in flight (between Submit and the Wait that collects them), 1..kMaxFramePathSlots.
@@ -70,9 +70,13 @@ struct FramePathOptions {
   // Download the Gray8 mask (default true).
   bool download_mask = true;
   // Composite the person over `composite_options`' background and download the result in
-  // `composite_format` (RGB24, RGBA or NV12). Needs RGB24 input frames (kUnsupported otherwise at
-  // Submit). At least one of download_mask and composite must be set.
+  // `composite_format` (RGB24, RGBA or NV12). Frames of other formats than RGB24 are converted to
+  // RGB24 on the device first (ToRgb24Device, into a buffer of the slot). At least one of
+  // download_mask and composite must be set.
   bool composite = false;
+  // With composite: instead of a background, the frame itself with the mask as alpha
+  // (MakeRgbaDevice; composite_format must be RGBA; composite_options are not used).
+  bool composite_alpha = false;
   CompositeOptions composite_options;
   PixelFormat composite_format = PixelFormat::kRGB24;
   // Bound of the pinned host pool (staging + result buffers held, in use or cached). Results the
@@ -142,7 +146,7 @@ class GpuFramePath {
   // the frame index and field for an empty frame, a pitch smaller than a row, a tensor that is not
   // on the device or does not match options.preprocess (dtype float32/float16, shape), a slot out
   // of range, a `ready` event with a host frame; kUnsupported for a pixel format the path cannot
-  // take, or a non-RGB24 frame when compositing.
+  // take.
   static Status CheckSubmit(const FramePathOptions& options, const Frame& frame,
                             const Tensor& input, int64_t tensor_slot, const SubmitOptions& submit);
 

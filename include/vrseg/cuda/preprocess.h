@@ -49,6 +49,12 @@ Status PreprocessBatch(const std::vector<PreprocessInput>& inputs, const Preproc
 // entries for slots `first_slot` (left/top) and `first_slot + 1`. The masks go back into one frame
 // by postprocessing each slot into the matching view of a full-size mask (see postprocess.h):
 // no copy, the same bytes vrseg::MergeStereo would write. Errors are SplitStereo's.
+// out (an RGB24 device frame of in's size, allocated by the caller) = ToRgb24(in) of imgproc.h,
+// bit-exact: in is a device frame of any format PreprocessBatch reads. kInvalidArgument for frames
+// that are not on the device, of other sizes, or with short pitches; kUnsupported for other
+// formats or YUV matrices.
+Status ToRgb24Device(const Frame& in, Frame* out, cudaStream_t stream);
+
 Result<std::vector<PreprocessInput>> StereoInputs(const Frame& frame, StereoLayout layout,
                                                   int first_slot);
 
