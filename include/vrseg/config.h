@@ -55,6 +55,8 @@ struct BackendConfig {
   // threads, device_id and precision are read from the file; max_batch is always
   // batcher.max_batch (see BackendOptionsFor).
   BackendOptions options;
+  std::string device = "auto";  // backend.device: auto | cpu | cuda (SegmenterOptions::device)
+  std::string devices;          // backend.devices: "" | all | 0,1 (SegmenterOptions::devices)
 };
 
 // model.*
@@ -120,8 +122,7 @@ CompositeOptions CompositeOptionsFor(const Config& config);  // without the imag
 // postprocess.temporal.*, postprocess.refine.*, output.content, output.background.* and
 // input.threads. With output.background.kind image, the picture at output.background.image is
 // decoded here (RGB24): errors name that key and the path (kNotFound, kDataLoss, ...). Then
-// ValidateSegmenterOptions. Not consumed by the Segmenter yet (it has no field for it):
-// input.stereo.
+// ValidateSegmenterOptions. Also backend.device, backend.devices and input.stereo.
 Result<SegmenterOptions> SegmenterOptionsFor(const Config& config);
 
 // Parses YAML text. `source` names it in errors (a path, or "<string>"). Keys not in the text keep

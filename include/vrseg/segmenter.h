@@ -24,6 +24,14 @@
 // tears it down before returning. The backends loaded by Create are used by the first pipeline;
 // later pipelines load fresh ones.
 //
+// Devices (SegmenterOptions::device): the above is the CPU path. On the cuda path (the default
+// where a GPU is present and the options allow it) the Segmenter drives one GpuSegmenter per GPU
+// instead (gpu_segmenter.h): Run decodes with NVDEC where it can (else on the CPU, uploading),
+// keeps frames on the GPU through pre- and postprocessing and compositing, and hands only the
+// output frames to one encoder thread per output; input i goes to GPU i % GPUs. Submit hands the
+// frame to the GPU of stream_id % GPUs; SubmitOptions' priority and deadline are not used there.
+// Stereo (SegmenterOptions::stereo) works on both paths.
+//
 // Thread safety: Submit, RequestStop and Stats may be called from any thread, concurrently.
 // Run and Close must not run concurrently with another Run or Close.
 #pragma once
@@ -33,12 +41,14 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "vrseg/backend.h"
 #include "vrseg/batcher.h"
 #include "vrseg/frame.h"
+#include "vrseg/gpu_segmenter.h"
 #include "vrseg/imgproc.h"
 #include "vrseg/io.h"
 #include "vrseg/pipeline.h"
@@ -89,6 +99,20 @@ struct SegmenterOptions {
   GuidedFilterOptions refine_options;
   // [input] Decoder threads per input in Run; 0: FFmpeg's choice. Default 0.
   int decode_threads = 0;
+  // [input] stereo: each frame holds two views (side by side or top-bottom). They are split,
+  // segmented as two frames of their own streams (one batch of two, temporal state per eye) and
+  // merged back, so every output has the input's size. Unset: mono.
+  std::optional<StereoLayout> stereo;
+  // [backend] device: "cpu" (the CPU pipeline; GPU backends run through pinned staging), "cuda"
+  // (the all-GPU path, see gpu_segmenter.h: frames decoded by NVDEC where it can, pre- and
+  // postprocessing and compositing on the GPU) or "auto" (default): cuda where vrseg has CUDA, a
+  // GPU is present and the options are ones the GPU path does (backend ort, gpu or ort-cuda; no
+  // postprocess.temporal, no postprocess.refine), else cpu, saying why in the log. On cuda the
+  // backend ort (ONNX Runtime on the CPU) is replaced by gpu.
+  std::string device = "auto";
+  // [backend] devices: the GPUs of the cuda path: "" (backend.device_id alone), "all", or a list
+  // "0,1". Inputs (and Submit's streams) are spread over them, one GpuSegmenter each.
+  std::string devices;
 };
 
 // Checks ranges (pipeline, batcher, threshold, temporal, refine). Errors name the key.
@@ -190,6 +214,12 @@ class Segmenter {
   std::string model_path_;
   ModelInfo model_info_;
   std::string device_;
+  // The cuda path (device "cuda"): one per GPU; empty on the CPU path.
+  std::vector<std::unique_ptr<GpuSegmenter>> gpus_;
+  Status RunGpu(const std::vector<std::string>& inputs, const std::vector<RunOutput>& outputs,
+                const RunOptions& run_options);
+  Status SubmitGpu(Frame frame, std::function<void(Result<Frame>)> done);
+  Status SubmitOne(Frame frame, SubmitOptions options, std::function<void(Result<Frame>)> done);
   std::vector<std::unique_ptr<Backend>> spare_backends_;  // guarded by mu_
 
   std::mutex create_mu_;  // serialises the creation of the Submit pipeline

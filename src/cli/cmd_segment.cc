@@ -28,6 +28,7 @@ struct SegmentArgs {
   std::string config;   // preset name or YAML file
   std::vector<std::string> sets;
   std::string model, content, background, backend, precision, profile_dir, ext = ".mkv";
+  std::string device, devices, stereo;
   std::optional<int> threads, batch;
   std::optional<float> threshold;
   bool no_audio = false;
@@ -57,6 +58,9 @@ Result<std::vector<std::string>> FlagOverrides(const SegmentArgs& a) {
   if (!a.model.empty()) o.push_back("model.name=" + a.model);
   if (!a.backend.empty()) o.push_back("backend.name=" + a.backend);
   if (!a.precision.empty()) o.push_back("backend.precision=" + a.precision);
+  if (!a.device.empty()) o.push_back("backend.device=" + a.device);
+  if (!a.devices.empty()) o.push_back("backend.devices=" + a.devices);
+  if (!a.stereo.empty()) o.push_back("input.stereo=" + a.stereo);
   if (a.no_cache) o.push_back("backend.engine_cache=false");
   if (a.threads) o.push_back("backend.threads=" + std::to_string(*a.threads));
   if (a.batch) o.push_back("batcher.max_batch=" + std::to_string(*a.batch));
@@ -213,8 +217,18 @@ RunFn SetupSegment(CLI::App& app) {
   s->add_option("--batch", a->batch, "Largest inference batch (batcher.max_batch)")
       ->check(CLI::Range(1, 1024));
   s->add_option("--backend", a->backend,
-                "ort (ONNX Runtime, CPU; default), gpu (vrseg's CUDA engine), ort-cuda (ONNX "
-                "Runtime's CUDA provider) or noop");
+                "ort (ONNX Runtime, CPU; default; on --device cuda the gpu backend runs instead), "
+                "gpu (vrseg's CUDA engine), ort-cuda (ONNX Runtime's CUDA provider) or noop");
+  s->add_option("--device", a->device,
+                "cuda: keep frames on the GPU (NVDEC decode, GPU pre/postprocessing); cpu: the CPU "
+                "pipeline; auto (default): cuda where a GPU is present and the options allow it")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  s->add_option("--devices", a->devices,
+                "GPUs for --device cuda: all, or a list such as 0,1 (inputs are spread over them)");
+  s->add_option("--stereo", a->stereo,
+                "Stereo input: side_by_side or top_bottom (each eye segmented, merged back); "
+                "none (default)")
+      ->check(CLI::IsMember({"none", "side_by_side", "top_bottom"}));
   s->add_option("--precision", a->precision,
                 "GPU precision: auto (default: fp16 on gpu, the file's on ort-cuda), fp32, fp16")
       ->check(CLI::IsMember({"auto", "fp32", "fp16"}));

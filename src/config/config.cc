@@ -484,6 +484,9 @@ Result<SegmenterOptions> SegmenterOptionsFor(const Config& config) {
   s.refine = config.postprocess.refine;
   s.refine_options = config.postprocess.refine_options;
   s.decode_threads = config.input.reader.threads;
+  s.stereo = config.input.stereo;
+  s.device = config.backend.device;
+  s.devices = config.backend.devices;
   if (config.output.background.kind == BackgroundKind::kImage) {
     const std::string& path = config.output.background.image;
     const std::string key = "output.background.image";

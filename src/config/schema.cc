@@ -178,6 +178,16 @@ std::vector<KeySpec> MakeSchema() {
       "backend.device_id", 0, 63, [](auto& c) -> auto& { return c.backend.options.device_id; },
       "CUDA device, for GPU backends."));
   s.push_back(Enum<std::string>(
+      "backend.device", {{"auto", "auto"}, {"cpu", "cpu"}, {"cuda", "cuda"}},
+      [](auto& c) -> auto& { return c.backend.device; },
+      "Where frames are processed: cuda (the all-GPU path: NVDEC decode, pre- and "
+      "postprocessing on the GPU), cpu (the CPU pipeline), or auto: cuda where a GPU is "
+      "present and the options allow it (no postprocess.temporal or refine), else cpu."));
+  s.push_back(String(
+      "backend.devices", false, [](auto& c) -> auto& { return c.backend.devices; },
+      "GPUs of the cuda path: \"\" (backend.device_id), all, or a list such as 0,1; inputs "
+      "are spread over them."));
+  s.push_back(Enum<std::string>(
       "backend.precision", {{"auto", "auto"}, {"fp32", "fp32"}, {"fp16", "fp16"}},
       [](auto& c) -> auto& { return c.backend.options.precision; },
       "Arithmetic precision of GPU backends; auto: fp16 on gpu, the model file's on ort-cuda."));

@@ -108,6 +108,8 @@ TEST(Config, EveryKeyIsBoundToItsField) {
       {"backend.threads", "6", [](C c) { return c.backend.options.threads == 6; }},
       {"backend.device_id", "3", [](C c) { return c.backend.options.device_id == 3; }},
       {"backend.precision", "fp16", [](C c) { return c.backend.options.precision == "fp16"; }},
+      {"backend.device", "cuda", [](C c) { return c.backend.device == "cuda"; }},
+      {"backend.devices", "0,1", [](C c) { return c.backend.devices == "0,1"; }},
       {"backend.engine_cache", "false", [](C c) { return !c.backend.options.engine_cache; }},
       {"backend.engine_cache_dir", "/tmp/engines",
        [](C c) { return c.backend.options.engine_cache_dir == "/tmp/engines"; }},
@@ -414,7 +416,7 @@ TEST(Config, SchemaIsWellFormed) {
     Config c;
     EXPECT_TRUE(ApplyOverride(&c, k.path + "=" + k.default_value).ok()) << k.path;
   }
-  EXPECT_EQ(paths.size(), 46u);
+  EXPECT_EQ(paths.size(), 48u);
 }
 
 TEST(Config, EditDistance) {

@@ -71,6 +71,7 @@ class SegmenterTest : public ::testing::Test {
   static SegmenterOptions Options(int max_batch) {
     SegmenterOptions o;
     o.backend = "ort";
+    o.device = "cpu";  // the CPU pipeline, even on a machine with a GPU (see gpu_path_test.cc)
     o.model = model_;
     o.backend_options.threads = 1;
     o.pipeline.batcher.max_batch = max_batch;
