@@ -163,6 +163,11 @@ struct WriterOptions {
   int crf = 18;            // H.264/VP9 quality (lower is better; 0-51 H.264, 0-63 VP9)
   std::string preset = "veryfast";  // libx264 preset (H.264 only); "medium" packs tighter, slower
   int threads = 0;                  // encoder threads; 0: FFmpeg's choice
+  // FFV1 (.mkv) only: encoders working on successive frames side by side (every FFV1 frame is a
+  // key frame that stands alone; their packets are muxed in order, the file is the same kind).
+  // 0: auto = a quarter of the cores, 1..4, for frames of 640x480 and up (else 1). Each encoder
+  // gets `threads` slice threads, or with threads 0 its share of the cores.
+  int encoders = 0;
 };
 
 // Encodes frames into one output. Timing: the output's time base is the input's (a muxer may

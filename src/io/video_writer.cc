@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <condition_variable>
+#include <mutex>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -22,11 +24,22 @@ extern "C" {
 namespace vrseg {
 namespace {
 
-// FFV1 slices for a frame size: 4 below 640x480; else one per core (at least 4), rounded down to
-// a count FFV1 level 3 lays out (4, 6, 9, 12, 16, 24).
-int Ffv1Slices(int width, int height) {
-  if (static_cast<int64_t>(width) * height < 640 * 480) return 4;
-  const int cores = static_cast<int>(std::thread::hardware_concurrency());
+int Cores() { return std::max(1, static_cast<int>(std::thread::hardware_concurrency())); }
+
+bool LargeFrame(int width, int height) { return static_cast<int64_t>(width) * height >= 640 * 480; }
+
+// FFV1 encoders that encode frames side by side (WriterOptions::encoders; 0: auto = a quarter of
+// the cores, 1..4, for frames of 640x480 and up; else 1).
+int Ffv1Encoders(const WriterOptions& o, int width, int height) {
+  if (o.encoders > 0) return std::min(o.encoders, 16);
+  if (!LargeFrame(width, height)) return 1;
+  return std::clamp(Cores() / 4, 1, 4);
+}
+
+// FFV1 slices for a frame size and a core budget: 4 below 640x480; else one per core (at least
+// 4), rounded down to a count FFV1 level 3 lays out (4, 6, 9, 12, 16, 24).
+int Ffv1Slices(int width, int height, int cores) {
+  if (!LargeFrame(width, height)) return 4;
   int slices = 4;
   for (int n : {6, 9, 12, 16, 24}) {
     if (n <= cores) slices = n;
@@ -109,6 +122,14 @@ class FfmpegWriter final : public VideoWriter {
   ~FfmpegWriter() override {
     Status s = Close();
     if (!s.ok()) LogError("closing " + path_ + ": " + s.ToString());
+    for (auto& h : helpers_) {
+      {
+        std::lock_guard<std::mutex> lock(h->mu);
+        h->quit = true;
+      }
+      h->cv.notify_all();
+      if (h->thread.joinable()) h->thread.join();
+    }
     // A file created by an Open() that failed before its header holds nothing playable.
     if (created_file_ && !header_written_) std::remove(path_.c_str());
   }
@@ -120,9 +141,14 @@ class FfmpegWriter final : public VideoWriter {
 
  private:
   Status OpenAudio();
-  Status Fill(const Frame& frame);
+  Status Fill(const Frame& frame, AVFrame* dst);
   Status Drain(bool flushing);
   Status CopyAudioUntil(int64_t end, AVRational end_tb);
+  Status OpenEncoder(const AVCodec* codec, AVCodecContext* enc, int threads);
+  Status OpenFile();
+  Status StartHelpers(const AVCodec* codec, int count);
+  Status MuxNext();
+  Status WritePacket(AVPacket* pkt, int64_t end_pts);
   Status Error(const std::string& what) const {
     return Status::IoError(path_ + ": " + what + " at frame " + std::to_string(frames_written_));
   }
@@ -148,6 +174,22 @@ class FfmpegWriter final : public VideoWriter {
   int64_t frames_written_ = 0;
   int64_t last_pts_ = AV_NOPTS_VALUE;  // encoder time base
   int64_t end_pts_ = 0;                // end of the last frame written, encoder time base
+  // Frame-parallel FFV1 (every frame is a key frame that stands alone): `helpers_` encoders, each
+  // on a thread of its own, take frames in turn; their packets are muxed here in frame order.
+  // Empty: enc_ encodes on the calling thread.
+  struct Helper {
+    CodecPtr enc;
+    AvFramePtr frame{av_frame_alloc()};
+    PacketPtr pkt{av_packet_alloc()};
+    std::thread thread;
+    std::mutex mu;
+    std::condition_variable cv;
+    bool job = false, done = false, quit = false;
+    int ret = 0;
+    int64_t end_pts = 0;
+  };
+  std::vector<std::unique_ptr<Helper>> helpers_;
+  int64_t muxed_ = 0;  // frames whose packet was written (parallel mode)
   // Audio copy.
   InputPtr audio_in_;
   int audio_index_ = -1;
@@ -230,22 +272,48 @@ Status FfmpegWriter::Init() {
   enc_->color_primaries = static_cast<AVColorPrimaries>(out_color_.primaries);
   enc_->color_trc = static_cast<AVColorTransferCharacteristic>(out_color_.transfer);
   enc_->colorspace = static_cast<AVColorSpace>(out_color_.matrix);
-  enc_->thread_count = options_.threads;
-  if (oc_->oformat->flags & AVFMT_GLOBALHEADER) enc_->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+  const int encoders = container_ == OutputContainer::kMkvFfv1
+                           ? Ffv1Encoders(options_, input_.width, input_.height)
+                           : 1;
+  VRSEG_RETURN_IF_ERROR(OpenEncoder(
+      codec, enc_.get(),
+      encoders > 1 ? (options_.threads > 0 ? options_.threads : std::max(1, Cores() / encoders))
+                   : 0));
+  vst_ = avformat_new_stream(oc_.get(), nullptr);
+  if (!vst_) return Status::OutOfMemory(path_ + ": cannot add a video stream");
+  ret = avcodec_parameters_from_context(vst_->codecpar, enc_.get());
+  if (ret < 0) return Status::Internal(path_ + ": encoder parameters: " + AvError(ret));
+  vst_->time_base = tb;
+  vst_->avg_frame_rate = rate;
+  vst_->r_frame_rate = rate;
+  if (encoders > 1) VRSEG_RETURN_IF_ERROR(StartHelpers(codec, encoders));
+
+  if (options_.copy_audio && input_.has_audio && !input_.path.empty()) {
+    VRSEG_RETURN_IF_ERROR(OpenAudio());
+  }
+  return OpenFile();
+}
+
+// Sets the codec options of this output on `enc` (whose size, format, time base and colour are
+// set) and opens it. `threads` > 0: FFV1 in frame-parallel mode, the cores of one encoder.
+Status FfmpegWriter::OpenEncoder(const AVCodec* codec, AVCodecContext* enc, int threads) {
+  enc->thread_count = threads > 0 ? threads : options_.threads;
+  if (oc_->oformat->flags & AVFMT_GLOBALHEADER) enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
   AVDictionary* opts = nullptr;
   switch (container_) {
-    case OutputContainer::kMkvFfv1:
+    case OutputContainer::kMkvFfv1: {
       av_dict_set(&opts, "level", "3", 0);
       // Independent slices: robust (each has its CRC) and encoded in parallel, one thread per
       // slice. FFV1 is the mask writer of the GPU path, where this encoder is the slowest stage
       // (about 120 frames/s of 1080p with 4 slices on a 16-core host), so frames of 640x480 and
-      // up get as many slices as the host has cores, up to 24 (a count FFV1 level 3 can lay out).
-      av_dict_set(&opts, "slices", std::to_string(Ffv1Slices(enc_->width, enc_->height)).c_str(),
-                  0);
+      // up get a slice per core of their encoder, up to 24 (a count FFV1 level 3 can lay out).
+      const int slices = Ffv1Slices(enc->width, enc->height, threads > 0 ? threads : Cores());
+      av_dict_set(&opts, "slices", std::to_string(slices).c_str(), 0);
       av_dict_set(&opts, "slicecrc", "1", 0);
-      enc_->thread_type = FF_THREAD_SLICE;
-      enc_->gop_size = 1;
+      enc->thread_type = FF_THREAD_SLICE;
+      enc->gop_size = 1;
       break;
+    }
     case OutputContainer::kMp4H264:
       av_dict_set(&opts, "preset", options_.preset.c_str(), 0);
       av_dict_set_int(&opts, "crf", options_.crf, 0);
@@ -265,24 +333,96 @@ Status FfmpegWriter::Init() {
     case OutputContainer::kPngImage:
       break;
   }
-  ret = avcodec_open2(enc_.get(), codec, &opts);
+  const int ret = avcodec_open2(enc, codec, &opts);
   av_dict_free(&opts);
   if (ret < 0) {
     return Status::Unsupported(path_ + ": cannot open the " + choice_.encoder + " encoder (" +
                                av_get_pix_fmt_name(choice_.pix_fmt) + "): " + AvError(ret));
   }
-  vst_ = avformat_new_stream(oc_.get(), nullptr);
-  if (!vst_) return Status::OutOfMemory(path_ + ": cannot add a video stream");
-  ret = avcodec_parameters_from_context(vst_->codecpar, enc_.get());
-  if (ret < 0) return Status::Internal(path_ + ": encoder parameters: " + AvError(ret));
-  vst_->time_base = tb;
-  vst_->avg_frame_rate = rate;
-  vst_->r_frame_rate = rate;
+  return Status::Ok();
+}
 
-  if (options_.copy_audio && input_.has_audio && !input_.path.empty()) {
-    VRSEG_RETURN_IF_ERROR(OpenAudio());
+// Opens `count` more encoders like enc_ (same settings, so the same stream header: checked) and
+// starts their threads. Where a header differs, falls back to encoding on the calling thread.
+Status FfmpegWriter::StartHelpers(const AVCodec* codec, int count) {
+  const int threads = options_.threads > 0 ? options_.threads : std::max(1, Cores() / count);
+  for (int i = 0; i < count; ++i) {
+    auto h = std::make_unique<Helper>();
+    h->enc.reset(avcodec_alloc_context3(codec));
+    if (!h->enc) return Status::OutOfMemory(path_ + ": cannot allocate encoder");
+    AVCodecContext* e = h->enc.get();
+    e->width = enc_->width;
+    e->height = enc_->height;
+    e->pix_fmt = enc_->pix_fmt;
+    e->time_base = enc_->time_base;
+    e->framerate = enc_->framerate;
+    e->sample_aspect_ratio = enc_->sample_aspect_ratio;
+    e->color_range = enc_->color_range;
+    e->color_primaries = enc_->color_primaries;
+    e->color_trc = enc_->color_trc;
+    e->colorspace = enc_->colorspace;
+    VRSEG_RETURN_IF_ERROR(OpenEncoder(codec, e, threads));
+    if (e->extradata_size != enc_->extradata_size ||
+        (e->extradata_size > 0 &&
+         std::memcmp(e->extradata, enc_->extradata, static_cast<size_t>(e->extradata_size)) != 0)) {
+      LogDebug(path_ + ": parallel FFV1 encoders disagree on the stream header; encoding serially");
+      helpers_.clear();
+      return Status::Ok();
+    }
+    h->frame->format = choice_.pix_fmt;
+    h->frame->width = input_.width;
+    h->frame->height = input_.height;
+    if (av_frame_get_buffer(h->frame.get(), 0) < 0) {
+      return Status::OutOfMemory(path_ + ": cannot allocate an encoder frame");
+    }
+    helpers_.push_back(std::move(h));
   }
+  for (auto& hp : helpers_) {
+    Helper* h = hp.get();
+    h->thread = std::thread([h] {
+      std::unique_lock<std::mutex> lock(h->mu);
+      for (;;) {
+        h->cv.wait(lock, [h] { return h->job || h->quit; });
+        if (h->quit) return;
+        lock.unlock();
+        int ret = avcodec_send_frame(h->enc.get(), h->frame.get());
+        if (ret >= 0) ret = avcodec_receive_packet(h->enc.get(), h->pkt.get());
+        lock.lock();
+        h->ret = ret;
+        h->job = false;
+        h->done = true;
+        h->cv.notify_all();
+      }
+    });
+  }
+  return Status::Ok();
+}
 
+// Writes the packet of frame muxed_ (parallel mode), waiting for its encoder.
+Status FfmpegWriter::MuxNext() {
+  Helper& h = *helpers_[static_cast<size_t>(muxed_ % static_cast<int64_t>(helpers_.size()))];
+  {
+    std::unique_lock<std::mutex> lock(h.mu);
+    h.cv.wait(lock, [&] { return h.done; });
+    h.done = false;
+  }
+  ++muxed_;
+  if (h.ret < 0) return Error("encoding failed (" + AvError(h.ret) + ")");
+  return WritePacket(h.pkt.get(), h.end_pts);
+}
+
+// Audio due before the end of this packet's frames, then the packet (encoder time base).
+Status FfmpegWriter::WritePacket(AVPacket* pkt, int64_t end_pts) {
+  VRSEG_RETURN_IF_ERROR(CopyAudioUntil(end_pts, enc_->time_base));
+  pkt->stream_index = vst_->index;
+  av_packet_rescale_ts(pkt, enc_->time_base, vst_->time_base);
+  const int ret = av_interleaved_write_frame(oc_.get(), pkt);
+  if (ret < 0) return Error("writing video failed (" + AvError(ret) + ")");
+  return Status::Ok();
+}
+
+Status FfmpegWriter::OpenFile() {
+  int ret = 0;
   if (!(oc_->oformat->flags & AVFMT_NOFILE)) {
     ret = avio_open(&oc_->pb, path_.c_str(), AVIO_FLAG_WRITE);
     created_file_ = ret >= 0;
@@ -387,8 +527,7 @@ Status FfmpegWriter::CopyAudioUntil(int64_t end, AVRational end_tb) {
   }
 }
 
-Status FfmpegWriter::Fill(const Frame& frame) {
-  AVFrame* dst = enc_frame_.get();
+Status FfmpegWriter::Fill(const Frame& frame, AVFrame* dst) {
   const AVPixFmtDescriptor* d = av_pix_fmt_desc_get(choice_.pix_fmt);
   const bool mask = options_.content == OutputContent::kMask;
   if (mask && choice_.pix_fmt == AV_PIX_FMT_GRAY8) {
@@ -523,9 +662,36 @@ Status FfmpegWriter::Write(const Frame& frame) {
                                    std::to_string(frame.pts) +
                                    " does not increase (previous frame ended earlier)");
   }
+  if (!helpers_.empty()) {
+    // Frame n goes to encoder n % K once that encoder's previous frame (n - K) is muxed.
+    const int64_t n = frames_written_;
+    const int64_t k = static_cast<int64_t>(helpers_.size());
+    while (muxed_ <= n - k) VRSEG_RETURN_IF_ERROR(MuxNext());
+    Helper& h = *helpers_[static_cast<size_t>(n % k)];
+    if (av_frame_make_writable(h.frame.get()) < 0) {
+      return Status::OutOfMemory(path_ + ": cannot get an encoder frame");
+    }
+    VRSEG_RETURN_IF_ERROR(Fill(frame, h.frame.get()));
+    h.frame->pts = pts;
+    h.frame->pkt_duration = dur;
+    h.frame->color_range = static_cast<AVColorRange>(out_color_.range);
+    h.frame->color_primaries = static_cast<AVColorPrimaries>(out_color_.primaries);
+    h.frame->color_trc = static_cast<AVColorTransferCharacteristic>(out_color_.transfer);
+    h.frame->colorspace = static_cast<AVColorSpace>(out_color_.matrix);
+    h.end_pts = pts + dur;
+    {
+      std::lock_guard<std::mutex> lock(h.mu);
+      h.job = true;
+    }
+    h.cv.notify_all();
+    last_pts_ = pts;
+    end_pts_ = pts + dur;
+    ++frames_written_;
+    return Status::Ok();
+  }
   int ret = av_frame_make_writable(enc_frame_.get());
   if (ret < 0) return Status::OutOfMemory(path_ + ": cannot get an encoder frame");
-  VRSEG_RETURN_IF_ERROR(Fill(frame));
+  VRSEG_RETURN_IF_ERROR(Fill(frame, enc_frame_.get()));
   enc_frame_->pts = pts;
   enc_frame_->pkt_duration = dur;
   enc_frame_->color_range = static_cast<AVColorRange>(out_color_.range);
@@ -545,6 +711,10 @@ Status FfmpegWriter::Close() {
   closed_ = true;
   if (!header_written_) return Status::Ok();
   Status status;
+  while (!helpers_.empty() && muxed_ < frames_written_) {
+    Status m = MuxNext();
+    if (!m.ok() && status.ok()) status = m;
+  }
   int ret = avcodec_send_frame(enc_.get(), nullptr);
   if (ret < 0 && ret != AVERROR_EOF) status = Error("flushing the encoder failed: " + AvError(ret));
   if (status.ok()) status = Drain(true);

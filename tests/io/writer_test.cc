@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <random>
 #include <nlohmann/json.hpp>
 #include <tuple>
 
@@ -343,6 +344,75 @@ TEST(VideoWriterTest, DestructorFinalises) {
     Status end;
     EXPECT_EQ(ReadAll(out, PixelFormat::kGray8, nullptr, &end).size(), 7u) << out;
     EXPECT_TRUE(end.ok()) << end.ToString();  // a clean end, not a cut file
+  }
+}
+
+// FFV1 with frames encoded side by side by several encoders (WriterOptions::encoders): the
+// packets are muxed in frame order into one stream that reads back losslessly, with every frame's
+// timestamp, and that FFmpeg's own decoder takes without complaint; the same with one encoder.
+TEST(VideoWriterTest, ParallelFfv1EncodersWriteOneLosslessStream) {
+  VRSEG_REQUIRE_FFMPEG();
+  VideoInfo info;
+  info.width = 640;
+  info.height = 480;
+  info.frame_rate = {30000, 1001};
+  info.time_base = {1001, 30000};
+  info.color.range = 2;
+  std::vector<Frame> masks, rgbs;
+  std::mt19937 rng(3);
+  for (int i = 0; i < 23; ++i) {
+    auto m = Frame::Allocate(PixelFormat::kGray8, 640, 480);
+    auto c = Frame::Allocate(PixelFormat::kRGB24, 640, 480);
+    ASSERT_TRUE(m.ok() && c.ok());
+    for (int y = 0; y < 480; ++y) {
+      for (int x = 0; x < 640; ++x) {
+        m->data[0][y * m->pitch[0] + x] = static_cast<uint8_t>(((x + 7 * i) / 9 + y / 5) % 3 * 127);
+        for (int ch = 0; ch < 3; ++ch) {
+          c->data[0][y * c->pitch[0] + 3 * x + ch] = static_cast<uint8_t>(rng() % 256);
+        }
+      }
+    }
+    m->pts = c->pts = i;
+    m->time_base = c->time_base = info.time_base;
+    masks.push_back(*m);
+    rgbs.push_back(*c);
+  }
+  for (int encoders : {1, 3}) {
+    for (OutputContent content : {OutputContent::kMask, OutputContent::kComposite}) {
+      const bool mask = content == OutputContent::kMask;
+      const std::string out = Scratch("parallel_" + std::to_string(encoders) +
+                                      (mask ? "_mask.mkv" : "_rgb.mkv"));
+      WriterOptions wo;
+      wo.content = content;
+      wo.encoders = encoders;
+      auto w = VideoWriter::Open(out, info, wo);
+      ASSERT_TRUE(w.ok()) << w.status().ToString();
+      const auto& frames = mask ? masks : rgbs;
+      for (const Frame& f : frames) ASSERT_TRUE((*w)->Write(f).ok());
+      ASSERT_TRUE((*w)->Close().ok());
+      EXPECT_EQ((*w)->frames_written(), 23);
+      Status end;
+      const auto back =
+          ReadAll(out, mask ? PixelFormat::kGray8 : PixelFormat::kRGB24, nullptr, &end);
+      EXPECT_TRUE(end.ok()) << end.ToString();
+      ASSERT_EQ(back.size(), frames.size()) << out;
+      for (size_t i = 0; i < frames.size(); ++i) {
+        EXPECT_NEAR(back[i].pts * back[i].time_base.ToDouble(),
+                    frames[i].pts * frames[i].time_base.ToDouble(), 1e-3)
+            << out << " frame " << i;
+        bool same = true;
+        const int row = 640 * BytesPerPixel(frames[i].format);
+        for (int y = 0; y < 480 && same; ++y) {
+          same = std::memcmp(back[i].data[0] + y * back[i].pitch[0],
+                             frames[i].data[0] + y * frames[i].pitch[0], row) == 0;
+        }
+        EXPECT_TRUE(same) << out << " frame " << i << " is not the frame written";
+      }
+      // FFmpeg's decoder reads it start to end without an error.
+      std::string log;
+      testing::Run(kFfmpeg + " -nostdin -v error -i '" + out + "' -f null -", &log);
+      EXPECT_EQ(log, "") << out;
+    }
   }
 }
 
