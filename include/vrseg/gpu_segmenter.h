@@ -88,6 +88,10 @@ struct GpuSegmenterOptions {
   bool composite_alpha = false;
   CompositeOptions composite;
   PixelFormat composite_format = PixelFormat::kRGB24;
+  // Leave the results on the GPU (device frames of this GPU, no download; see
+  // cuda::FramePathOptions::results_on_device), for applications that render or encode from
+  // device memory, such as a VR compositor.
+  bool results_on_device = false;
   // Bound of the pinned pool (staging and results, in use or cached). 0: 1 GiB.
   size_t pinned_max_bytes = 0;
 };

@@ -104,6 +104,8 @@ struct GpuFramePath::Impl {
     PinnedBuffer staging;
     DeviceBuffer dev_frame, dev_mask, dev_comp;
     DeviceBuffer dev_rgb;  // the frame as RGB24, for compositing frames of other formats
+    // results_on_device: this frame's own result buffers, handed out by Wait.
+    std::shared_ptr<void> out_mask, out_comp;
     PinnedBuffer host_mask, host_comp;
     PlaneLayout mask_layout, comp_layout;
     // Ordering events (timing enabled only with options.timeline).
@@ -446,12 +448,26 @@ Status GpuFramePath::Finish(int64_t sequence, const void* output_slot) {
   PinnedBuffer host_mask, host_comp;
   s.mask_layout = LayoutOf(PixelFormat::kGray8, w, h);
   if (m.options.composite) s.comp_layout = LayoutOf(m.options.composite_format, w, h);
-  if (m.options.download_mask) {
+  const bool on_device = m.options.results_on_device;
+  std::shared_ptr<void> out_mask, out_comp;
+  if (on_device) {
+    // Buffers of the frame's own, freed (stream-ordered, on the legacy stream) when the last copy
+    // of the result frame goes: they may outlive the path.
+    auto alloc = [&](int64_t bytes, std::shared_ptr<void>* out) -> Status {
+      auto p = CudaAsyncAllocator()->Allocate(static_cast<size_t>(bytes), m.compute);
+      if (!p.ok()) return p.status().WithContext(where);
+      *out = std::shared_ptr<void>(*p, [](void* q) { CudaAsyncAllocator()->Free(q, nullptr); });
+      return Status::Ok();
+    };
+    if (m.options.download_mask) VRSEG_RETURN_IF_ERROR(alloc(s.mask_layout.total, &out_mask));
+    if (m.options.composite) VRSEG_RETURN_IF_ERROR(alloc(s.comp_layout.total, &out_comp));
+  }
+  if (m.options.download_mask && !on_device) {
     auto b = m.pinned->Acquire(static_cast<size_t>(s.mask_layout.total), "frame path mask");
     if (!b.ok()) return b.status().WithContext(where);
     host_mask = std::move(b).value();
   }
-  if (m.options.composite) {
+  if (m.options.composite && !on_device) {
     auto b = m.pinned->Acquire(static_cast<size_t>(s.comp_layout.total), "frame path composite");
     if (!b.ok()) return b.status().WithContext(where);
     host_comp = std::move(b).value();
@@ -476,7 +492,8 @@ Status GpuFramePath::Finish(int64_t sequence, const void* output_slot) {
   // The previous download from these buffers (an earlier frame of this slot) is complete.
   VRSEG_CUDA_RETURN_IF_ERROR(cudaStreamWaitEvent(m.compute, s.downloaded, 0));
   VRSEG_RETURN_IF_ERROR(m.Record(s.postprocess_begin, m.compute));
-  Frame mask = ViewOf(PixelFormat::kGray8, w, h, s.mask_layout, s.dev_mask.as<uint8_t>(),
+  Frame mask = ViewOf(PixelFormat::kGray8, w, h, s.mask_layout,
+                      out_mask ? static_cast<uint8_t*>(out_mask.get()) : s.dev_mask.as<uint8_t>(),
                       MemoryKind::kDevice);
   PostprocessGpuOptions post = m.options.postprocess;
   if (m.options.preprocess.mode == ResizeMode::kLetterbox) {
@@ -489,7 +506,8 @@ Status GpuFramePath::Finish(int64_t sequence, const void* output_slot) {
   if (!st.ok()) return st.WithContext(where);
   Frame comp;
   if (m.options.composite) {
-    comp = ViewOf(m.options.composite_format, w, h, s.comp_layout, s.dev_comp.as<uint8_t>(),
+    comp = ViewOf(m.options.composite_format, w, h, s.comp_layout,
+                  out_comp ? static_cast<uint8_t*>(out_comp.get()) : s.dev_comp.as<uint8_t>(),
                   MemoryKind::kDevice);
     Frame rgb = s.device_frame;
     if (convert) {
@@ -504,6 +522,17 @@ Status GpuFramePath::Finish(int64_t sequence, const void* output_slot) {
     if (!st.ok()) return st.WithContext(where);
   }
   VRSEG_CUDA_RETURN_IF_ERROR(cudaEventRecord(s.processed, m.compute));
+  if (on_device) {
+    // Nothing to download: the frame is done when its processing is.
+    s.out_mask = std::move(out_mask);
+    s.out_comp = std::move(out_comp);
+    VRSEG_RETURN_IF_ERROR(m.Record(s.download_begin, m.compute));
+    VRSEG_CUDA_RETURN_IF_ERROR(cudaEventRecord(s.downloaded, m.compute));
+    s.state = Impl::Slot::State::kFinished;
+    m.next_finish += 1;
+    m.stats.finished += 1;
+    return Status::Ok();
+  }
   VRSEG_CUDA_RETURN_IF_ERROR(cudaStreamWaitEvent(m.down, s.processed, 0));
   // The slot owns the result buffers from here on, so that they outlive any copy into them.
   s.host_mask = std::move(host_mask);
@@ -578,11 +607,32 @@ Result<FrameResult> GpuFramePath::Wait() {
   if (!st.ok()) return st.WithContext(where);
   FrameResult r;
   r.sequence = s.sequence;
-  if (m.options.download_mask) {
+  if (m.options.results_on_device) {
+    int dev = 0;
+    cudaGetDevice(&dev);
+    auto result = [&](std::shared_ptr<void>& buf, PixelFormat f, const PlaneLayout& l) {
+      Frame out = ViewOf(f, s.input.width, s.input.height, l, static_cast<uint8_t*>(buf.get()),
+                         MemoryKind::kDevice);
+      out.CopyMetadataFrom(s.input);
+      out.device = dev;
+      out.storage = std::move(buf);
+      return out;
+    };
+    if (s.out_mask) {
+      r.mask = result(s.out_mask, PixelFormat::kGray8, s.mask_layout);
+      r.mask.color = ColorInfo{};
+    }
+    if (s.out_comp) {
+      r.composite = result(s.out_comp, m.options.composite_format, s.comp_layout);
+      if (m.options.composite_format == PixelFormat::kNV12) {
+        r.composite.color = ColorInfo{1, 1, 1, 1};
+      }
+    }
+  } else if (m.options.download_mask) {
     r.mask = HostResult(std::move(s.host_mask), PixelFormat::kGray8, s.mask_layout, s.input);
     r.mask.color = ColorInfo{};
   }
-  if (m.options.composite) {
+  if (m.options.composite && !m.options.results_on_device) {
     r.composite =
         HostResult(std::move(s.host_comp), m.options.composite_format, s.comp_layout, s.input);
     if (m.options.composite_format == PixelFormat::kNV12) {

@@ -384,6 +384,7 @@ Result<std::unique_ptr<GpuSegmenter>> GpuSegmenter::Create(const GpuSegmenterOpt
   po.download_mask = options.want_mask;
   po.composite = options.want_composite;
   po.composite_alpha = options.composite_alpha;
+  po.results_on_device = options.results_on_device;
   po.composite_options = options.composite;
   po.composite_format = options.composite_format;
   po.pinned_max_bytes = options.pinned_max_bytes ? options.pinned_max_bytes : size_t{1} << 30;

@@ -484,6 +484,59 @@ TEST(GpuFramePathTest, AlphaCompositeOfEveryFormatIsTheFrameWithItsMask) {
   }
 }
 
+// results_on_device: the mask and composite stay on the GPU (no download), in buffers that outlive
+// the path; their pixels are those of the CPU references.
+TEST(GpuFramePathTest, ResultsLeftOnTheDeviceOutliveThePath) {
+  VRSEG_REQUIRE_GPU();
+  std::mt19937 rng(13);
+  FramePathOptions o = BasicOptions(48, 64);
+  o.slots = 2;
+  o.composite = true;
+  o.composite_format = PixelFormat::kRGBA;
+  o.composite_options.color = {30, 60, 90};
+  o.results_on_device = true;
+  std::vector<FrameResult> kept;
+  std::vector<Frame> hosts;
+  {
+    auto path_r = GpuFramePath::Create(o);
+    ASSERT_TRUE(path_r.ok()) << path_r.status().ToString();
+    GpuFramePath& path = **path_r;
+    DeviceTensors dt = MakeTensors(o, 1);
+    for (int k = 0; k < 4; ++k) {
+      Frame host = testing::RandomHostFrame(k % 2 ? PixelFormat::kNV12 : PixelFormat::kRGB24,
+                                            90 + 6 * k, 50 + 4 * k, rng, k);
+      host.index = k;
+      auto seq = path.Submit(host, dt.in, 0);
+      ASSERT_TRUE(seq.ok()) << seq.status().ToString();
+      ASSERT_TRUE(RunStandInModel(dt, 0, path.compute_stream()).ok());
+      ASSERT_TRUE(path.Finish(*seq, dt.out).ok());
+      auto r = path.Wait();
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
+      EXPECT_EQ(r->mask.memory, MemoryKind::kDevice);
+      EXPECT_EQ(r->composite.memory, MemoryKind::kDevice);
+      EXPECT_EQ(r->composite.index, k);
+      kept.push_back(*r);
+      hosts.push_back(host);
+    }
+  }
+  Compositor cpu(o.composite_options);
+  for (size_t k = 0; k < kept.size(); ++k) {
+    const Frame mask = testing::ToHost(kept[k].mask);
+    EXPECT_TRUE(BytesClose(mask, ReferenceMask(hosts[k], o), 1)) << "frame " << k;
+    Frame rgb;
+    ASSERT_TRUE(ToRgb24(hosts[k], &rgb).ok());
+    Frame comp = Alloc(PixelFormat::kRGB24, rgb.width, rgb.height);
+    ASSERT_TRUE(cpu.Compose(rgb, mask, &comp).ok());
+    Frame opaque = Alloc(PixelFormat::kGray8, rgb.width, rgb.height);
+    for (int y = 0; y < rgb.height; ++y) {
+      std::memset(opaque.data[0] + y * opaque.pitch[0], 255, rgb.width);
+    }
+    Frame want = Alloc(PixelFormat::kRGBA, rgb.width, rgb.height);
+    ASSERT_TRUE(MakeRgba(comp, opaque, &want).ok());
+    EXPECT_TRUE(BytesClose(testing::ToHost(kept[k].composite), want, 0)) << "frame " << k;
+  }
+}
+
 TEST(GpuFramePathTest, PinnedPoolStaysBoundedOver200Frames) {
   VRSEG_REQUIRE_GPU();
   std::mt19937 rng(2);

@@ -79,6 +79,13 @@ struct FramePathOptions {
   bool composite_alpha = false;
   CompositeOptions composite_options;
   PixelFormat composite_format = PixelFormat::kRGB24;
+  // Leave the results on the GPU: FrameResult's mask and composite are device frames
+  // (MemoryKind::kDevice, this path's device), each in a buffer of its own that may outlive the
+  // path and is freed (stream-ordered, on the legacy default stream) when the last copy of the
+  // Frame goes: finish the GPU work that reads it before dropping it. Nothing is downloaded, so
+  // Wait returns as soon as the frame's processing is done. download_mask then means "make the
+  // mask a result".
+  bool results_on_device = false;
   // Bound of the pinned host pool (staging + result buffers held, in use or cached). Results the
   // caller keeps count against it: when it is reached, Finish returns kOutOfMemory.
   size_t pinned_max_bytes = size_t{256} << 20;
