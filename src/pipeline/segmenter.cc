@@ -802,8 +802,18 @@ Status Segmenter::RunGpu(const std::vector<std::string>& inputs,
     total = (total < 0 || fc < 0) ? -1 : total + fc;
     readers.push_back(std::move(r));
   }
+  // The encoders are the slowest stage of this path: the outputs share the cores (FFV1 frames
+  // of one output encoded side by side where several encoders fit; see WriterOptions::encoders).
+  const int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   for (int i = 0; i < n; ++i) {
-    auto w = VideoWriter::Open(outputs[i].path, readers[i]->info(), outputs[i].writer);
+    WriterOptions wo = outputs[i].writer;
+    auto container = OutputContainerFor(outputs[i].path);
+    if (container.ok() && *container == OutputContainer::kMkvFfv1 && wo.threads == 0 &&
+        wo.encoders == 0) {
+      wo.encoders = std::clamp(cores / (4 * n), 1, 4);
+      wo.threads = std::max(1, cores / (n * wo.encoders));
+    }
+    auto w = VideoWriter::Open(outputs[i].path, readers[i]->info(), wo);
     if (!w.ok()) {
       for (auto& ww : writers) (void)ww->Close();
       return w.status();
