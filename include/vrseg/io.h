@@ -168,6 +168,13 @@ struct WriterOptions {
   // 0: auto = a quarter of the cores, 1..4, for frames of 640x480 and up (else 1). Each encoder
   // gets `threads` slice threads, or with threads 0 its share of the cores.
   int encoders = 0;
+  // An FFmpeg encoder to use instead of the container's own ("h264_nvenc", "hevc_nvenc", ...; it
+  // must fit the container and take its pixel format). "": the container's own. Open() fails with
+  // kUnsupported naming it where FFmpeg lacks it or it cannot open (no NVENC on this GPU).
+  std::string encoder;
+  // .mp4 with no `encoder`: use h264_nvenc where it opens (a GPU with NVENC), else libx264, said
+  // in the log. The GPU path sets it.
+  bool prefer_nvenc = false;
 };
 
 // Encodes frames into one output. Timing: the output's time base is the input's (a muxer may

@@ -26,6 +26,20 @@ namespace {
 
 int Cores() { return std::max(1, static_cast<int>(std::thread::hardware_concurrency())); }
 
+// The frame geometry, timing and colour of an encoder, copied onto another before it is opened.
+void CopySettings(const AVCodecContext* from, AVCodecContext* to) {
+  to->width = from->width;
+  to->height = from->height;
+  to->pix_fmt = from->pix_fmt;
+  to->time_base = from->time_base;
+  to->framerate = from->framerate;
+  to->sample_aspect_ratio = from->sample_aspect_ratio;
+  to->color_range = from->color_range;
+  to->color_primaries = from->color_primaries;
+  to->color_trc = from->color_trc;
+  to->colorspace = from->colorspace;
+}
+
 bool LargeFrame(int width, int height) { return static_cast<int64_t>(width) * height >= 640 * 480; }
 
 // FFV1 encoders that encode frames side by side (WriterOptions::encoders; 0: auto = a quarter of
@@ -275,10 +289,39 @@ Status FfmpegWriter::Init() {
   const int encoders = container_ == OutputContainer::kMkvFfv1
                            ? Ffv1Encoders(options_, input_.width, input_.height)
                            : 1;
-  VRSEG_RETURN_IF_ERROR(OpenEncoder(
-      codec, enc_.get(),
-      encoders > 1 ? (options_.threads > 0 ? options_.threads : std::max(1, Cores() / encoders))
-                   : 0));
+  // Another encoder than the container's own: WriterOptions::encoder, or NVENC where asked to
+  // prefer it and the machine has one (else the container's own, said once in the log).
+  std::string other = options_.encoder;
+  const bool optional = other.empty() && options_.prefer_nvenc &&
+                        container_ == OutputContainer::kMp4H264;
+  if (optional) other = "h264_nvenc";
+  bool opened = false;
+  if (!other.empty() && other != choice_.encoder) {
+    const AVCodec* alt = avcodec_find_encoder_by_name(other.c_str());
+    Status st = alt ? Status::Ok()
+                    : Status::Unsupported(path_ + ": this FFmpeg has no " + other + " encoder");
+    if (alt) {
+      CodecPtr ctx(avcodec_alloc_context3(alt));
+      if (!ctx) return Status::OutOfMemory(path_ + ": cannot allocate encoder");
+      CopySettings(enc_.get(), ctx.get());
+      st = OpenEncoder(alt, ctx.get(), 0);
+      if (st.ok()) {
+        enc_ = std::move(ctx);
+        opened = true;
+      }
+    }
+    if (!opened && !optional) return st;
+    if (!opened) {
+      LogInfo(path_ + ": no usable NVENC here (" + st.message() + "); encoding with " +
+              choice_.encoder);
+    }
+  }
+  if (!opened) {
+    VRSEG_RETURN_IF_ERROR(OpenEncoder(
+        codec, enc_.get(),
+        encoders > 1 ? (options_.threads > 0 ? options_.threads : std::max(1, Cores() / encoders))
+                     : 0));
+  }
   vst_ = avformat_new_stream(oc_.get(), nullptr);
   if (!vst_) return Status::OutOfMemory(path_ + ": cannot add a video stream");
   ret = avcodec_parameters_from_context(vst_->codecpar, enc_.get());
@@ -286,7 +329,7 @@ Status FfmpegWriter::Init() {
   vst_->time_base = tb;
   vst_->avg_frame_rate = rate;
   vst_->r_frame_rate = rate;
-  if (encoders > 1) VRSEG_RETURN_IF_ERROR(StartHelpers(codec, encoders));
+  if (encoders > 1 && !opened) VRSEG_RETURN_IF_ERROR(StartHelpers(codec, encoders));
 
   if (options_.copy_audio && input_.has_audio && !input_.path.empty()) {
     VRSEG_RETURN_IF_ERROR(OpenAudio());
@@ -300,7 +343,14 @@ Status FfmpegWriter::OpenEncoder(const AVCodec* codec, AVCodecContext* enc, int 
   enc->thread_count = threads > 0 ? threads : options_.threads;
   if (oc_->oformat->flags & AVFMT_GLOBALHEADER) enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
   AVDictionary* opts = nullptr;
-  switch (container_) {
+  if (std::string(codec->name) != choice_.encoder) {
+    // An encoder named by the caller: only the quality setting where it has one.
+    if (std::string(codec->name).find("nvenc") != std::string::npos) {
+      av_dict_set(&opts, "preset", "p4", 0);
+      av_dict_set(&opts, "rc", "vbr", 0);
+      av_dict_set_int(&opts, "cq", options_.crf, 0);
+    }
+  } else switch (container_) {
     case OutputContainer::kMkvFfv1: {
       av_dict_set(&opts, "level", "3", 0);
       // Independent slices: robust (each has its CRC) and encoded in parallel, one thread per
@@ -336,7 +386,7 @@ Status FfmpegWriter::OpenEncoder(const AVCodec* codec, AVCodecContext* enc, int 
   const int ret = avcodec_open2(enc, codec, &opts);
   av_dict_free(&opts);
   if (ret < 0) {
-    return Status::Unsupported(path_ + ": cannot open the " + choice_.encoder + " encoder (" +
+    return Status::Unsupported(path_ + ": cannot open the " + codec->name + " encoder (" +
                                av_get_pix_fmt_name(choice_.pix_fmt) + "): " + AvError(ret));
   }
   return Status::Ok();
@@ -351,16 +401,7 @@ Status FfmpegWriter::StartHelpers(const AVCodec* codec, int count) {
     h->enc.reset(avcodec_alloc_context3(codec));
     if (!h->enc) return Status::OutOfMemory(path_ + ": cannot allocate encoder");
     AVCodecContext* e = h->enc.get();
-    e->width = enc_->width;
-    e->height = enc_->height;
-    e->pix_fmt = enc_->pix_fmt;
-    e->time_base = enc_->time_base;
-    e->framerate = enc_->framerate;
-    e->sample_aspect_ratio = enc_->sample_aspect_ratio;
-    e->color_range = enc_->color_range;
-    e->color_primaries = enc_->color_primaries;
-    e->color_trc = enc_->color_trc;
-    e->colorspace = enc_->colorspace;
+    CopySettings(enc_.get(), e);
     VRSEG_RETURN_IF_ERROR(OpenEncoder(codec, e, threads));
     if (e->extradata_size != enc_->extradata_size ||
         (e->extradata_size > 0 &&

@@ -416,6 +416,33 @@ TEST(VideoWriterTest, ParallelFfv1EncodersWriteOneLosslessStream) {
   }
 }
 
+// WriterOptions::encoder names another encoder: one FFmpeg lacks is kUnsupported naming it;
+// prefer_nvenc falls back to libx264 where NVENC cannot open (no GPU here, none on an H100/H200).
+TEST(VideoWriterTest, OtherEncodersAndTheNvencFallback) {
+  VRSEG_REQUIRE_FFMPEG();
+  VideoInfo info;
+  const auto frames = ReadAll(Source(kRates[0]), PixelFormat::kGray8, &info);
+  ASSERT_FALSE(frames.empty());
+  WriterOptions bad;
+  bad.encoder = "no_such_encoder";
+  auto w = VideoWriter::Open(Scratch("other.mp4"), info, bad);
+  ASSERT_FALSE(w.ok());
+  EXPECT_EQ(w.status().code(), StatusCode::kUnsupported);
+  EXPECT_NE(w.status().message().find("no_such_encoder"), std::string::npos)
+      << w.status().ToString();
+  WriterOptions prefer;
+  prefer.prefer_nvenc = true;
+  const std::string out = Scratch("prefer_nvenc.mp4");
+  auto p = VideoWriter::Open(out, info, prefer);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE((*p)->Write(frames[i]).ok());
+  ASSERT_TRUE((*p)->Close().ok());
+  const std::string codec =
+      Ffprobe("-select_streams v:0 -show_entries stream=codec_name -of csv=p=0 '" + out + "'");
+  EXPECT_EQ(codec, "h264");
+  EXPECT_EQ(ReadAll(out, PixelFormat::kGray8).size(), 5u);
+}
+
 // Audio packets as ffprobe lists them: size and MD5 of the data, and the duration in seconds.
 struct AudioPacket {
   std::string size, hash;
