@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <optional>
 
 #include "cli/commands.h"
@@ -28,7 +29,7 @@ struct SegmentArgs {
   std::string config;   // preset name or YAML file
   std::vector<std::string> sets;
   std::string model, content, background, backend, precision, profile_dir, ext = ".mkv";
-  std::string device, devices, stereo;
+  std::string device, devices, stereo, list, encoder;
   std::optional<int> threads, batch;
   std::optional<float> threshold;
   bool no_audio = false;
@@ -61,6 +62,7 @@ Result<std::vector<std::string>> FlagOverrides(const SegmentArgs& a) {
   if (!a.device.empty()) o.push_back("backend.device=" + a.device);
   if (!a.devices.empty()) o.push_back("backend.devices=" + a.devices);
   if (!a.stereo.empty()) o.push_back("input.stereo=" + a.stereo);
+  if (!a.encoder.empty()) o.push_back("output.encoder=" + a.encoder);
   if (a.no_cache) o.push_back("backend.engine_cache=false");
   if (a.threads) o.push_back("backend.threads=" + std::to_string(*a.threads));
   if (a.batch) o.push_back("batcher.max_batch=" + std::to_string(*a.batch));
@@ -115,7 +117,35 @@ int Fail(const Status& s) {
   return ExitCodeFor(s.code());
 }
 
-int RunSegment(const SegmentArgs& a) {
+// Appends the inputs named in a list file: one path per line; blank lines and lines starting
+// with # are skipped, surrounding spaces trimmed.
+Status ReadInputList(const std::string& path, std::vector<std::string>* inputs) {
+  std::ifstream f(path);
+  if (!f) {
+    return fs::exists(path) ? Status::IoError(path + ": cannot read the input list")
+                            : Status::NotFound(path + ": no such input list");
+  }
+  std::string line;
+  int n = 0;
+  while (std::getline(f, line)) {
+    const size_t b = line.find_first_not_of(" \t\r");
+    if (b == std::string::npos || line[b] == '#') continue;
+    const size_t e = line.find_last_not_of(" \t\r");
+    inputs->push_back(line.substr(b, e - b + 1));
+    ++n;
+  }
+  if (n == 0) return Status::InvalidArgument(path + ": the input list names no file");
+  return Status::Ok();
+}
+
+int RunSegment(SegmentArgs a) {
+  if (!a.list.empty()) {
+    Status st = ReadInputList(a.list, &a.inputs);
+    if (!st.ok()) return Fail(st);
+  }
+  if (a.inputs.empty()) {
+    return Fail(Status::InvalidArgument("segment: no inputs (name files, or --list FILE)"));
+  }
   auto overrides = FlagOverrides(a);
   if (!overrides.ok()) return Fail(overrides.status());
   auto config = a.config.empty() ? ParseConfig("", "<defaults>", *overrides)
@@ -124,7 +154,7 @@ int RunSegment(const SegmentArgs& a) {
   auto options = SegmenterOptionsFor(*config);
   if (!options.ok()) return Fail(options.status());
 
-  const bool folder = a.inputs.size() > 1 || (fs::is_directory(a.output));
+  const bool folder = a.inputs.size() > 1 || !a.list.empty() || fs::is_directory(a.output);
   if (folder) {
     std::error_code ec;
     fs::create_directories(a.output, ec);
@@ -196,8 +226,10 @@ RunFn SetupSegment(CLI::App& app) {
   auto a = std::make_shared<SegmentArgs>();
   CLI::App* s = app.add_subcommand("segment", "Cut the people out of videos, images and image sequences");
   s->add_option("inputs", a->inputs,
-                "Video files, PNG/JPEG images or image-sequence patterns (frames/%04d.png)")
-      ->required();
+                "Video files, PNG/JPEG images or image-sequence patterns (frames/%04d.png)");
+  s->add_option("--list", a->list,
+                "A file naming inputs, one per line (# comments and blank lines skipped); -o is "
+                "then a folder");
   s->add_option("-o", a->output,
                 "Output file (.mkv FFV1, .mp4 H.264, .mov ProRes 4444, .webm VP9+alpha, "
                 "%04d.png sequence, .png); a folder for several inputs")
@@ -229,6 +261,9 @@ RunFn SetupSegment(CLI::App& app) {
                 "Stereo input: side_by_side or top_bottom (each eye segmented, merged back); "
                 "none (default)")
       ->check(CLI::IsMember({"none", "side_by_side", "top_bottom"}));
+  s->add_option("--encoder", a->encoder,
+                "FFmpeg encoder instead of the container's own, e.g. h264_nvenc (default: the "
+                "container's; on --device cuda, .mp4 uses NVENC where the GPU has it)");
   s->add_option("--precision", a->precision,
                 "GPU precision: auto (default: fp16 on gpu, the file's on ort-cuda), fp32, fp16")
       ->check(CLI::IsMember({"auto", "fp32", "fp16"}));

@@ -291,6 +291,10 @@ std::vector<KeySpec> MakeSchema() {
   s.push_back(Int(
       "output.threads", 0, 64, [](auto& c) -> auto& { return c.output.writer.threads; },
       "Encoder threads; 0: FFmpeg's choice."));
+  s.push_back(String(
+      "output.encoder", false, [](auto& c) -> auto& { return c.output.writer.encoder; },
+      "An FFmpeg encoder instead of the container's own (h264_nvenc, hevc_nvenc, ...); \"\": "
+      "the container's own (on the GPU path .mp4 uses h264_nvenc where the GPU has NVENC)."));
   s.push_back(Enum<BackgroundKind>(
       "output.background.kind",
       {{"color", BackgroundKind::kColor},

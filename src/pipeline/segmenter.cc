@@ -807,6 +807,7 @@ Status Segmenter::RunGpu(const std::vector<std::string>& inputs,
   const int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   for (int i = 0; i < n; ++i) {
     WriterOptions wo = outputs[i].writer;
+    wo.prefer_nvenc = wo.encoder.empty();  // NVENC where the card has one (H100/H200 do not)
     auto container = OutputContainerFor(outputs[i].path);
     if (container.ok() && *container == OutputContainer::kMkvFfv1 && wo.threads == 0 &&
         wo.encoders == 0) {
@@ -821,16 +822,23 @@ Status Segmenter::RunGpu(const std::vector<std::string>& inputs,
     writers.push_back(std::move(*w));
   }
 
+  // Errors. A decoder's (a damaged input) stops intake of every input: the frames decoded before
+  // it still go through and are written, as on the CPU path. A GPU or encoder error also stops
+  // the writing (`failed`).
   std::mutex err_mu;
   Status first_error;  // guarded by err_mu
-  std::atomic<bool> failed{false};
-  auto fail = [&](const Status& st) {
+  std::atomic<bool> failed{false}, intake_stopped{false};
+  auto stop_intake = [&](const Status& st) {
     std::lock_guard<std::mutex> lock(err_mu);
     if (first_error.ok()) first_error = st;
+    intake_stopped.store(true);
+  };
+  auto fail = [&](const Status& st) {
+    stop_intake(st);
     failed.store(true);
   };
   auto stopping = [&] {
-    if (failed.load()) return true;
+    if (intake_stopped.load()) return true;
     std::lock_guard<std::mutex> lock(mu_);
     return stop_requested_;
   };
@@ -910,7 +918,7 @@ Status Segmenter::RunGpu(const std::vector<std::string>& inputs,
         Result<bool> more = reader.Read(&f);
         decode_ns.fetch_add(NowNs() - t0);
         if (!more.ok()) {
-          fail(more.status().WithContext("decode: stream " + std::to_string(i)));
+          stop_intake(more.status().WithContext("decode: stream " + std::to_string(i)));
           return;
         }
         if (!*more) return;
@@ -920,7 +928,8 @@ Status Segmenter::RunGpu(const std::vector<std::string>& inputs,
           Frame l, r;
           Status split = SplitStereo(f, *stereo, &l, &r);
           if (!split.ok()) {
-            fail(split.WithContext("stereo: " + inputs[i] + ", frame " + std::to_string(f.index)));
+            stop_intake(
+                split.WithContext("stereo: " + inputs[i] + ", frame " + std::to_string(f.index)));
             return;
           }
           group = {std::move(l), std::move(r)};

@@ -140,6 +140,8 @@ TEST(Config, EveryKeyIsBoundToItsField) {
       {"output.copy_audio", "false", [](C c) { return !c.output.writer.copy_audio; }},
       {"output.crf", "30", [](C c) { return c.output.writer.crf == 30; }},
       {"output.threads", "7", [](C c) { return c.output.writer.threads == 7; }},
+      {"output.encoder", "h264_nvenc",
+       [](C c) { return c.output.writer.encoder == "h264_nvenc"; }},
       {"output.background.kind", "blur",
        [](C c) { return c.output.background.kind == BackgroundKind::kBlur; }},
       {"output.background.color", "[10, 20, 30]",
@@ -416,7 +418,7 @@ TEST(Config, SchemaIsWellFormed) {
     Config c;
     EXPECT_TRUE(ApplyOverride(&c, k.path + "=" + k.default_value).ok()) << k.path;
   }
-  EXPECT_EQ(paths.size(), 48u);
+  EXPECT_EQ(paths.size(), 49u);
 }
 
 TEST(Config, EditDistance) {

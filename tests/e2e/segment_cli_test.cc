@@ -147,6 +147,30 @@ TEST_F(SegmentCli, KeepsFrameCountRateAndTimestamps) {
   for (size_t i = 0; i < 7; ++i) EXPECT_NEAR(mkv_pts[i], in_pts[i], 0.0005) << i;
 }
 
+// A list file names inputs (comments and blank lines skipped); each gets its output in the
+// folder. A missing or empty list is an error naming it.
+TEST_F(SegmentCli, ListFileNamesTheInputs) {
+  const fs::path a = MakeClip("astronaut.png", "libx264", 3, "25", ".mp4");
+  const fs::path list = dir_ / "inputs.txt";
+  {
+    std::ofstream f(list);
+    f << "# clips\n\n  " << a.string() << "  \n";
+  }
+  const fs::path out = dir_ / "from_list";
+  CmdResult r = Sh(std::string(VRSEG_CLI) + " segment --device cpu --list " + Q(list) + " -o " +
+                   Q(out) + " --no-progress");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(Probe(out / (a.stem().string() + ".mkv"), "nb_read_frames"), "3\n");
+  CmdResult missing = Sh(std::string(VRSEG_CLI) + " segment --list " + Q(dir_ / "nope.txt") +
+                         " -o " + Q(out));
+  EXPECT_EQ(missing.code, 3) << missing.output;
+  EXPECT_NE(missing.output.find("nope.txt"), std::string::npos) << missing.output;
+  const fs::path empty = dir_ / "empty_list.txt";
+  std::ofstream(empty) << "# nothing\n";
+  CmdResult none = Sh(std::string(VRSEG_CLI) + " segment --list " + Q(empty) + " -o " + Q(out));
+  EXPECT_EQ(none.code, 2) << none.output;
+}
+
 TEST_F(SegmentCli, MissingInputIsNotFound) {
   const fs::path out = dir_ / "x.mkv";
   CmdResult r = Sh(std::string(VRSEG_CLI) + " segment " + Q(dir_ / "no_such.mp4") + " -o " + Q(out));
