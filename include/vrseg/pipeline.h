@@ -92,6 +92,10 @@ struct LatencySummary {
   double max_us = 0;
 };
 
+class LatencyHistogram;
+// The percentiles of a histogram of nanoseconds (profiler.h), in microseconds.
+LatencySummary SummarizeLatency(const LatencyHistogram& histogram);
+
 struct StageStats {
   std::string name;          // "batch", "preprocess", "infer", "postprocess", "sink"
   int workers = 0;

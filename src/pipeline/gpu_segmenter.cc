@@ -499,14 +499,7 @@ GpuSegmenterStats GpuSegmenter::Stats() const {
   s.frames_failed = m.frames_failed;
   s.batches = m.batches;
   s.mean_batch = m.batches ? static_cast<double>(m.batch_frames) / m.batches : 0;
-  const LatencyHistogram& h = m.latency;
-  s.latency.count = h.count();
-  s.latency.mean_us = h.mean() / 1e3;
-  s.latency.min_us = static_cast<double>(h.min()) / 1e3;
-  s.latency.p50_us = static_cast<double>(h.Percentile(50)) / 1e3;
-  s.latency.p90_us = static_cast<double>(h.Percentile(90)) / 1e3;
-  s.latency.p99_us = static_cast<double>(h.Percentile(99)) / 1e3;
-  s.latency.max_us = static_cast<double>(h.max()) / 1e3;
+  s.latency = SummarizeLatency(m.latency);
   if (m.last_done_ns > m.first_submit_ns && m.first_submit_ns > 0) {
     s.elapsed_s = static_cast<double>(m.last_done_ns - m.first_submit_ns) / 1e9;
     s.fps = s.frames_out / s.elapsed_s;

@@ -14,6 +14,18 @@
 
 namespace vrseg {
 
+LatencySummary SummarizeLatency(const LatencyHistogram& h) {
+  LatencySummary s;
+  s.count = h.count();
+  s.mean_us = h.mean() / 1e3;
+  s.min_us = static_cast<double>(h.min()) / 1e3;
+  s.p50_us = static_cast<double>(h.Percentile(50)) / 1e3;
+  s.p90_us = static_cast<double>(h.Percentile(90)) / 1e3;
+  s.p99_us = static_cast<double>(h.Percentile(99)) / 1e3;
+  s.max_us = static_cast<double>(h.max()) / 1e3;
+  return s;
+}
+
 Status ValidatePipelineOptions(const PipelineOptions& o) {
   VRSEG_RETURN_IF_ERROR(ValidateBatcherOptions(o.batcher));
   auto range = [](const char* key, int v, int lo, int hi) -> Status {
@@ -730,14 +742,7 @@ PipelineStats Pipeline::Stats() const {
     s.frames_out = m.frames_out;
     s.frames_failed = m.frames_failed;
     last_done = m.last_done_ns;
-    const auto& h = m.latency;
-    s.latency.count = h.count();
-    s.latency.mean_us = h.mean() / 1e3;
-    s.latency.min_us = static_cast<double>(h.min()) / 1e3;
-    s.latency.p50_us = static_cast<double>(h.Percentile(50)) / 1e3;
-    s.latency.p90_us = static_cast<double>(h.Percentile(90)) / 1e3;
-    s.latency.p99_us = static_cast<double>(h.Percentile(99)) / 1e3;
-    s.latency.max_us = static_cast<double>(h.max()) / 1e3;
+    s.latency = SummarizeLatency(m.latency);
   }
   int64_t batched = 0;
   for (size_t b = 0; b < s.batch_size_counts.size(); ++b) {

@@ -524,6 +524,46 @@ std::future<Result<Frame>> Segmenter::Submit(Frame frame, SubmitOptions options)
   return f;
 }
 
+namespace {
+
+// Counts the frames written by a Run and calls RunOptions::progress about every
+// progress_interval_ms, and once more at the end (Report(true)). Thread-safe.
+class Progress {
+ public:
+  Progress(const RunOptions& options, int64_t total)
+      : options_(options), total_(total), start_ns_(NowNs()), last_ns_(start_ns_) {}
+  void Add() {
+    done_.fetch_add(1);
+    Report(false);
+  }
+  void Report(bool force) {
+    if (!options_.progress) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    const int64_t now = NowNs();
+    if (!force && now - last_ns_ < options_.progress_interval_ms * 1'000'000LL) return;
+    last_ns_ = now;
+    ProgressInfo pi;
+    pi.frames_done = done_.load();
+    pi.frames_total = total_;
+    pi.elapsed_s = static_cast<double>(now - start_ns_) / 1e9;
+    pi.fps = pi.elapsed_s > 0 ? pi.frames_done / pi.elapsed_s : 0;
+    pi.eta_s = (total_ >= 0 && pi.fps > 0) ? std::max<double>(0, total_ - pi.frames_done) / pi.fps
+                                           : -1;
+    options_.progress(pi);
+  }
+  int64_t done() const { return done_.load(); }
+
+ private:
+  const RunOptions& options_;
+  const int64_t total_;
+  const int64_t start_ns_;
+  std::mutex mu_;
+  int64_t last_ns_;  // guarded by mu_
+  std::atomic<int64_t> done_{0};
+};
+
+}  // namespace
+
 Status Segmenter::Run(const std::vector<std::string>& inputs,
                       const std::vector<RunOutput>& outputs, const RunOptions& run_options) {
   if (inputs.empty()) return Status::InvalidArgument("run: no inputs");
@@ -562,27 +602,10 @@ Status Segmenter::Run(const std::vector<std::string>& inputs,
   }
 
   // The sink: write each result to its output; report progress.
-  std::atomic<int64_t> written{0};
-  const int64_t start_ns = NowNs();
-  int64_t last_progress_ns = start_ns;
-  auto report = [&](bool force) {
-    if (!run_options.progress) return;
-    const int64_t now = NowNs();
-    if (!force && now - last_progress_ns < run_options.progress_interval_ms * 1'000'000LL) return;
-    last_progress_ns = now;
-    ProgressInfo pi;
-    pi.frames_done = written.load();
-    pi.frames_total = total;
-    pi.elapsed_s = static_cast<double>(now - start_ns) / 1e9;
-    pi.fps = pi.elapsed_s > 0 ? pi.frames_done / pi.elapsed_s : 0;
-    pi.eta_s = (total >= 0 && pi.fps > 0) ? std::max<double>(0, total - pi.frames_done) / pi.fps
-                                          : -1;
-    run_options.progress(pi);
-  };
+  Progress progress(run_options, total);
   auto write = [&](int i, const Frame& f) -> Status {
     VRSEG_RETURN_IF_ERROR(writers[i]->Write(f));
-    written.fetch_add(1);
-    report(false);
+    progress.Add();
     return Status::Ok();
   };
   // Stereo: input i is pipeline streams 2i (left eye) and 2i+1 (right eye); the sink keeps the
@@ -694,20 +717,20 @@ Status Segmenter::Run(const std::vector<std::string>& inputs,
     Status c = writers[i]->Close();
     if (!c.ok() && close_status.ok()) close_status = c;
   }
-  report(true);
+  progress.Report(true);
   bool stopped = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     run_pipeline_ = nullptr;
     last_stats_ = pipeline->Stats();
-    frames_written_ += written.load();
+    frames_written_ += progress.done();
     stopped = stop_requested_;
   }
   if (!st.ok()) return st;
   if (!decode_status.ok()) return decode_status;
   if (!close_status.ok()) return close_status;
   if (stopped) {
-    return Status::Cancelled("run: stopped on request after " + std::to_string(written.load()) +
+    return Status::Cancelled("run: stopped on request after " + std::to_string(progress.done()) +
                              " frames; outputs finalised");
   }
   return Status::Ok();
@@ -846,25 +869,8 @@ Status Segmenter::RunGpu(const std::vector<std::string>& inputs,
   // Busy time of the CPU stages (summed over threads), to name the stage that limits a run.
   std::atomic<int64_t> decode_ns{0}, encode_ns{0};
   // Progress, from the writer threads.
-  std::atomic<int64_t> written{0};
-  std::mutex progress_mu;
+  Progress progress(run_options, total);
   const int64_t start_ns = NowNs();
-  int64_t last_progress_ns = start_ns;
-  auto report = [&](bool force) {
-    if (!run_options.progress) return;
-    std::lock_guard<std::mutex> lock(progress_mu);
-    const int64_t now = NowNs();
-    if (!force && now - last_progress_ns < run_options.progress_interval_ms * 1'000'000LL) return;
-    last_progress_ns = now;
-    ProgressInfo pi;
-    pi.frames_done = written.load();
-    pi.frames_total = total;
-    pi.elapsed_s = static_cast<double>(now - start_ns) / 1e9;
-    pi.fps = pi.elapsed_s > 0 ? pi.frames_done / pi.elapsed_s : 0;
-    pi.eta_s = (total >= 0 && pi.fps > 0) ? std::max<double>(0, total - pi.frames_done) / pi.fps
-                                          : -1;
-    run_options.progress(pi);
-  };
 
   // One writer thread per output: encoding runs beside the GPU, one output per core.
   constexpr size_t kQueueDepth = 16;
@@ -891,8 +897,7 @@ Status Segmenter::RunGpu(const std::vector<std::string>& inputs,
           fail(st);
           continue;
         }
-        written.fetch_add(1);
-        report(false);
+        progress.Add();
       }
     });
   }
@@ -970,7 +975,7 @@ Status Segmenter::RunGpu(const std::vector<std::string>& inputs,
     Status c = writers[i]->Close();
     if (!c.ok() && close_status.ok()) close_status = c;
   }
-  report(true);
+  progress.Report(true);
   {
     // Which stage holds the run back: per input/output thread, the share of the wall time it was
     // busy (near 100%: that stage is the limit).
@@ -980,7 +985,7 @@ Status Segmenter::RunGpu(const std::vector<std::string>& inputs,
     std::snprintf(line, sizeof line,
                   "gpu path: %lld frames in %.2f s; busy per input: decode %.0f%%, per output: "
                   "encode %.0f%%; GPU batches %lld (mean %.1f frames)",
-                  static_cast<long long>(written.load()), wall / 1e9,
+                  static_cast<long long>(progress.done()), wall / 1e9,
                   100.0 * static_cast<double>(decode_ns.load()) / (wall * n),
                   100.0 * static_cast<double>(encode_ns.load()) / (wall * n),
                   static_cast<long long>(gs.batches), gs.mean_batch);
@@ -990,13 +995,13 @@ Status Segmenter::RunGpu(const std::vector<std::string>& inputs,
   {
     std::lock_guard<std::mutex> lock(mu_);
     last_stats_ = GpuPipelineStats(gpus_);
-    frames_written_ += written.load();
+    frames_written_ += progress.done();
     stopped = stop_requested_;
   }
   if (!first_error.ok()) return first_error;
   if (!close_status.ok()) return close_status;
   if (stopped) {
-    return Status::Cancelled("run: stopped on request after " + std::to_string(written.load()) +
+    return Status::Cancelled("run: stopped on request after " + std::to_string(progress.done()) +
                              " frames; outputs finalised");
   }
   return Status::Ok();
