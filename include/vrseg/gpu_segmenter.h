@@ -48,6 +48,7 @@
 #include "vrseg/frame.h"
 #include "vrseg/imgproc.h"
 #include "vrseg/pipeline.h"
+#include "vrseg/profiler.h"
 #include "vrseg/status.h"
 
 namespace vrseg {
@@ -146,6 +147,10 @@ class GpuSegmenter {
 
   GpuSegmenterStats Stats() const;
   void ResetStats();
+  // Records the driver thread's spans in `profiler` (not owned; null: stop) as stage `stage`:
+  // busy while it uploads, preprocesses and enqueues a batch (items: its frames), blocked while
+  // it waits for results on the GPU. Its trace track is named "gpu/<device>".
+  void SetProfiler(Profiler* profiler, StageId stage);
   const ModelInfo& model_info() const;
   std::string device_description() const;
   const GpuSegmenterOptions& options() const;

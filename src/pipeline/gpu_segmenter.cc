@@ -154,6 +154,8 @@ struct GpuSegmenter::Impl {
   int64_t frames_in = 0, frames_out = 0, frames_failed = 0, batches = 0, batch_frames = 0;
   int64_t first_submit_ns = 0, last_done_ns = 0;
 
+  std::atomic<Profiler*> profiler{nullptr};
+  std::atomic<StageId> profile_stage{kNoStage};
   std::deque<InFlight> inflight;     // driver thread only; in the path's order
   std::deque<int> inflight_batches;  // driver thread only: frames not yet collected, per batch
   std::thread driver;
@@ -307,19 +309,39 @@ void GpuSegmenter::Impl::RunBatch(std::vector<std::shared_ptr<Group>>& batch) {
 void GpuSegmenter::Impl::Loop() {
   (void)cudaSetDevice(device);
   const size_t max_batches = static_cast<size_t>(options.max_batches_in_flight);
+  Profiler* named = nullptr;  // the profiler this thread's track was named in
+  // The profiler and stage as of now (SetProfiler may come while this thread waits; it stores
+  // the stage first, so a profiler seen here comes with its stage).
+  StageId stage = kNoStage;
+  auto current = [&]() -> Profiler* {
+    Profiler* p = profiler.load();
+    stage = profile_stage.load();
+    if (stage == kNoStage) return nullptr;
+    if (p && p != named) {
+      p->SetThreadName("gpu/" + std::to_string(device));
+      named = p;
+    }
+    return p;
+  };
   for (;;) {
+    // Spans: blocked while waiting for results on the GPU, busy while enqueuing a batch.
+    auto collect = [&] {
+      Profiler* p = current();
+      ScopedTimer t(p, stage, Activity::kBlocked);
+      CollectOne();
+    };
     // Hand back what is done; then, while the GPU already has enough batches queued, wait for the
     // oldest instead of queuing more: frames arriving meanwhile wait here and go as one larger
     // batch. (Queuing every small batch at once fills the path, and every frame then waits
     // behind all of them: latency = frames in flight / throughput.)
     while (!inflight.empty() && path->Ready()) CollectOne();
-    while (inflight_batches.size() >= max_batches) CollectOne();
+    while (inflight_batches.size() >= max_batches) collect();
     std::vector<std::shared_ptr<Group>> batch;
     {
       std::unique_lock<std::mutex> lock(mu);
       if (queue.empty() && !inflight.empty()) {
         lock.unlock();
-        CollectOne();  // nothing new: wait for the oldest frame on the GPU
+        collect();  // nothing new: wait for the oldest frame on the GPU
         continue;
       }
       if (queue.empty()) {
@@ -343,7 +365,13 @@ void GpuSegmenter::Impl::Loop() {
       queued_frames -= n;
       if (n > 0) space_cv.notify_all();
     }
-    if (!batch.empty()) RunBatch(batch);
+    if (!batch.empty()) {
+      int n = 0;
+      for (auto& g : batch) n += static_cast<int>(g->frames.size());
+      Profiler* p = current();
+      ScopedTimer t(p, stage, Activity::kBusy, n);
+      RunBatch(batch);
+    }
   }
 }
 
@@ -507,6 +535,11 @@ GpuSegmenterStats GpuSegmenter::Stats() const {
   return s;
 }
 
+void GpuSegmenter::SetProfiler(Profiler* profiler, StageId stage) {
+  impl_->profile_stage.store(stage);
+  impl_->profiler.store(profiler);
+}
+
 void GpuSegmenter::ResetStats() {
   Impl& m = *impl_;
   std::lock_guard<std::mutex> lock(m.stats_mu);
@@ -541,6 +574,7 @@ Status GpuSegmenter::Submit(std::vector<Frame>, GpuCallback) {
 void GpuSegmenter::Flush() {}
 void GpuSegmenter::Close() {}
 GpuSegmenterStats GpuSegmenter::Stats() const { return {}; }
+void GpuSegmenter::SetProfiler(Profiler*, StageId) {}
 void GpuSegmenter::ResetStats() {}
 const ModelInfo& GpuSegmenter::model_info() const { return impl_->info; }
 std::string GpuSegmenter::device_description() const { return "no CUDA"; }

@@ -804,9 +804,12 @@ Status Segmenter::RunGpu(const std::vector<std::string>& inputs,
   }
   for (auto& g : gpus_) g->ResetStats();
   const int ng = static_cast<int>(gpus_.size());
-  if (run_options.profiler) {
-    LogWarning("--profile: the GPU path does not record stage spans yet; the profile holds none");
-  }
+  // Profile stages in flow order: decoders, the GPU drivers, the encoders.
+  Profiler* profiler = run_options.profiler;
+  const StageId decode_stage = profiler ? profiler->RegisterStage("decode") : kNoStage;
+  const StageId gpu_stage = profiler ? profiler->RegisterStage("gpu") : kNoStage;
+  const StageId encode_stage = profiler ? profiler->RegisterStage("encode") : kNoStage;
+  for (auto& g : gpus_) g->SetProfiler(profiler, gpu_stage);
 
   std::vector<std::unique_ptr<VideoReader>> readers;
   std::vector<std::unique_ptr<VideoWriter>> writers;
@@ -879,6 +882,7 @@ Status Segmenter::RunGpu(const std::vector<std::string>& inputs,
   for (int i = 0; i < n; ++i) {
     writer_threads.emplace_back([&, i] {
       WriteQueue& q = queues[i];
+      if (profiler) profiler->SetThreadName("encode/" + std::to_string(i));
       for (;;) {
         Frame f;
         {
@@ -891,7 +895,9 @@ Status Segmenter::RunGpu(const std::vector<std::string>& inputs,
         }
         if (failed.load()) continue;  // drain without writing after an error
         const int64_t t0 = NowNs();
+        ScopedTimer busy(profiler, encode_stage, Activity::kBusy, 1, f.index);
         Status st = writers[i]->Write(f);
+        busy.Stop();
         encode_ns.fetch_add(NowNs() - t0);
         if (!st.ok()) {
           fail(st);
@@ -917,10 +923,14 @@ Status Segmenter::RunGpu(const std::vector<std::string>& inputs,
       VideoReader& reader = *readers[i];
       GpuSegmenter& gpu = *gpus_[i % ng];
       const OutputContent c = content[i];
+      if (profiler) profiler->SetThreadName("decode/" + std::to_string(i));
       while (!stopping()) {
         Frame f;
         const int64_t t0 = NowNs();
+        ScopedTimer busy(profiler, decode_stage, Activity::kBusy);
         Result<bool> more = reader.Read(&f);
+        busy.set_items(more.ok() && *more ? 1 : 0);  // the read that finds the end is no frame
+        busy.Stop();
         decode_ns.fetch_add(NowNs() - t0);
         if (!more.ok()) {
           stop_intake(more.status().WithContext("decode: stream " + std::to_string(i)));
@@ -941,6 +951,7 @@ Status Segmenter::RunGpu(const std::vector<std::string>& inputs,
         } else {
           group = {std::move(f)};
         }
+        ScopedTimer blocked(profiler, decode_stage, Activity::kBlocked);
         Status st = gpu.Submit(std::move(group), [&, i, c](Result<std::vector<GpuResult>> r) {
           if (!r.ok()) {
             fail(r.status().WithContext(inputs[i]));
@@ -964,6 +975,7 @@ Status Segmenter::RunGpu(const std::vector<std::string>& inputs,
   }
   for (auto& t : sources) t.join();
   for (auto& g : gpus_) g->Flush();  // every frame submitted reaches its writer's queue
+  for (auto& g : gpus_) g->SetProfiler(nullptr, kNoStage);
   for (WriteQueue& q : queues) {
     std::lock_guard<std::mutex> lock(q.mu);
     q.closed = true;

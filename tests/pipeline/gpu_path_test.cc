@@ -22,6 +22,7 @@
 #include "vrseg/gpu_segmenter.h"
 #include "vrseg/io.h"
 #include "vrseg/model_registry.h"
+#include "vrseg/profiler.h"
 #include "vrseg/segmenter.h"
 
 namespace vrseg {
@@ -388,6 +389,29 @@ TEST_F(GpuPathTest, RunMatchesCpuPathFrameForFrame) {
                   in[i].c_str(), tags[path], src.size(), worst, worst_diff);
     }
   }
+}
+
+// --profile on the GPU path: the decoders, the GPU driver and the encoders are stages of the
+// profile, in flow order, each with the frames it handled.
+TEST_F(GpuPathTest, RunRecordsDecodeGpuAndEncodeStages) {
+  auto seg = Segmenter::Create(Options("cuda"));
+  ASSERT_TRUE(seg.ok()) << seg.status().ToString();
+  ProfilerOptions po;
+  po.enabled = true;
+  Profiler profiler(po);
+  RunOptions ro;
+  ro.profiler = &profiler;
+  Status s = (*seg)->Run({dir_->File("h264.mp4")}, {{dir_->File("profiled.mkv"), {}}}, ro);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  const ProfileReport r = profiler.Report();
+  ASSERT_EQ(r.stages.size(), 3u);
+  EXPECT_EQ(r.stages[0].name, "decode");
+  EXPECT_EQ(r.stages[1].name, "gpu");
+  EXPECT_EQ(r.stages[2].name, "encode");
+  EXPECT_EQ(r.stages[0].items, 24);
+  EXPECT_EQ(r.stages[1].items, 24);
+  EXPECT_EQ(r.stages[2].items, 24);
+  for (const StageReport& st : r.stages) EXPECT_GT(st.busy_ns, 0) << st.name;
 }
 
 TEST_F(GpuPathTest, SubmitMaskCompositeAndAlphaMatchCpu) {
