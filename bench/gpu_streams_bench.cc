@@ -29,6 +29,7 @@
 #include <thread>
 #include <vector>
 
+#include "cuda_bench_util.h"
 #include "vrseg/clock.h"
 #include "vrseg/cuda/check.h"
 #include "vrseg/gpu_segmenter.h"
@@ -37,17 +38,6 @@
 using namespace vrseg;
 
 namespace {
-
-#define OK(expr)                                                                         \
-  do {                                                                                   \
-    auto _s = (expr);                                                                    \
-    if (!_s.ok()) {                                                                      \
-      std::fprintf(stderr, "gpu_streams_bench: %s: %s\n", #expr, _s.ToString().c_str()); \
-      std::exit(1);                                                                      \
-    }                                                                                    \
-  } while (0)
-
-#define CK(call) OK(cuda::CudaCheck((call), #call, __FILE__, __LINE__))
 
 std::vector<int> ParseList(const char* s) {
   std::vector<int> v;
@@ -90,17 +80,13 @@ std::vector<Frame> MakeFrames(int count, int w, int h, const std::string& memory
     f.pitch = {w, w, 0, 0};
     uint8_t* base = nullptr;
     if (memory == "device") {
-      OK(cuda::CudaCheck(cudaMalloc(reinterpret_cast<void**>(&base), bytes), "cudaMalloc", __FILE__,
-                         __LINE__));
-      OK(cuda::CudaCheck(cudaMemcpy(base, host.data(), bytes, cudaMemcpyHostToDevice), "cudaMemcpy",
-                         __FILE__, __LINE__));
+      CK(cudaMalloc(reinterpret_cast<void**>(&base), bytes));
+      CK(cudaMemcpy(base, host.data(), bytes, cudaMemcpyHostToDevice));
       f.storage = std::shared_ptr<void>(base, [](void* p) { cudaFree(p); });
       f.memory = MemoryKind::kDevice;
       f.device = device;
     } else if (memory == "pinned") {
-      OK(cuda::CudaCheck(
-          cudaHostAlloc(reinterpret_cast<void**>(&base), bytes, cudaHostAllocDefault),
-          "cudaHostAlloc", __FILE__, __LINE__));
+      CK(cudaHostAlloc(reinterpret_cast<void**>(&base), bytes, cudaHostAllocDefault));
       std::memcpy(base, host.data(), bytes);
       f.storage = std::shared_ptr<void>(base, [](void* p) { cudaFreeHost(p); });
       f.memory = MemoryKind::kPinnedHost;

@@ -24,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "cuda_bench_util.h"
 #include "vrseg/clock.h"
 #include "vrseg/cuda/check.h"
 #include "vrseg/gpu_segmenter.h"
@@ -32,16 +33,6 @@
 using namespace vrseg;
 
 namespace {
-
-#define OK(expr)                                                                    \
-  do {                                                                              \
-    auto _s = (expr);                                                               \
-    if (!_s.ok()) {                                                                 \
-      std::fprintf(stderr, "gpu_vr_bench: %s: %s\n", #expr, _s.ToString().c_str()); \
-      std::exit(1);                                                                 \
-    }                                                                               \
-  } while (0)
-#define CK(call) OK(cuda::CudaCheck((call), #call, __FILE__, __LINE__))
 
 // An RGBA eye with a bright disc on a textured background, on the device or pinned host.
 Frame MakeEye(int side, int eye, bool device) {

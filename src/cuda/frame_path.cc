@@ -528,29 +528,26 @@ Status GpuFramePath::Finish(int64_t sequence, const void* output_slot) {
     s.out_comp = std::move(out_comp);
     VRSEG_RETURN_IF_ERROR(m.Record(s.download_begin, m.compute));
     VRSEG_CUDA_RETURN_IF_ERROR(cudaEventRecord(s.downloaded, m.compute));
-    s.state = Impl::Slot::State::kFinished;
-    m.next_finish += 1;
-    m.stats.finished += 1;
-    return Status::Ok();
+  } else {
+    VRSEG_CUDA_RETURN_IF_ERROR(cudaStreamWaitEvent(m.down, s.processed, 0));
+    // The slot owns the result buffers from here on, so that they outlive any copy into them.
+    s.host_mask = std::move(host_mask);
+    s.host_comp = std::move(host_comp);
+    s.download_abandoned = true;  // until this Finish succeeds
+    VRSEG_RETURN_IF_ERROR(m.Record(s.download_begin, m.down));
+    if (m.options.download_mask) {
+      VRSEG_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(s.host_mask.data(), s.dev_mask.data(),
+                                                 static_cast<size_t>(s.mask_layout.total),
+                                                 cudaMemcpyDeviceToHost, m.down));
+    }
+    if (m.options.composite) {
+      VRSEG_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(s.host_comp.data(), s.dev_comp.data(),
+                                                 static_cast<size_t>(s.comp_layout.total),
+                                                 cudaMemcpyDeviceToHost, m.down));
+    }
+    VRSEG_CUDA_RETURN_IF_ERROR(cudaEventRecord(s.downloaded, m.down));
+    s.download_abandoned = false;
   }
-  VRSEG_CUDA_RETURN_IF_ERROR(cudaStreamWaitEvent(m.down, s.processed, 0));
-  // The slot owns the result buffers from here on, so that they outlive any copy into them.
-  s.host_mask = std::move(host_mask);
-  s.host_comp = std::move(host_comp);
-  s.download_abandoned = true;  // until this Finish succeeds
-  VRSEG_RETURN_IF_ERROR(m.Record(s.download_begin, m.down));
-  if (m.options.download_mask) {
-    VRSEG_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(s.host_mask.data(), s.dev_mask.data(),
-                                               static_cast<size_t>(s.mask_layout.total),
-                                               cudaMemcpyDeviceToHost, m.down));
-  }
-  if (m.options.composite) {
-    VRSEG_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(s.host_comp.data(), s.dev_comp.data(),
-                                               static_cast<size_t>(s.comp_layout.total),
-                                               cudaMemcpyDeviceToHost, m.down));
-  }
-  VRSEG_CUDA_RETURN_IF_ERROR(cudaEventRecord(s.downloaded, m.down));
-  s.download_abandoned = false;
   s.state = Impl::Slot::State::kFinished;
   m.next_finish += 1;
   m.stats.finished += 1;

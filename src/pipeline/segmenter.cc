@@ -206,7 +206,6 @@ std::string GpuPathRefusal(const SegmenterOptions& o) {
 // What the GPU path downloads for a content.
 struct GpuContent {
   bool mask = false, composite = false, alpha = false;
-  bool operator==(const GpuContent&) const = default;
 };
 
 GpuContent GpuContentFor(const std::vector<OutputContent>& contents) {

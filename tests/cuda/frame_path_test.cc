@@ -27,6 +27,17 @@ using testing::BytesClose;
 
 Frame Alloc(PixelFormat f, int w, int h) { return std::move(Frame::Allocate(f, w, h)).value(); }
 
+// The reference of an RGBA composite: the RGB24 composite with alpha 255.
+Frame OpaqueRgba(const Frame& rgb) {
+  Frame opaque = Alloc(PixelFormat::kGray8, rgb.width, rgb.height);
+  for (int y = 0; y < rgb.height; ++y) {
+    std::memset(opaque.data[0] + y * opaque.pitch[0], 255, rgb.width);
+  }
+  Frame out = Alloc(PixelFormat::kRGBA, rgb.width, rgb.height);
+  EXPECT_TRUE(MakeRgba(rgb, opaque, &out).ok());
+  return out;
+}
+
 FramePathOptions BasicOptions(int model_w = 57, int model_h = 41) {
   FramePathOptions o;
   o.preprocess.out_width = model_w;
@@ -415,11 +426,7 @@ TEST(GpuFramePathTest, CompositeSequenceMatchesCompositorWithLetterbox) {
         want = Alloc(PixelFormat::kNV12, host.width, host.height);
         ASSERT_TRUE(RgbToNv12(ref, &want).ok());
       } else if (out_format == PixelFormat::kRGBA) {
-        want = Alloc(PixelFormat::kRGBA, host.width, host.height);
-        Frame opaque = Alloc(PixelFormat::kGray8, host.width, host.height);
-        for (int y = 0; y < host.height; ++y)
-          std::memset(opaque.data[0] + y * opaque.pitch[0], 255, host.width);
-        ASSERT_TRUE(MakeRgba(ref, opaque, &want).ok());
+        want = OpaqueRgba(ref);
       }
       int64_t differing = 0;
       EXPECT_TRUE(BytesClose(r->composite, want, 0, &differing))
@@ -527,13 +534,8 @@ TEST(GpuFramePathTest, ResultsLeftOnTheDeviceOutliveThePath) {
     ASSERT_TRUE(ToRgb24(hosts[k], &rgb).ok());
     Frame comp = Alloc(PixelFormat::kRGB24, rgb.width, rgb.height);
     ASSERT_TRUE(cpu.Compose(rgb, mask, &comp).ok());
-    Frame opaque = Alloc(PixelFormat::kGray8, rgb.width, rgb.height);
-    for (int y = 0; y < rgb.height; ++y) {
-      std::memset(opaque.data[0] + y * opaque.pitch[0], 255, rgb.width);
-    }
-    Frame want = Alloc(PixelFormat::kRGBA, rgb.width, rgb.height);
-    ASSERT_TRUE(MakeRgba(comp, opaque, &want).ok());
-    EXPECT_TRUE(BytesClose(testing::ToHost(kept[k].composite), want, 0)) << "frame " << k;
+    EXPECT_TRUE(BytesClose(testing::ToHost(kept[k].composite), OpaqueRgba(comp), 0))
+        << "frame " << k;
   }
 }
 
